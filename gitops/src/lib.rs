@@ -1,1 +1,16 @@
-//! placeholder, replaced by the crate's owner
+//! Feedback store, git sync and retrain triggers for the MNIST retraining pipeline.
+//!
+//! This crate has no libtorch dependency: the `pipeline` crate re-exports its modules
+//! (`pipeline::feedback`, `pipeline::git`, ...) and wires [`cli`] into its binary.
+//!
+//! - [`params`]: the `feedback`, `git` and `trigger` sections of `params.yaml`.
+//! - [`image_input`]: bounded decoding of untrusted uploads.
+//! - [`feedback`]: `new_data/sub_set_N/...`, `count.json`, dedup, sealing, `fsck`.
+//! - [`git`]: commit, push (with replay on rejection), fetch and fast-forward.
+//! - [`trigger`]: what happens when a sub_set is sealed (`github`, `local`, `none`).
+//! - [`cli`]: `pipeline feedback ...` and `pipeline fsck`.
+
+pub mod feedback;
+mod fsutil;
+pub mod image_input;
+pub mod params;

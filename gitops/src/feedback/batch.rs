@@ -1,0 +1,152 @@
+//! Writing one batch of prepared samples under the lock, in crash-safe order.
+//!
+//! 1. append the batch's `feedback.jsonl` lines and fsync them, so that a visible sample always
+//!    has its metadata;
+//! 2. rename each temp PNG into `sub_set_N/...` (the sample becomes visible atomically) and
+//!    fsync the touched folders;
+//! 3. only then write `sealed.json` for sub_sets that reached the threshold, and `count.json`.
+//!
+//! A crash between steps leaves journal lines without a PNG (an add that never returned) or a
+//! stale `count.json`: the next batch rescans the open sub_set and seals a full one, and
+//! `fsck --repair` drops the orphan lines.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::layout::{JOURNAL, NEW_DATA, SEALED, SealMarker, SubSetScan, sub_set_name};
+use super::locked::{Locked, OpenSubSet};
+use super::prepare::Prepared;
+use super::{AddOutcome, FeedbackError, io_err};
+use crate::fsutil;
+
+#[derive(Debug, Default)]
+struct Writes {
+    journal: BTreeMap<u32, String>,
+    renames: Vec<(PathBuf, PathBuf)>,
+    dirs: BTreeSet<PathBuf>,
+    seals: Vec<SealMarker>,
+}
+
+impl Locked<'_> {
+    /// Stores `items` (already fsynced temp files) and returns one outcome per item, in order.
+    pub(crate) fn apply(&mut self, items: Vec<Prepared>) -> Result<Vec<AddOutcome>, FeedbackError> {
+        let result = self.apply_inner(items);
+        if result.is_err() {
+            // The cache may describe seals that were never written.
+            *self.cache() = Default::default();
+        }
+        result
+    }
+
+    fn apply_inner(&mut self, items: Vec<Prepared>) -> Result<Vec<AddOutcome>, FeedbackError> {
+        let threshold = self.params.threshold;
+        let mut open = self.load_open()?;
+        let mut writes = Writes::default();
+        // A full open sub_set here means an earlier batch died before sealing it.
+        let mut healed = self.seal_if_full(&mut open, &mut writes)?;
+        let mut outcomes = Vec::with_capacity(items.len());
+        for item in items {
+            let existing = self.cache().keys.get(&item.key).copied();
+            let existing = existing.or_else(|| open.scan.keys.contains(&item.key).then_some(open.index));
+            let sha256 = item.record.sha256.clone();
+            if let Some(sub_set) = existing {
+                let _ = fs::remove_file(&item.tmp);
+                outcomes.push(AddOutcome {
+                    sha256,
+                    sub_set,
+                    path: sample_path(sub_set, &item.key),
+                    duplicate: true,
+                    current_count: open.scan.counted(),
+                    threshold,
+                    sealed: healed.take(),
+                });
+                continue;
+            }
+            let target = self.layout.sub_set(open.index).join(&item.key);
+            let dir = target.parent().expect("keys have a folder").to_path_buf();
+            writes.renames.push((item.tmp, target));
+            writes.dirs.insert(dir);
+            let line = serde_json::to_string(&item.record).expect("records serialize");
+            let journal = writes.journal.entry(open.index).or_default();
+            journal.push_str(&line);
+            journal.push('\n');
+            open.scan.add(item.key.clone(), item.record.label, item.record.kind);
+            let sub_set = open.index;
+            let current_count = open.scan.counted();
+            let sealed = self.seal_if_full(&mut open, &mut writes)?.or(healed.take());
+            outcomes.push(AddOutcome {
+                sha256,
+                sub_set,
+                path: sample_path(sub_set, &item.key),
+                duplicate: false,
+                current_count,
+                threshold,
+                sealed,
+            });
+        }
+        self.flush(writes)?;
+        let count = self.derive(&open);
+        self.write_count(&count)?;
+        Ok(outcomes)
+    }
+
+    /// Seals the open sub_set while it holds `threshold` counted samples; returns the last one
+    /// sealed. The marker itself is written in [`Locked::flush`], after the samples.
+    fn seal_if_full(&mut self, open: &mut OpenSubSet, writes: &mut Writes) -> Result<Option<u32>, FeedbackError> {
+        let mut sealed = None;
+        while open.scan.counted() >= self.params.threshold {
+            let n = open.index;
+            writes.seals.push(SealMarker {
+                sub_set: n,
+                sealed_at: chrono::Utc::now(),
+                threshold: self.params.threshold,
+                counted: open.scan.counted(),
+            });
+            let next = self.layout.sub_set(n + 1);
+            let next_scan = SubSetScan::read(&next).map_err(io_err(&next))?;
+            let full = std::mem::replace(open, OpenSubSet { index: n + 1, scan: next_scan });
+            self.cache().absorb_sealed(n, full.scan);
+            sealed = Some(n);
+        }
+        Ok(sealed)
+    }
+
+    fn flush(&self, writes: Writes) -> Result<(), FeedbackError> {
+        let mut dirs = writes.dirs;
+        for dir in &dirs {
+            fsutil::create_dir_durable(dir).map_err(io_err(dir))?;
+        }
+        for (n, text) in &writes.journal {
+            let dir = self.layout.sub_set(*n);
+            let path = dir.join(JOURNAL);
+            let existed = path.exists();
+            let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
+            file.write_all(text.as_bytes()).map_err(io_err(&path))?;
+            file.sync_data().map_err(io_err(&path))?;
+            if !existed {
+                dirs.insert(dir);
+            }
+        }
+        for (tmp, target) in &writes.renames {
+            fs::rename(tmp, target).map_err(io_err(target))?;
+        }
+        for dir in &dirs {
+            fsutil::sync_dir(dir).map_err(io_err(dir))?;
+        }
+        for seal in &writes.seals {
+            let dir = self.layout.sub_set(seal.sub_set);
+            fsutil::create_dir_durable(&dir).map_err(io_err(&dir))?;
+            let path = dir.join(SEALED);
+            let text = serde_json::to_vec_pretty(seal).expect("markers serialize");
+            fsutil::replace_durable(&path, &text, &self.layout.tmp()).map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+}
+
+/// `new_data/sub_set_N/<key>`, relative to the repository root.
+pub(crate) fn sample_path(sub_set: u32, key: &str) -> PathBuf {
+    Path::new(NEW_DATA).join(sub_set_name(sub_set)).join(key)
+}

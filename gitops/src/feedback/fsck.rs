@@ -1,0 +1,268 @@
+//! `pipeline fsck`: check that files, journals, seal markers and `count.json` agree, and repair.
+
+use std::collections::{HashMap, HashSet};
+use std::fs;
+use std::path::PathBuf;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::count::CountFile;
+use super::layout::{JOURNAL, SEALED, SealMarker, SubSetScan, parse_key};
+use super::locked::Locked;
+use super::{FeedbackError, FeedbackRecord, io_err};
+use crate::fsutil;
+use crate::image_input::{ImageLimits, decode_limited};
+
+/// What kind of inconsistency was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IssueKind {
+    /// A temp file left by an interrupted add (never visible as a sample).
+    TempFile,
+    /// A file or folder that does not belong in the layout.
+    Stray,
+    /// A PNG whose content does not hash to its name or does not decode.
+    CorruptSample,
+    /// A `feedback.jsonl` line that does not parse (a torn write).
+    BadJournalLine,
+    /// A journal line whose PNG does not exist (an add that never returned).
+    OrphanJournalLine,
+    /// A stored PNG with no journal line.
+    MissingJournalLine,
+    /// The same sample stored in two sub_sets.
+    DuplicateSample,
+    /// A sub_set holding the threshold that is not sealed.
+    NotSealed,
+    /// `sealed.json` disagrees with the files.
+    SealMismatch,
+    /// A sealed sub_set after an unsealed one, or samples after the open sub_set.
+    SealOrder,
+    /// `count.json` is missing or disagrees with the files.
+    StaleCount,
+}
+
+/// One inconsistency.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FsckIssue {
+    pub kind: IssueKind,
+    pub path: PathBuf,
+    pub message: String,
+}
+
+impl FsckIssue {
+    /// Whether `fsck --repair` fixes it (stray files and a broken seal order need a person).
+    pub fn repairable(&self) -> bool {
+        !matches!(self.kind, IssueKind::Stray | IssueKind::SealOrder)
+    }
+}
+
+/// The result of [`FeedbackStore::fsck`](super::FeedbackStore::fsck).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FsckReport {
+    /// Issues found before any repair.
+    pub found: Vec<FsckIssue>,
+    /// Issues still there at the end (equal to `found` without `--repair`).
+    pub remaining: Vec<FsckIssue>,
+    pub repaired: bool,
+    /// `count.json` as derived from the files at the end.
+    pub count: CountFile,
+}
+
+impl FsckReport {
+    pub fn is_consistent(&self) -> bool {
+        self.remaining.is_empty()
+    }
+}
+
+/// Everything a check learns, kept for the repair.
+#[derive(Debug, Default)]
+struct Findings {
+    issues: Vec<FsckIssue>,
+    temp_files: Vec<PathBuf>,
+    delete: Vec<PathBuf>,
+    /// sub_set -> journal to write (valid lines for existing samples, then recovered ones).
+    journals: HashMap<u32, Vec<FeedbackRecord>>,
+    reseal: Vec<SealMarker>,
+}
+
+impl Findings {
+    fn issue(&mut self, kind: IssueKind, path: PathBuf, message: String) {
+        self.issues.push(FsckIssue { kind, path, message });
+    }
+}
+
+impl Locked<'_> {
+    pub(crate) fn fsck(&mut self, repair: bool) -> Result<FsckReport, FeedbackError> {
+        let found = self.check()?;
+        if !repair || found.issues.is_empty() {
+            let count = self.scan_all()?.0;
+            let issues = found.issues;
+            return Ok(FsckReport { found: issues.clone(), remaining: issues, repaired: false, count });
+        }
+        self.repair(&found)?;
+        let count = self.recompute()?;
+        let remaining = self.check()?.issues;
+        Ok(FsckReport { found: found.issues, remaining, repaired: true, count })
+    }
+
+    fn check(&mut self) -> Result<Findings, FeedbackError> {
+        let mut f = Findings::default();
+        let tmp = self.layout.tmp();
+        if let Ok(entries) = fs::read_dir(&tmp) {
+            for entry in entries.flatten() {
+                f.issue(IssueKind::TempFile, entry.path(), "temp file left by an interrupted write".into());
+                f.temp_files.push(entry.path());
+            }
+        }
+        let subs = self.layout.sub_sets().map_err(io_err(&self.layout.data))?;
+        let limits = ImageLimits::from(self.params);
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        let mut open: Option<u32> = None;
+        for n in subs {
+            let dir = self.layout.sub_set(n);
+            let scan = SubSetScan::read(&dir).map_err(io_err(&dir))?;
+            for stray in &scan.stray {
+                f.issue(IssueKind::Stray, stray.clone(), "not part of the new_data layout".into());
+            }
+            let mut good = SubSetScan { sealed: scan.sealed, trained: scan.trained, ..Default::default() };
+            for key in &scan.keys {
+                let path = dir.join(key);
+                let (label, kind, sha) = parse_key(key).expect("scan yields valid keys");
+                let bytes = fs::read(&path).map_err(io_err(&path))?;
+                if hex::encode(Sha256::digest(&bytes)) != sha || decode_limited(&bytes, &limits).is_err() {
+                    f.issue(IssueKind::CorruptSample, path.clone(), "content does not match its sha256 name or does not decode".into());
+                    f.delete.push(path);
+                } else if let Some(first) = seen.get(key) {
+                    f.issue(IssueKind::DuplicateSample, path.clone(), format!("also stored in sub_set_{first}"));
+                    f.delete.push(path);
+                } else {
+                    seen.insert(key.clone(), n);
+                    good.add(key.clone(), label, kind);
+                }
+            }
+            let journal = self.check_journal(n, &good, &mut f)?;
+            f.journals.insert(n, journal);
+            self.check_seal(n, &good, &mut open, &mut f)?;
+        }
+        let count = self.scan_all()?.0;
+        match self.read_count() {
+            Some(on_disk) if on_disk.same_state(&count) => {}
+            Some(on_disk) => f.issue(
+                IssueKind::StaleCount,
+                self.layout.count(),
+                format!(
+                    "count.json says sub_set {} with {} counted, the files say sub_set {} with {}",
+                    on_disk.sub_set_count, on_disk.current_count, count.sub_set_count, count.current_count
+                ),
+            ),
+            None if count.totals.counted + count.totals.unsure > 0 => {
+                f.issue(IssueKind::StaleCount, self.layout.count(), "count.json is missing or unreadable".into());
+            }
+            None => {}
+        }
+        Ok(f)
+    }
+
+    fn check_journal(&self, n: u32, good: &SubSetScan, f: &mut Findings) -> Result<Vec<FeedbackRecord>, FeedbackError> {
+        let path = self.layout.sub_set(n).join(JOURNAL);
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(source) => return Err(FeedbackError::Io { path, source }),
+        };
+        let wanted: HashSet<&str> = good.keys.iter().map(String::as_str).collect();
+        let mut kept: Vec<FeedbackRecord> = Vec::new();
+        let mut covered: HashSet<String> = HashSet::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let Ok(record) = serde_json::from_str::<FeedbackRecord>(line) else {
+                f.issue(IssueKind::BadJournalLine, path.clone(), format!("line {} does not parse", i + 1));
+                continue;
+            };
+            if !wanted.contains(record.path.as_str()) {
+                f.issue(IssueKind::OrphanJournalLine, path.clone(), format!("line {} names {}, which is not stored", i + 1, record.path));
+            } else if covered.insert(record.path.clone()) {
+                kept.push(record);
+            } else {
+                f.issue(IssueKind::OrphanJournalLine, path.clone(), format!("line {} repeats {}", i + 1, record.path));
+            }
+        }
+        for key in &good.keys {
+            if covered.contains(key) {
+                continue;
+            }
+            f.issue(IssueKind::MissingJournalLine, path.clone(), format!("{key} has no line"));
+            let (label, kind, sha) = parse_key(key).expect("valid key");
+            kept.push(FeedbackRecord {
+                time: chrono::Utc::now(),
+                label,
+                kind,
+                predicted: None,
+                confidence: None,
+                model_version: None,
+                sha256: sha.to_string(),
+                source: "fsck".into(),
+                path: key.clone(),
+                recovered: true,
+            });
+        }
+        Ok(kept)
+    }
+
+    fn check_seal(&self, n: u32, good: &SubSetScan, open: &mut Option<u32>, f: &mut Findings) -> Result<(), FeedbackError> {
+        let dir = self.layout.sub_set(n);
+        let threshold = self.params.threshold;
+        let counted = good.counted();
+        if let Some(first_open) = *open {
+            if good.sealed || counted + good.unsure > 0 {
+                f.issue(IssueKind::SealOrder, dir, format!("holds samples or a seal after the open sub_set_{first_open}"));
+            }
+            return Ok(());
+        }
+        if good.sealed {
+            let path = dir.join(SEALED);
+            let text = fs::read(&path).map_err(io_err(&path))?;
+            let marker: Option<SealMarker> = serde_json::from_slice(&text).ok();
+            if marker.as_ref().is_none_or(|m| m.sub_set != n || m.counted != counted) {
+                f.issue(IssueKind::SealMismatch, path, format!("sealed.json does not record sub_set {n} with {counted} counted"));
+                let sealed_at = marker.map_or_else(chrono::Utc::now, |m| m.sealed_at);
+                f.reseal.push(SealMarker { sub_set: n, sealed_at, threshold, counted });
+            }
+        } else if counted >= threshold {
+            f.issue(IssueKind::NotSealed, dir, format!("holds {counted} counted samples (threshold {threshold}) but is not sealed"));
+            f.reseal.push(SealMarker { sub_set: n, sealed_at: chrono::Utc::now(), threshold, counted });
+        } else {
+            *open = Some(n);
+        }
+        Ok(())
+    }
+
+    fn repair(&mut self, f: &Findings) -> Result<(), FeedbackError> {
+        if f.issues.iter().any(|i| i.kind == IssueKind::SealOrder) {
+            let what: Vec<_> = f.issues.iter().filter(|i| !i.repairable()).map(|i| i.path.display().to_string()).collect();
+            return Err(FeedbackError::Unrepairable(what.join(", ")));
+        }
+        for path in f.temp_files.iter().chain(&f.delete) {
+            fs::remove_file(path).map_err(io_err(path))?;
+        }
+        let tmp = self.layout.tmp();
+        for (n, records) in &f.journals {
+            let path = self.layout.sub_set(*n).join(JOURNAL);
+            let mut text = String::new();
+            for record in records {
+                text.push_str(&serde_json::to_string(record).expect("records serialize"));
+                text.push('\n');
+            }
+            let current = fs::read_to_string(&path).unwrap_or_default();
+            if current != text {
+                fsutil::replace_durable(&path, text.as_bytes(), &tmp).map_err(io_err(&path))?;
+            }
+        }
+        for seal in &f.reseal {
+            let path = self.layout.sub_set(seal.sub_set).join(SEALED);
+            let text = serde_json::to_vec_pretty(seal).expect("markers serialize");
+            fsutil::replace_durable(&path, &text, &tmp).map_err(io_err(&path))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,197 @@
+//! Where things live under `new_data/`, and scanning a sub_set's files.
+//!
+//! ```text
+//! new_data/
+//!   count.json                      derived summary (see `count`)
+//!   .gitignore                      ignores .lock and .tmp/
+//!   .lock  .tmp/                    OS file lock, temp files (never committed)
+//!   sub_set_N/
+//!     <label>/<sha256>.png          counted samples (kind correct or wrong)
+//!     unsure/<label>/<sha256>.png   unsure samples: kept, never counted or trained on
+//!     feedback.jsonl                one line per stored sample
+//!     sealed.json                   present once N is sealed: the sealing state lives here
+//!     trained.json                  present once a model was trained on N
+//! ```
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::Kind;
+
+pub(crate) const NEW_DATA: &str = "new_data";
+pub(crate) const COUNT_FILE: &str = "count.json";
+pub(crate) const JOURNAL: &str = "feedback.jsonl";
+pub(crate) const SEALED: &str = "sealed.json";
+pub(crate) const TRAINED: &str = "trained.json";
+pub(crate) const UNSURE: &str = "unsure";
+pub(crate) const LOCK: &str = ".lock";
+pub(crate) const TMP: &str = ".tmp";
+pub(crate) const GITIGNORE_TEXT: &str = "/.lock\n/.tmp/\n";
+
+/// Paths of one store.
+#[derive(Debug, Clone)]
+pub(crate) struct Layout {
+    pub data: PathBuf,
+}
+
+impl Layout {
+    pub fn new(repo_root: &Path) -> Self {
+        Self { data: repo_root.join(NEW_DATA) }
+    }
+    pub fn count(&self) -> PathBuf {
+        self.data.join(COUNT_FILE)
+    }
+    pub fn tmp(&self) -> PathBuf {
+        self.data.join(TMP)
+    }
+    pub fn sub_set(&self, n: u32) -> PathBuf {
+        self.data.join(sub_set_name(n))
+    }
+    /// Indexes of the `sub_set_N` folders that exist, ascending.
+    pub fn sub_sets(&self) -> io::Result<Vec<u32>> {
+        let mut out = Vec::new();
+        for entry in read_dir_or_empty(&self.data)? {
+            if let Some(n) = entry.file_name().to_str().and_then(parse_sub_set_name) {
+                out.push(n);
+            }
+        }
+        out.sort_unstable();
+        Ok(out)
+    }
+}
+
+pub(crate) fn sub_set_name(n: u32) -> String {
+    format!("sub_set_{n}")
+}
+
+fn parse_sub_set_name(name: &str) -> Option<u32> {
+    let digits = name.strip_prefix("sub_set_")?;
+    let n: u32 = digits.parse().ok()?;
+    (sub_set_name(n) == name).then_some(n)
+}
+
+/// The path of a sample inside its sub_set: `<label>/<sha>.png` or `unsure/<label>/<sha>.png`.
+pub(crate) fn sample_key(label: u8, kind: Kind, sha256: &str) -> String {
+    match kind {
+        Kind::Unsure => format!("{UNSURE}/{label}/{sha256}.png"),
+        Kind::Correct | Kind::Wrong => format!("{label}/{sha256}.png"),
+    }
+}
+
+pub(crate) fn is_sha256_png(name: &str) -> Option<&str> {
+    let stem = name.strip_suffix(".png")?;
+    (stem.len() == 64 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(stem)
+}
+
+/// `sealed.json`: written once, when the sub_set reaches the threshold.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SealMarker {
+    pub sub_set: u32,
+    pub sealed_at: chrono::DateTime<chrono::Utc>,
+    pub threshold: u32,
+    pub counted: u32,
+}
+
+/// `trained.json`: written by the pipeline after a model was trained on the sub_set.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainedMarker {
+    pub sub_set: u32,
+    pub trained_at: chrono::DateTime<chrono::Utc>,
+    pub model_version: String,
+}
+
+/// What one sub_set folder holds, from its files.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SubSetScan {
+    pub by_label: [u32; 10],
+    pub unsure: u32,
+    /// Sample keys (see [`sample_key`]).
+    pub keys: Vec<String>,
+    /// Entries that do not belong in the layout.
+    pub stray: Vec<PathBuf>,
+    pub sealed: bool,
+    pub trained: bool,
+}
+
+impl SubSetScan {
+    pub fn counted(&self) -> u32 {
+        self.by_label.iter().sum()
+    }
+
+    pub fn add(&mut self, key: String, label: u8, kind: Kind) {
+        match kind {
+            Kind::Unsure => self.unsure += 1,
+            Kind::Correct | Kind::Wrong => self.by_label[usize::from(label)] += 1,
+        }
+        self.keys.push(key);
+    }
+
+    /// Reads `dir` (a `sub_set_N` folder); a missing folder is an empty sub_set.
+    pub fn read(dir: &Path) -> io::Result<Self> {
+        let mut scan = Self::default();
+        for entry in read_dir_or_empty(dir)? {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let is_dir = entry.file_type()?.is_dir();
+            match name.as_ref() {
+                JOURNAL => {}
+                SEALED => scan.sealed = true,
+                TRAINED => scan.trained = true,
+                UNSURE if is_dir => {
+                    for label_entry in read_dir_or_empty(&entry.path())? {
+                        let is_dir = label_entry.file_type()?.is_dir();
+                        scan.read_label_dir(&label_entry.path(), is_dir, Kind::Unsure)?;
+                    }
+                }
+                _ if is_dir => scan.read_label_dir(&entry.path(), true, Kind::Correct)?,
+                _ => scan.stray.push(entry.path()),
+            }
+        }
+        scan.keys.sort_unstable();
+        Ok(scan)
+    }
+
+    fn read_label_dir(&mut self, dir: &Path, is_dir: bool, kind: Kind) -> io::Result<()> {
+        let label = dir.file_name().and_then(|n| n.to_str()).and_then(parse_label);
+        let Some(label) = label.filter(|_| is_dir) else {
+            self.stray.push(dir.to_path_buf());
+            return Ok(());
+        };
+        for entry in read_dir_or_empty(dir)? {
+            let name = entry.file_name();
+            match name.to_str().and_then(is_sha256_png) {
+                Some(sha) => self.add(sample_key(label, kind, sha), label, kind),
+                None => self.stray.push(entry.path()),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn parse_label(name: &str) -> Option<u8> {
+    match name.as_bytes() {
+        [d @ b'0'..=b'9'] => Some(d - b'0'),
+        _ => None,
+    }
+}
+
+/// The label and kind encoded in a sample key.
+pub(crate) fn parse_key(key: &str) -> Option<(u8, Kind, &str)> {
+    let (kind, rest) = match key.strip_prefix("unsure/") {
+        Some(rest) => (Kind::Unsure, rest),
+        None => (Kind::Correct, key),
+    };
+    let (label, file) = rest.split_once('/')?;
+    Some((parse_label(label)?, kind, is_sha256_png(file)?))
+}
+
+fn read_dir_or_empty(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {
+    match fs::read_dir(dir) {
+        Ok(entries) => entries.collect(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+    }
+}

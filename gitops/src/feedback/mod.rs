@@ -1,0 +1,211 @@
+//! The feedback store: `new_data/sub_set_N/...` and `new_data/count.json`.
+//!
+//! [`FeedbackStore::add`] validates and re-encodes a sample, writes it to a fsynced temp file,
+//! then, under an OS file lock on `new_data/.lock` (so threads and processes are serialized),
+//! renames it into its sub_set, appends its `feedback.jsonl` line, seals the sub_set when it
+//! reaches the threshold and rewrites `count.json`; every step is fsynced before `add`
+//! returns. Threads of one process that add at once share one locked, fsynced batch.
+//!
+//! Sealing state lives in `sub_set_N/sealed.json`: the open sub_set is the lowest N without
+//! one, so `count.json` is always derivable from the files ([`FeedbackStore::fsck`] checks and
+//! repairs it). The same image with the same label and kind is stored and counted once.
+
+mod batch;
+mod count;
+mod fsck;
+mod group;
+mod layout;
+mod locked;
+mod prepare;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+
+pub use count::{CountFile, Totals};
+pub use fsck::{FsckIssue, FsckReport, IssueKind};
+pub use layout::{SealMarker, TrainedMarker};
+pub use locked::{Locked, SubSetStatus};
+
+use crate::image_input::ImageInputError;
+use crate::params::{FeedbackParams, Params, ParamsError};
+
+/// Errors of the feedback store.
+#[derive(Debug, thiserror::Error)]
+pub enum FeedbackError {
+    #[error("invalid feedback: {reason}")]
+    InvalidSample { reason: String },
+    #[error(transparent)]
+    Image(#[from] ImageInputError),
+    #[error("cannot encode the image as PNG: {0}")]
+    Encode(image::ImageError),
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path} is not valid JSON: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error("sub_set {sub_set} is not sealed, so it cannot be marked trained")]
+    NotSealed { sub_set: u32 },
+    #[error("the store is inconsistent and --repair cannot fix it: {0}")]
+    Unrepairable(String),
+    /// The batch this sample was written in failed; the cause is shared by the whole batch.
+    #[error("{0}")]
+    Batch(Arc<FeedbackError>),
+}
+
+pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FeedbackError + '_ {
+    move |source| FeedbackError::Io { path: path.to_path_buf(), source }
+}
+
+/// What the person said about the prediction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// The prediction was right: `label` is the predicted digit.
+    Correct,
+    /// The prediction was wrong: `label` is the true digit.
+    Wrong,
+    /// The person is not sure: stored apart, never counted or trained on.
+    Unsure,
+}
+
+/// One piece of feedback to store.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// The uploaded image, in any supported format.
+    pub image: Vec<u8>,
+    pub label: u8,
+    pub kind: Kind,
+    pub predicted: Option<u8>,
+    pub confidence: Option<f32>,
+    pub model_version: Option<String>,
+    /// Where it came from (`cli:<file>`, `http`, ...).
+    pub source: String,
+}
+
+/// One line of `sub_set_N/feedback.jsonl`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeedbackRecord {
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub label: u8,
+    pub kind: Kind,
+    pub predicted: Option<u8>,
+    pub confidence: Option<f32>,
+    pub model_version: Option<String>,
+    pub sha256: String,
+    pub source: String,
+    /// The sample's path inside its sub_set folder.
+    pub path: String,
+    /// Written by `fsck --repair` for a PNG whose line was lost.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub recovered: bool,
+}
+
+/// The result of one [`FeedbackStore::add`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AddOutcome {
+    /// sha256 of the stored PNG (also its file name).
+    pub sha256: String,
+    /// The sub_set that holds the sample (for a duplicate: the one that already held it).
+    pub sub_set: u32,
+    /// Stored path, relative to the repository root.
+    pub path: PathBuf,
+    /// The same image with the same label and kind was already stored; nothing was written.
+    pub duplicate: bool,
+    /// Counted samples in `sub_set` after this add.
+    pub current_count: u32,
+    pub threshold: u32,
+    /// The sub_set this add sealed, if any: the caller fires the trigger for it.
+    pub sealed: Option<u32>,
+}
+
+/// A handle on `<repo>/new_data`; cheap to clone and share between threads.
+#[derive(Debug, Clone)]
+pub struct FeedbackStore {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    root: PathBuf,
+    layout: layout::Layout,
+    params: FeedbackParams,
+    state: Mutex<Option<locked::LockState>>,
+    group: group::Group,
+}
+
+impl FeedbackStore {
+    /// Opens the store of the repository at `repo_root`, with `params.yaml`'s `feedback` section.
+    /// Nothing is created until the first write.
+    pub fn open(repo_root: &Path) -> Result<Self, FeedbackError> {
+        Ok(Self::open_with(repo_root, Params::load(repo_root)?.feedback))
+    }
+
+    /// Opens the store with explicit settings.
+    pub fn open_with(repo_root: &Path, params: FeedbackParams) -> Self {
+        let inner = Inner {
+            root: repo_root.to_path_buf(),
+            layout: layout::Layout::new(repo_root),
+            params,
+            state: Mutex::new(None),
+            group: group::Group::default(),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    pub fn repo_root(&self) -> &Path {
+        &self.inner.root
+    }
+
+    pub fn params(&self) -> &FeedbackParams {
+        &self.inner.params
+    }
+
+    /// The `new_data` folder.
+    pub fn data_dir(&self) -> &Path {
+        &self.inner.layout.data
+    }
+
+    /// Stores one sample durably; see the module docs. Bad input is refused before anything
+    /// is written.
+    pub fn add(&self, sample: Sample) -> Result<AddOutcome, FeedbackError> {
+        let prepared = prepare::prepare(sample, &self.inner.layout, &self.inner.params)?;
+        self.inner.group.submit(prepared, |batch| self.lock()?.apply(batch))
+    }
+
+    /// Checks a sample without storing it (label, kind, image limits).
+    pub fn check(&self, sample: &Sample) -> Result<(), FeedbackError> {
+        prepare::validate(sample)?;
+        crate::image_input::decode_limited(&sample.image, &(&self.inner.params).into())?;
+        Ok(())
+    }
+
+    /// Takes the store's lock (in-process mutex, then the OS file lock) for a sequence of
+    /// operations: git sync holds it while it rewrites `new_data/`.
+    pub fn lock(&self) -> Result<Locked<'_>, FeedbackError> {
+        Locked::acquire(&self.inner.layout, &self.inner.params, &self.inner.state)
+    }
+
+    /// Where things stand, derived from the files.
+    pub fn status(&self) -> Result<(CountFile, Vec<SubSetStatus>), FeedbackError> {
+        self.lock()?.scan_all()
+    }
+
+    /// The oldest sealed sub_set no model was trained on yet.
+    pub fn should_retrain(&self) -> Result<Option<u32>, FeedbackError> {
+        Ok(self.status()?.0.pending_retrain.first().copied())
+    }
+
+    /// Records that a model (`model_version`) was trained on sealed `sub_set`.
+    pub fn mark_trained(&self, sub_set: u32, model_version: &str) -> Result<CountFile, FeedbackError> {
+        self.lock()?.mark_trained(sub_set, model_version)
+    }
+
+    /// Checks that the files, journals, seal markers and `count.json` agree; with `repair`,
+    /// fixes what can be fixed and rewrites `count.json`.
+    pub fn fsck(&self, repair: bool) -> Result<FsckReport, FeedbackError> {
+        self.lock()?.fsck(repair)
+    }
+}

@@ -1,0 +1,99 @@
+//! Turning a [`Sample`] into a fsynced temp PNG, before any lock is taken.
+
+use std::io::Cursor;
+use std::path::PathBuf;
+
+use image::{DynamicImage, ImageFormat, imageops::FilterType};
+use sha2::{Digest, Sha256};
+
+use super::layout::{Layout, sample_key};
+use super::{FeedbackError, FeedbackRecord, Kind, Sample};
+use crate::fsutil;
+use crate::image_input::{ImageLimits, decode_limited};
+use crate::params::FeedbackParams;
+
+const MAX_TEXT: usize = 256;
+
+/// A validated sample whose PNG is written and fsynced under `new_data/.tmp/`.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    pub tmp: PathBuf,
+    pub key: String,
+    pub record: FeedbackRecord,
+}
+
+/// Checks everything about `sample` that can be checked without touching the disk.
+pub(crate) fn validate(sample: &Sample) -> Result<(), FeedbackError> {
+    let bad = |reason: String| Err(FeedbackError::InvalidSample { reason });
+    if sample.label > 9 {
+        return bad(format!("label {} is not a digit 0-9", sample.label));
+    }
+    if let Some(p) = sample.predicted {
+        if p > 9 {
+            return bad(format!("predicted {p} is not a digit 0-9"));
+        }
+        match sample.kind {
+            Kind::Correct if p != sample.label => {
+                return bad(format!("kind correct but predicted {p} differs from label {}", sample.label));
+            }
+            Kind::Wrong if p == sample.label => {
+                return bad(format!("kind wrong but predicted {p} equals label {}", sample.label));
+            }
+            _ => {}
+        }
+    }
+    if let Some(c) = sample.confidence
+        && !(0.0..=1.0).contains(&c)
+    {
+        return bad(format!("confidence {c} is not in 0..=1"));
+    }
+    for (what, text) in [("model version", sample.model_version.as_deref()), ("source", Some(&*sample.source))] {
+        if text.is_some_and(|t| t.len() > MAX_TEXT) {
+            return bad(format!("{what} is longer than {MAX_TEXT} bytes"));
+        }
+    }
+    Ok(())
+}
+
+/// Validates, decodes under the limits, downscales, re-encodes as PNG and writes the temp file.
+pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) -> Result<Prepared, FeedbackError> {
+    validate(&sample)?;
+    let image = decode_limited(&sample.image, &ImageLimits::from(params))?;
+    let png = encode_png(image, params.max_stored_side)?;
+    let sha256 = hex::encode(Sha256::digest(&png));
+    let key = sample_key(sample.label, sample.kind, &sha256);
+    let tmp_dir = layout.tmp();
+    fsutil::create_dir_durable(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
+    let tmp = tmp_dir.join(fsutil::unique_name(".png"));
+    fsutil::write_synced(&tmp, &png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
+    let record = FeedbackRecord {
+        time: chrono::Utc::now(),
+        label: sample.label,
+        kind: sample.kind,
+        predicted: sample.predicted,
+        confidence: sample.confidence,
+        model_version: sample.model_version,
+        sha256,
+        source: sample.source,
+        path: key.clone(),
+        recovered: false,
+    };
+    Ok(Prepared { tmp, key, record })
+}
+
+/// Re-encodes as PNG, downscaled (aspect kept) to fit `max_side`.
+pub(crate) fn encode_png(image: DynamicImage, max_side: u32) -> Result<Vec<u8>, FeedbackError> {
+    let image = if image.width() > max_side || image.height() > max_side {
+        image.resize(max_side, max_side, FilterType::Triangle)
+    } else {
+        image
+    };
+    // PNG holds 8/16-bit gray and color; float images become 8-bit RGBA.
+    let image = match image {
+        DynamicImage::ImageRgb32F(_) | DynamicImage::ImageRgba32F(_) => DynamicImage::ImageRgba8(image.to_rgba8()),
+        other => other,
+    };
+    let mut png = Vec::new();
+    image.write_to(&mut Cursor::new(&mut png), ImageFormat::Png).map_err(FeedbackError::Encode)?;
+    Ok(png)
+}

@@ -1,0 +1,58 @@
+//! Durable file primitives: write to a temp file, fsync, rename, fsync the directory.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A file name unique across threads and processes: `<pid>-<counter>-<nanos><suffix>`.
+pub(crate) fn unique_name(suffix: &str) -> String {
+    let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("{}-{n}-{nanos}{suffix}", std::process::id())
+}
+
+/// Writes `bytes` to a new file at `path` and fsyncs it (no rename, no directory sync).
+pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}
+
+/// Replaces `path` with `bytes` atomically and durably: temp file in `tmp_dir` (same
+/// filesystem), fsync, rename over `path`, fsync `path`'s directory.
+pub(crate) fn replace_durable(path: &Path, bytes: &[u8], tmp_dir: &Path) -> io::Result<()> {
+    let tmp = tmp_dir.join(unique_name(".tmp"));
+    write_synced(&tmp, bytes)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
+    sync_dir(parent(path))
+}
+
+/// Fsyncs a directory so that renames and creations inside it survive a crash.
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// Creates `dir` (and missing parents), fsyncing each new directory's parent.
+pub(crate) fn create_dir_durable(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    create_dir_durable(parent(dir))?;
+    match fs::create_dir(dir) {
+        Ok(()) => sync_dir(parent(dir)),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn parent(path: &Path) -> &Path {
+    path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."))
+}

@@ -1,0 +1,204 @@
+//! Typed, defaulted settings for the `feedback`, `git` and `trigger` sections of `params.yaml`.
+//!
+//! Every key has the default documented in `params.yaml`; a missing file means all defaults.
+//! The `PIPELINE_TRIGGER` environment variable (`github`, `local`, `none`) overrides
+//! `trigger.kind`.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The environment variable that overrides `trigger.kind`.
+pub const TRIGGER_ENV: &str = "PIPELINE_TRIGGER";
+
+/// Errors while reading `params.yaml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ParamsError {
+    #[error("cannot read {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cannot parse {path}: {source}")]
+    Parse { path: PathBuf, source: serde_yaml::Error },
+    #[error("{TRIGGER_ENV}={value:?} is not one of github, local, none")]
+    BadTriggerEnv { value: String },
+    #[error("invalid setting {key} = {value}: {reason}")]
+    Invalid { key: &'static str, value: String, reason: &'static str },
+}
+
+/// The sections of `params.yaml` this crate reads; other sections are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Params {
+    pub feedback: FeedbackParams,
+    pub git: GitParams,
+    pub trigger: TriggerParams,
+}
+
+/// `feedback:`: sub_set size and upload limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FeedbackParams {
+    /// Counted samples per sub_set; reaching it seals the sub_set.
+    pub threshold: u32,
+    /// Uploads larger than this many bytes are refused.
+    pub max_image_bytes: u64,
+    /// Largest accepted `width * height`, checked from the header before decoding.
+    pub max_pixels: u64,
+    /// Stored PNGs are downscaled to fit this side.
+    pub max_stored_side: u32,
+}
+
+impl Default for FeedbackParams {
+    fn default() -> Self {
+        Self { threshold: 10, max_image_bytes: 10 << 20, max_pixels: 1 << 24, max_stored_side: 512 }
+    }
+}
+
+/// `git:`: where feedback commits go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GitParams {
+    pub remote: String,
+    pub branch: String,
+    /// Push after committing; `false` keeps commits local.
+    pub push: bool,
+    /// Feedback commits within this window become one commit.
+    pub coalesce_ms: u64,
+    /// Push attempts (each rejected one is followed by fetch + replay) before giving up.
+    pub push_attempts: u32,
+    /// First backoff between push attempts; doubles each time.
+    pub backoff_ms: u64,
+}
+
+impl Default for GitParams {
+    fn default() -> Self {
+        Self {
+            remote: "origin".into(),
+            branch: "main".into(),
+            push: true,
+            coalesce_ms: 300,
+            push_attempts: 6,
+            backoff_ms: 100,
+        }
+    }
+}
+
+/// Which trigger fires when a sub_set is sealed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    Github,
+    #[default]
+    Local,
+    None,
+}
+
+impl std::str::FromStr for TriggerKind {
+    type Err = ParamsError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim() {
+            "github" => Ok(Self::Github),
+            "local" => Ok(Self::Local),
+            "none" => Ok(Self::None),
+            other => Err(ParamsError::BadTriggerEnv { value: other.to_string() }),
+        }
+    }
+}
+
+/// `trigger:`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TriggerParams {
+    pub kind: TriggerKind,
+    pub github: GithubParams,
+    /// Command (argv) the `local` trigger runs; default: `pipeline repro` with the `pipeline`
+    /// binary next to the current executable.
+    pub local_command: Option<Vec<String>>,
+}
+
+/// The GitHub event a `github` trigger sends.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GithubEvent {
+    #[default]
+    WorkflowDispatch,
+    RepositoryDispatch,
+}
+
+/// `trigger.github:`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GithubParams {
+    pub owner: String,
+    pub repo: String,
+    pub workflow: String,
+    #[serde(rename = "ref")]
+    pub git_ref: String,
+    pub event: GithubEvent,
+    /// API root; `None` means `https://api.github.com`. Tests point it at a fake server.
+    pub base_uri: Option<String>,
+    /// Attempts on 5xx and rate limits before giving up.
+    pub attempts: u32,
+    /// First backoff between attempts when the server gives no `retry-after`; doubles.
+    pub backoff_ms: u64,
+}
+
+impl Default for GithubParams {
+    fn default() -> Self {
+        Self {
+            owner: String::new(),
+            repo: String::new(),
+            workflow: "retrain.yml".into(),
+            git_ref: "main".into(),
+            event: GithubEvent::WorkflowDispatch,
+            base_uri: None,
+            attempts: 5,
+            backoff_ms: 500,
+        }
+    }
+}
+
+impl Params {
+    /// Reads `<repo_root>/params.yaml` and applies `PIPELINE_TRIGGER` from the environment.
+    pub fn load(repo_root: &Path) -> Result<Self, ParamsError> {
+        Self::load_with_env(repo_root, |key| std::env::var(key).ok())
+    }
+
+    /// [`Params::load`] with the environment given as a function (for tests).
+    pub fn load_with_env(
+        repo_root: &Path,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, ParamsError> {
+        let path = repo_root.join("params.yaml");
+        let mut params = match std::fs::read_to_string(&path) {
+            Ok(text) => Self::from_yaml(&text).map_err(|source| ParamsError::Parse { path, source })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
+            Err(source) => return Err(ParamsError::Read { path, source }),
+        };
+        if let Some(value) = env(TRIGGER_ENV).filter(|v| !v.trim().is_empty()) {
+            params.trigger.kind = value.parse()?;
+        }
+        params.validate()?;
+        Ok(params)
+    }
+
+    /// Parses the YAML text of a whole `params.yaml` (no environment override).
+    pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
+        // A file with only comments parses as null: all defaults.
+        let value: serde_yaml::Value = serde_yaml::from_str(text)?;
+        if value.is_null() { Ok(Self::default()) } else { serde_yaml::from_value(value) }
+    }
+
+    fn validate(&self) -> Result<(), ParamsError> {
+        let invalid = |key, value: u64, reason| ParamsError::Invalid { key, value: value.to_string(), reason };
+        if self.feedback.threshold == 0 {
+            return Err(invalid("feedback.threshold", 0, "must be at least 1"));
+        }
+        if self.feedback.max_stored_side == 0 {
+            return Err(invalid("feedback.max_stored_side", 0, "must be at least 1"));
+        }
+        if self.git.push_attempts == 0 {
+            return Err(invalid("git.push_attempts", 0, "must be at least 1"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,6 @@
+//! Integration tests of the `gitops` crate, in temp dirs and temp git repos only.
+
+mod bad_input;
+mod concurrency;
+mod store;
+mod support;
