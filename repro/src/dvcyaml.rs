@@ -230,7 +230,8 @@ impl Parser<'_> {
         Ok(groups)
     }
 
-    fn stage(&self, ctx: &Context, root: &Path, name: &str, node: &Node) -> Result<Stage> {
+    fn stage(&self, ctx: &Context, root: &Path, name_node: &Node, node: &Node) -> Result<Stage> {
+        let name = self.key(name_node)?;
         let entries = self.map(node, &format!("stage '{name}'"))?;
         let mut ctx = ctx.clone();
         if let Some((_, vars)) = entries.iter().find(|(k, _)| k.as_str() == Some("vars")) {
@@ -238,7 +239,7 @@ impl Parser<'_> {
         }
         let mut stage = Stage {
             name: name.to_owned(),
-            line: node.line,
+            line: name_node.line,
             cmd: Cmd::One(String::new()),
             wdir: ".".into(),
             deps: Vec::new(),
@@ -284,7 +285,7 @@ impl Parser<'_> {
             }
         }
         if !has_cmd {
-            return Err(self.err(node, format!("stage '{name}' has no `cmd`")));
+            return Err(self.err(name_node, format!("stage '{name}' has no `cmd`")));
         }
         Ok(stage)
     }
@@ -321,7 +322,7 @@ pub fn load(root: &Path) -> Result<Vec<Stage>> {
                     if name.is_empty() || name.contains([':', '/', '@', '#']) {
                         return Err(p.err(name_node, format!("invalid stage name '{name}'")));
                     }
-                    stages.push(p.stage(&ctx, root, name, def)?);
+                    stages.push(p.stage(&ctx, root, name_node, def)?);
                 }
             }
             "vars" | "plots" | "metrics" | "params" | "artifacts" | "datasets" => {}

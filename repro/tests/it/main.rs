@@ -1,1 +1,9 @@
+//! Integration tests: this runner against real DVC 3 on fixture pipelines.
 
+mod behaviour;
+mod errors;
+mod fixtures;
+mod snapshots_dag;
+mod status_vs_dvc;
+mod support;
+mod vs_dvc;
