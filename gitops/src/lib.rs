@@ -12,5 +12,6 @@
 
 pub mod feedback;
 mod fsutil;
+pub mod git;
 pub mod image_input;
 pub mod params;

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{JOURNAL, NEW_DATA, SEALED, SealMarker, SubSetScan, sub_set_name};
 use super::locked::{Locked, OpenSubSet};
-use super::prepare::Prepared;
-use super::{AddOutcome, FeedbackError, io_err};
+use super::prepare::{Prepared, prepare_stored};
+use super::{AddOutcome, FeedbackError, FeedbackRecord, io_err};
 use crate::fsutil;
 
 #[derive(Debug, Default)]
@@ -38,6 +38,16 @@ impl Locked<'_> {
             *self.cache() = Default::default();
         }
         result
+    }
+
+    /// Stores PNGs that were already stored elsewhere (git replay) with their original
+    /// records, exactly like new samples: dedup, the open sub_set, sealing, `count.json`.
+    pub fn adopt(&mut self, samples: Vec<(Vec<u8>, FeedbackRecord)>) -> Result<Vec<AddOutcome>, FeedbackError> {
+        let items = samples
+            .into_iter()
+            .map(|(png, record)| prepare_stored(&png, record, self.layout))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.apply(items)
     }
 
     fn apply_inner(&mut self, items: Vec<Prepared>) -> Result<Vec<AddOutcome>, FeedbackError> {

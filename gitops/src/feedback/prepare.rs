@@ -81,6 +81,27 @@ pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) 
     Ok(Prepared { tmp, key, record })
 }
 
+/// A PNG that was already stored elsewhere (a git replay), with its original record.
+pub(crate) fn prepare_stored(png: &[u8], mut record: FeedbackRecord, layout: &Layout) -> Result<Prepared, FeedbackError> {
+    validate_record(&record)?;
+    let sha256 = hex::encode(Sha256::digest(png));
+    if sha256 != record.sha256 {
+        return Err(FeedbackError::InvalidSample { reason: format!("content hashes to {sha256}, not {}", record.sha256) });
+    }
+    let key = sample_key(record.label, record.kind, &sha256);
+    record.path = key.clone();
+    let tmp = layout.tmp().join(fsutil::unique_name(".png"));
+    fsutil::write_synced(&tmp, png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
+    Ok(Prepared { tmp, key, record })
+}
+
+fn validate_record(record: &FeedbackRecord) -> Result<(), FeedbackError> {
+    if record.label > 9 {
+        return Err(FeedbackError::InvalidSample { reason: format!("label {} is not a digit 0-9", record.label) });
+    }
+    Ok(())
+}
+
 /// Re-encodes as PNG, downscaled (aspect kept) to fit `max_side`.
 pub(crate) fn encode_png(image: DynamicImage, max_side: u32) -> Result<Vec<u8>, FeedbackError> {
     let image = if image.width() > max_side || image.height() > max_side {

@@ -2,5 +2,7 @@
 
 mod bad_input;
 mod concurrency;
+mod git;
+mod repos;
 mod store;
 mod support;

@@ -1,0 +1,74 @@
+//! Fetching the remote branch, and fast-forwarding the local branch and working tree to it.
+
+use std::cell::Cell;
+use std::path::Path;
+
+use git2::{FetchOptions, Oid, Repository, build::CheckoutBuilder};
+
+use super::credentials::Credentials;
+use super::{GitError, push::NetFailure};
+use crate::params::GitParams;
+
+/// The result of [`fetch_fast_forward`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FastForward {
+    pub old_head: Option<Oid>,
+    pub new_head: Oid,
+}
+
+impl FastForward {
+    pub fn changed(&self) -> bool {
+        self.old_head != Some(self.new_head)
+    }
+}
+
+/// Fetches `git.branch` from `git.remote` and fast-forwards the local branch and working tree
+/// to it. Local commits not on the remote are an error ([`GitError::Diverged`]); a local branch
+/// ahead of the remote is left as it is.
+pub fn fetch_fast_forward(repo_root: &Path, params: &GitParams, creds: &Credentials) -> Result<FastForward, GitError> {
+    let repo = Repository::open(repo_root)?;
+    let upstream = fetch(&repo, params, creds).map_err(NetFailure::into_error)?;
+    let old_head = repo.head().ok().and_then(|h| h.target());
+    match old_head {
+        Some(old) if old == upstream || repo.graph_descendant_of(old, upstream)? => {
+            Ok(FastForward { old_head, new_head: old })
+        }
+        Some(old) if !repo.graph_descendant_of(upstream, old)? => Err(GitError::Diverged { branch: params.branch.clone() }),
+        _ => {
+            move_branch(&repo, &params.branch, upstream, "fast-forward")?;
+            Ok(FastForward { old_head, new_head: upstream })
+        }
+    }
+}
+
+/// Fetches the branch and returns the remote-tracking head.
+pub(crate) fn fetch(repo: &Repository, params: &GitParams, creds: &Credentials) -> Result<Oid, NetFailure> {
+    let mut remote = repo.find_remote(&params.remote).map_err(NetFailure::Other)?;
+    let failure = Cell::new(None);
+    let mut options = FetchOptions::new();
+    options.remote_callbacks(creds.callbacks(&failure));
+    let tracking = format!("refs/remotes/{}/{}", params.remote, params.branch);
+    let spec = format!("+refs/heads/{}:{tracking}", params.branch);
+    let url = remote.url().unwrap_or_default().to_string();
+    remote.fetch(&[&spec], Some(&mut options), None).map_err(|e| NetFailure::classify(e, failure.take(), &url))?;
+    match repo.refname_to_id(&tracking) {
+        Ok(oid) => Ok(oid),
+        Err(_) => Err(NetFailure::Other(git2::Error::from_str(&format!(
+            "remote {} has no branch {}",
+            params.remote, params.branch
+        )))),
+    }
+}
+
+/// Checks out `target` (safe mode: local edits are kept or the checkout fails) and points the
+/// branch and HEAD at it.
+pub(crate) fn move_branch(repo: &Repository, branch: &str, target: Oid, why: &str) -> Result<(), GitError> {
+    let commit = repo.find_commit(target)?;
+    let mut checkout = CheckoutBuilder::new();
+    checkout.safe();
+    repo.checkout_tree(commit.as_object(), Some(&mut checkout))?;
+    let refname = format!("refs/heads/{branch}");
+    repo.reference(&refname, target, true, why)?;
+    repo.set_head(&refname)?;
+    Ok(())
+}

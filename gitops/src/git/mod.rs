@@ -1,0 +1,48 @@
+//! Git with git2: commit chosen paths, push with credentials and replay on rejection, fetch and
+//! fast-forward.
+//!
+//! - [`commit_paths`] commits the working-tree state of some paths (`new_data`, `models/...`)
+//!   on top of HEAD, leaving anything else that is staged alone.
+//! - [`push_with_retry`] pushes; a rejected push fetches, replays our commits on the remote
+//!   head through a [`Replay`] and retries with backoff; an unreachable remote is reported as
+//!   [`PushOutcome::Offline`] and the commits stay queued for the next push.
+//! - [`fetch_fast_forward`] is what model servers poll with.
+//! - [`FeedbackSync`] ties this to the feedback store: coalesced commits and sample replay.
+
+mod commit;
+mod credentials;
+mod fetch;
+mod push;
+mod replay;
+mod sync;
+mod tree;
+
+pub use commit::commit_paths;
+pub use credentials::{TOKEN_ENVS, Credentials};
+pub use fetch::{FastForward, fetch_fast_forward};
+pub use push::{PushOutcome, push_with_retry};
+pub use replay::{Rebase, Replay};
+pub use sync::{Committer, FeedbackSync};
+
+use std::path::PathBuf;
+
+/// Errors of the git layer.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    #[error("git: {0}")]
+    Git(#[from] git2::Error),
+    #[error("authentication to {url} failed: {reason}")]
+    Auth { url: String, reason: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("remote {remote} has no branch {branch}")]
+    NoUpstream { remote: String, branch: String },
+    #[error("cannot replay {commit} on {onto}: conflict in {path}")]
+    Conflict { commit: String, onto: String, path: String },
+    #[error("push to {remote} still rejected after {attempts} attempts")]
+    GaveUp { remote: String, attempts: u32 },
+    #[error("the local branch {branch} has diverged from the remote; refusing to fast-forward")]
+    Diverged { branch: String },
+    #[error(transparent)]
+    Feedback(#[from] crate::feedback::FeedbackError),
+}

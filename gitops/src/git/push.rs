@@ -1,0 +1,136 @@
+//! Pushing, with replay on rejection, backoff, and offline detection.
+
+use std::cell::{Cell, RefCell};
+use std::path::Path;
+use std::time::Duration;
+
+use git2::{ErrorClass, ErrorCode, Oid, PushOptions, Repository};
+
+use super::credentials::Credentials;
+use super::fetch::{fetch, move_branch};
+use super::replay::Replay;
+use super::GitError;
+use crate::params::GitParams;
+
+/// The result of [`push_with_retry`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutcome {
+    /// The remote branch now points at `head`; `replays` rejected pushes were replayed first.
+    Pushed { head: Oid, replays: u32 },
+    /// The remote already had everything.
+    UpToDate,
+    /// The remote could not be reached; the commits stay local and go with the next push.
+    Offline { reason: String },
+}
+
+/// Why a network operation failed.
+#[derive(Debug)]
+pub(crate) enum NetFailure {
+    Auth { url: String, reason: String },
+    Rejected,
+    Offline(String),
+    Other(git2::Error),
+}
+
+impl NetFailure {
+    pub fn classify(e: git2::Error, auth_failure: Option<String>, url: &str) -> Self {
+        if let Some(reason) = auth_failure {
+            return Self::Auth { url: url.to_string(), reason };
+        }
+        if e.code() == ErrorCode::Auth || e.class() == ErrorClass::Callback && e.message().contains("credentials") {
+            return Self::Auth { url: url.to_string(), reason: e.message().to_string() };
+        }
+        if e.code() == ErrorCode::NotFastForward || e.message().contains("non-fast") || e.message().contains("fetch first") {
+            return Self::Rejected;
+        }
+        match e.class() {
+            ErrorClass::Net | ErrorClass::Os | ErrorClass::Ssh | ErrorClass::Http | ErrorClass::Ssl => {
+                Self::Offline(e.message().to_string())
+            }
+            ErrorClass::Repository if e.code() == ErrorCode::NotFound => Self::Offline(e.message().to_string()),
+            _ => Self::Other(e),
+        }
+    }
+
+    pub fn into_error(self) -> GitError {
+        match self {
+            Self::Auth { url, reason } => GitError::Auth { url, reason },
+            Self::Rejected => GitError::Git(git2::Error::from_str("fetch was rejected")),
+            Self::Offline(reason) => GitError::Git(git2::Error::from_str(&format!("remote unreachable: {reason}"))),
+            Self::Other(e) => GitError::Git(e),
+        }
+    }
+}
+
+/// Pushes `git.branch` to `git.remote`. A rejected push fetches, lets `replay` put our
+/// commits on the remote head, and tries again after a doubling backoff, up to
+/// `git.push_attempts` times. A bad credential fails at once with [`GitError::Auth`].
+pub fn push_with_retry(
+    repo_root: &Path,
+    params: &GitParams,
+    creds: &Credentials,
+    replay: &mut dyn Replay,
+) -> Result<PushOutcome, GitError> {
+    let repo = Repository::open(repo_root)?;
+    let mut backoff = Duration::from_millis(params.backoff_ms);
+    let mut replays = 0;
+    for attempt in 1..=params.push_attempts {
+        let Ok(head) = repo.refname_to_id(&format!("refs/heads/{}", params.branch)) else {
+            return Ok(PushOutcome::UpToDate);
+        };
+        let tracking = format!("refs/remotes/{}/{}", params.remote, params.branch);
+        if repo.refname_to_id(&tracking).ok() == Some(head) {
+            return Ok(PushOutcome::UpToDate);
+        }
+        match push_once(&repo, params, creds) {
+            Ok(()) => {
+                repo.reference(&tracking, head, true, "push")?;
+                return Ok(PushOutcome::Pushed { head, replays });
+            }
+            Err(NetFailure::Rejected) => {}
+            Err(NetFailure::Offline(reason)) => return Ok(PushOutcome::Offline { reason }),
+            Err(other) => return Err(other.into_error()),
+        }
+        tracing::info!(attempt, "push rejected; fetching and replaying");
+        let upstream = match fetch(&repo, params, creds) {
+            Ok(oid) => oid,
+            Err(NetFailure::Offline(reason)) => return Ok(PushOutcome::Offline { reason }),
+            Err(other) => return Err(other.into_error()),
+        };
+        if !repo.graph_descendant_of(head, upstream)? {
+            let base = repo.merge_base(head, upstream)?;
+            let new_head = if base == head { upstream } else { replay.replay(&repo, base, head, upstream)? };
+            move_branch(&repo, &params.branch, new_head, "replay onto remote")?;
+            replays += 1;
+        }
+        if attempt < params.push_attempts {
+            std::thread::sleep(backoff);
+            backoff *= 2;
+        }
+    }
+    Err(GitError::GaveUp { remote: params.remote.clone(), attempts: params.push_attempts })
+}
+
+fn push_once(repo: &Repository, params: &GitParams, creds: &Credentials) -> Result<(), NetFailure> {
+    let mut remote = repo.find_remote(&params.remote).map_err(NetFailure::Other)?;
+    let url = remote.url().unwrap_or_default().to_string();
+    let failure = Cell::new(None);
+    let rejected = RefCell::new(None);
+    let mut callbacks = creds.callbacks(&failure);
+    callbacks.push_update_reference(|_, status| {
+        if let Some(status) = status {
+            *rejected.borrow_mut() = Some(status.to_string());
+        }
+        Ok(())
+    });
+    let mut options = PushOptions::new();
+    options.remote_callbacks(callbacks);
+    let spec = format!("refs/heads/{b}:refs/heads/{b}", b = params.branch);
+    let result = remote.push(&[&spec], Some(&mut options));
+    drop(options);
+    result.map_err(|e| NetFailure::classify(e, failure.take(), &url))?;
+    match rejected.into_inner() {
+        Some(_) => Err(NetFailure::Rejected),
+        None => Ok(()),
+    }
+}
