@@ -15,3 +15,4 @@ mod fsutil;
 pub mod git;
 pub mod image_input;
 pub mod params;
+pub mod trigger;

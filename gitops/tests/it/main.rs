@@ -3,6 +3,8 @@
 mod bad_input;
 mod concurrency;
 mod git;
+mod github;
 mod repos;
 mod store;
 mod support;
+mod triggers;
