@@ -1,1 +1,11 @@
+//! The GitOps retraining pipeline for MNIST-style digit classifiers: data, preprocessing, the
+//! CNN and its saved form, the model registry, and the `pipeline` command line over them.
 
+pub mod base;
+pub mod data;
+pub mod device;
+pub mod model;
+pub mod params;
+pub mod preprocess;
+pub mod registry;
+pub mod repo;

@@ -1,1 +1,42 @@
-fn main() {}
+//! Project automation (`cargo xtask <task>`): set-up, the demo, the test run, benchmarks.
+//! Builds without libtorch so it can install libtorch.
+
+mod bench;
+mod demo;
+mod setup;
+mod tools;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(about = "Project automation for the GitOps retraining pipeline")]
+struct Cli {
+    #[command(subcommand)]
+    task: Task,
+}
+
+#[derive(Subcommand)]
+enum Task {
+    /// Install PyTorch 2.13.0 (libtorch) into the shared cache and link it as `.libtorch`.
+    Setup,
+    /// Set up, build, fetch MNIST if needed, and run the main job on the embedded defaults.
+    Demo,
+    /// Set up, install the test tools (DVC, actionlint, chromium, promtool), run every test.
+    Test {
+        /// Extra arguments passed to `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Measure training and inference speed against PyTorch and print the figures.
+    Bench,
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().task {
+        Task::Setup => setup::run().map(|_| ()),
+        Task::Demo => demo::run(),
+        Task::Test { args } => tools::test(&args),
+        Task::Bench => bench::run(),
+    }
+}

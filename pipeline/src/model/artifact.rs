@@ -1,0 +1,190 @@
+//! A model on disk: `models/model_<UTC YYYYMMDDTHHMMSSZ>.safetensors` plus a JSON sidecar
+//! `model_<ts>.json` with the weights' sha256, the architecture, the parent model, the training
+//! data's fingerprint, metrics and creation time. Weights are written first and renamed into
+//! place, the sidecar last, so a reader that finds a sidecar always finds complete weights;
+//! loading re-hashes the weights and refuses any mismatch.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tch::{Device, nn};
+
+use super::net::{Architecture, Net};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: not a model sidecar: {source}", path.display())]
+    Sidecar { path: PathBuf, source: serde_json::Error },
+    #[error("{}: sha256 is {got} but its sidecar says {expected}; the weights are damaged or were replaced", path.display())]
+    Checksum { path: PathBuf, got: String, expected: String },
+    #[error("{}: architecture {found:?} does not match the expected {expected:?}", path.display())]
+    Architecture { path: PathBuf, found: Architecture, expected: Architecture },
+    #[error("{}: weights do not fit the architecture: {source}", path.display())]
+    Weights { path: PathBuf, source: tch::TchError },
+    #[error("no model named {version} in {}", dir.display())]
+    NotFound { version: String, dir: PathBuf },
+    #[error("`{0}` is not a model version (expected model_YYYYMMDDTHHMMSSZ)")]
+    BadVersion(String),
+}
+
+/// Everything known about a saved model besides its weights.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Sidecar {
+    pub version: String,
+    pub weights: String,
+    pub sha256: String,
+    pub architecture: Architecture,
+    pub parent: Option<String>,
+    pub data_fingerprint: String,
+    pub metrics: BTreeMap<String, f64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A model's pair of files in a models directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFile {
+    pub dir: PathBuf,
+    pub version: String,
+}
+
+const TIMESTAMP: &str = "%Y%m%dT%H%M%SZ";
+
+impl ModelFile {
+    /// Names a model `version` (`model_<ts>`) in `dir`, checking the name's shape.
+    pub fn new(dir: &Path, version: &str) -> Result<Self, ModelError> {
+        let ts = version.strip_prefix("model_").ok_or_else(|| ModelError::BadVersion(version.into()))?;
+        chrono::NaiveDateTime::parse_from_str(ts, TIMESTAMP).map_err(|_| ModelError::BadVersion(version.into()))?;
+        Ok(Self { dir: dir.to_path_buf(), version: version.to_string() })
+    }
+
+    /// A fresh version stamped `now`, moved forward a second at a time past any taken name.
+    pub fn fresh(dir: &Path, now: DateTime<Utc>) -> Self {
+        let mut at = now;
+        loop {
+            let file = Self { dir: dir.to_path_buf(), version: format!("model_{}", at.format(TIMESTAMP)) };
+            if !file.weights_path().exists() && !file.sidecar_path().exists() {
+                return file;
+            }
+            at += chrono::Duration::seconds(1);
+        }
+    }
+
+    pub fn weights_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.safetensors", self.version))
+    }
+
+    pub fn sidecar_path(&self) -> PathBuf {
+        self.dir.join(format!("{}.json", self.version))
+    }
+
+    /// When the version was stamped.
+    pub fn timestamp(&self) -> DateTime<Utc> {
+        let ts = &self.version["model_".len()..];
+        chrono::NaiveDateTime::parse_from_str(ts, TIMESTAMP).expect("checked in new").and_utc()
+    }
+
+    /// Every complete model (one with a sidecar) in `dir`, oldest first.
+    pub fn list(dir: &Path) -> Result<Vec<Self>, ModelError> {
+        let entries = match std::fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(source) => return Err(ModelError::Io { path: dir.to_path_buf(), source }),
+        };
+        let mut models: Vec<Self> = entries
+            .filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .filter_map(|name| Self::new(dir, name.strip_suffix(".json")?).ok())
+            .collect();
+        models.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(models)
+    }
+
+    pub fn read_sidecar(&self) -> Result<Sidecar, ModelError> {
+        let path = self.sidecar_path();
+        let text = std::fs::read(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+        serde_json::from_slice(&text).map_err(|source| ModelError::Sidecar { path, source })
+    }
+
+    /// Writes the weights of `vs` and then the sidecar, each atomically.
+    pub fn save(&self, vs: &nn::VarStore, mut sidecar: Sidecar) -> Result<Sidecar, ModelError> {
+        let io = |path: &Path| { let path = path.to_path_buf(); move |source| ModelError::Io { path, source } };
+        std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
+        let weights = self.weights_path();
+        let tmp = self.dir.join(format!(".{}.partial.safetensors", self.version));
+        vs.save(&tmp).map_err(|source| ModelError::Weights { path: tmp.clone(), source })?;
+        std::fs::File::open(&tmp).and_then(|f| f.sync_all()).map_err(io(&tmp))?;
+        sidecar.version = self.version.clone();
+        sidecar.weights = format!("{}.safetensors", self.version);
+        sidecar.sha256 = sha256_file(&tmp)?;
+        std::fs::rename(&tmp, &weights).map_err(io(&weights))?;
+        let side = self.sidecar_path();
+        let tmp = self.dir.join(format!(".{}.partial.json", self.version));
+        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let mut text = serde_json::to_vec_pretty(&sidecar).expect("a sidecar serializes");
+        text.push(b'\n');
+        file.write_all(&text).and_then(|()| file.sync_all()).map_err(io(&tmp))?;
+        std::fs::rename(&tmp, &side).map_err(io(&side))?;
+        Ok(sidecar)
+    }
+
+    /// Verifies and loads the model onto `device`. With `expected`, the architecture must match.
+    pub fn load(&self, device: Device, expected: Option<&Architecture>) -> Result<LoadedModel, ModelError> {
+        let sidecar = self.read_sidecar()?;
+        let path = self.weights_path();
+        if let Some(expected) = expected.filter(|e| **e != sidecar.architecture) {
+            return Err(ModelError::Architecture { path, found: sidecar.architecture, expected: *expected });
+        }
+        let bytes = std::fs::read(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
+        let got = hex::encode(Sha256::digest(&bytes));
+        if got != sidecar.sha256 {
+            return Err(ModelError::Checksum { path, got, expected: sidecar.sha256 });
+        }
+        let mut vs = nn::VarStore::new(device);
+        let net = Net::new(&vs.root(), sidecar.architecture);
+        copy_weights(&mut vs, &bytes).map_err(|source| ModelError::Weights { path, source })?;
+        Ok(LoadedModel { vs, net, sidecar })
+    }
+}
+
+/// Copies the safetensors in `bytes` (the very bytes that were hashed) into the store, refusing
+/// missing, extra or misshapen tensors.
+fn copy_weights(vs: &mut nn::VarStore, bytes: &[u8]) -> Result<(), tch::TchError> {
+    let file = safetensors::SafeTensors::deserialize(bytes)
+        .map_err(|e| tch::TchError::FileFormat(format!("not a safetensors file: {e}")))?;
+    let weights: Vec<(String, tch::Tensor)> = file
+        .tensors()
+        .into_iter()
+        .map(|(name, view)| Ok((name, view.try_into()?)))
+        .collect::<Result<_, tch::TchError>>()?;
+    let mut vars = vs.variables();
+    if weights.len() != vars.len() {
+        return Err(tch::TchError::Shape(format!("{} tensors in the file, {} in the network", weights.len(), vars.len())));
+    }
+    tch::no_grad(|| {
+        for (name, tensor) in weights {
+            let var = vars.get_mut(&name).ok_or_else(|| tch::TchError::TensorNameNotFound(name.clone(), "network".into()))?;
+            if var.size() != tensor.size() {
+                return Err(tch::TchError::Shape(format!("{name}: {:?} in the file, {:?} in the network", tensor.size(), var.size())));
+            }
+            var.f_copy_(&tensor)?;
+        }
+        Ok(())
+    })
+}
+
+/// A verified model, ready to run.
+#[derive(Debug)]
+pub struct LoadedModel {
+    pub vs: nn::VarStore,
+    pub net: Net,
+    pub sidecar: Sidecar,
+}
+
+pub fn sha256_file(path: &Path) -> Result<String, ModelError> {
+    let bytes = std::fs::read(path).map_err(|source| ModelError::Io { path: path.to_path_buf(), source })?;
+    Ok(hex::encode(Sha256::digest(&bytes)))
+}

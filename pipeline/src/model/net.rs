@@ -1,0 +1,72 @@
+//! The digit classifier: two 3x3 convolutions, max-pooling, dropout, two dense layers — the same
+//! CNN as PyTorch's MNIST example, with its widths read from the `model:` section of params.yaml.
+
+use serde::{Deserialize, Serialize};
+use tch::{Tensor, nn};
+
+use crate::data::SIDE;
+
+/// The shape of the network; stored in every model's sidecar and checked on load.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Architecture {
+    pub conv1_channels: i64,
+    pub conv2_channels: i64,
+    pub hidden: i64,
+    pub dropout_conv: f64,
+    pub dropout_fc: f64,
+}
+
+impl Default for Architecture {
+    fn default() -> Self {
+        Self { conv1_channels: 32, conv2_channels: 64, hidden: 128, dropout_conv: 0.25, dropout_fc: 0.5 }
+    }
+}
+
+impl Architecture {
+    /// Inputs to the first dense layer: the second convolution's maps, pooled 2x2.
+    fn flat_features(&self) -> i64 {
+        let side = (SIDE as i64 - 4) / 2;
+        self.conv2_channels * side * side
+    }
+}
+
+#[derive(Debug)]
+pub struct Net {
+    conv1: nn::Conv2D,
+    conv2: nn::Conv2D,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+    arch: Architecture,
+}
+
+impl Net {
+    /// Creates the layers under `path` (names `conv1`, `conv2`, `fc1`, `fc2`, as in PyTorch).
+    pub fn new(path: &nn::Path, arch: Architecture) -> Self {
+        Self {
+            conv1: nn::conv2d(path / "conv1", 1, arch.conv1_channels, 3, Default::default()),
+            conv2: nn::conv2d(path / "conv2", arch.conv1_channels, arch.conv2_channels, 3, Default::default()),
+            fc1: nn::linear(path / "fc1", arch.flat_features(), arch.hidden, Default::default()),
+            fc2: nn::linear(path / "fc2", arch.hidden, 10, Default::default()),
+            arch,
+        }
+    }
+}
+
+impl nn::ModuleT for Net {
+    /// Normalised `[N, 1, 28, 28]` (or `[N, 784]`) pixels in, `[N, 10]` logits out.
+    fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
+        xs.view([-1, 1, SIDE as i64, SIDE as i64])
+            .apply(&self.conv1)
+            .relu()
+            .apply(&self.conv2)
+            .relu()
+            .max_pool2d_default(2)
+            .dropout(self.arch.dropout_conv, train)
+            .flatten(1, -1)
+            .apply(&self.fc1)
+            .relu()
+            .dropout(self.arch.dropout_fc, train)
+            .apply(&self.fc2)
+    }
+}

@@ -1,0 +1,32 @@
+//! Paths inside a pipeline repository (the git checkout holding `params.yaml`, `new_data/`,
+//! `models/` and `dvc.yaml`).
+
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoPaths {
+    pub root: PathBuf,
+}
+
+impl RepoPaths {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    pub fn params(&self) -> PathBuf {
+        self.root.join("params.yaml")
+    }
+
+    pub fn models(&self) -> PathBuf {
+        self.root.join("models")
+    }
+
+    pub fn new_data(&self) -> PathBuf {
+        self.root.join("new_data")
+    }
+
+    /// A path from params.yaml, taken relative to the repo root unless absolute.
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        self.root.join(path)
+    }
+}

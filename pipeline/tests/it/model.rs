@@ -1,0 +1,111 @@
+//! The CNN trains deterministically, saves with a sidecar, and loading refuses tampering.
+
+use pipeline::data::{Mnist, Split};
+use pipeline::model::train::{self, Batch};
+use pipeline::model::{Architecture, Classifier, ModelError, ModelFile, Net, Sidecar, eval};
+use pipeline::params::TrainParams;
+use pipeline::preprocess;
+use pipeline::registry::Registry;
+use tch::Device;
+
+fn tiny_run(set: &Mnist, n: usize) -> (tch::nn::VarStore, Net) {
+    let digits = preprocess::mnist_digits(set);
+    let batch = Batch::new(&digits[..n], &set.labels[..n], Device::Cpu);
+    let params = TrainParams { seed: 3, epochs: 1, batch_size: 32, learning_rate: 1e-3 };
+    let vs = train::seeded_store(Device::Cpu, params.seed);
+    let net = Net::new(&vs.root(), Architecture::default());
+    train::train(&vs, &net, &batch, &params).unwrap();
+    (vs, net)
+}
+
+fn sidecar() -> Sidecar {
+    Sidecar {
+        version: String::new(),
+        weights: String::new(),
+        sha256: String::new(),
+        architecture: Architecture::default(),
+        parent: None,
+        data_fingerprint: "test".into(),
+        metrics: Default::default(),
+        created_at: chrono::Utc::now(),
+    }
+}
+
+#[test]
+fn training_is_seeded_and_a_saved_model_round_trips() {
+    let Some(dir) = crate::shared_mnist() else { return };
+    let set = Mnist::load(&dir, Split::Train).unwrap();
+    let (vs_a, _) = tiny_run(&set, 512);
+    let (vs_b, _) = tiny_run(&set, 512);
+    let a = vs_a.variables()["fc2.weight"].shallow_clone();
+    assert!(a.allclose(&vs_b.variables()["fc2.weight"], 1e-6, 1e-6, false), "same seed, same weights");
+
+    let models = tempfile::tempdir().unwrap();
+    let file = ModelFile::fresh(models.path(), chrono::Utc::now());
+    let saved = file.save(&vs_a, sidecar()).unwrap();
+    assert_eq!(saved.version, file.version);
+    assert!(file.version.starts_with("model_") && file.version.ends_with('Z'));
+    let loaded = file.load(Device::Cpu, Some(&Architecture::default())).unwrap();
+    assert!(loaded.vs.variables()["fc2.weight"].allclose(&a, 0.0, 0.0, false));
+    assert_eq!(ModelFile::list(models.path()).unwrap(), vec![file]);
+}
+
+#[test]
+fn loading_refuses_changed_weights_and_a_wrong_architecture() {
+    let models = tempfile::tempdir().unwrap();
+    let vs = train::seeded_store(Device::Cpu, 0);
+    let _net = Net::new(&vs.root(), Architecture::default());
+    let file = ModelFile::fresh(models.path(), chrono::Utc::now());
+    file.save(&vs, sidecar()).unwrap();
+
+    let wide = Architecture { hidden: 64, ..Architecture::default() };
+    let err = file.load(Device::Cpu, Some(&wide)).unwrap_err();
+    assert!(matches!(err, ModelError::Architecture { .. }), "{err}");
+
+    let mut bytes = std::fs::read(file.weights_path()).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(file.weights_path(), bytes).unwrap();
+    let err = file.load(Device::Cpu, None).unwrap_err().to_string();
+    assert!(err.contains("sha256") && err.contains(&file.version), "{err}");
+}
+
+#[test]
+fn weights_of_another_shape_are_refused_even_with_a_matching_hash() {
+    let models = tempfile::tempdir().unwrap();
+    let vs = train::seeded_store(Device::Cpu, 0);
+    let _net = Net::new(&vs.root(), Architecture { hidden: 64, ..Architecture::default() });
+    let file = ModelFile::fresh(models.path(), chrono::Utc::now());
+    // The sidecar claims the default architecture but the weights have 64 hidden units.
+    file.save(&vs, sidecar()).unwrap();
+    let err = file.load(Device::Cpu, None).unwrap_err().to_string();
+    assert!(err.contains("do not fit"), "{err}");
+}
+
+/// The committed base model: trained on the 6,000 shared images, at least 97% on the 2,000.
+#[test]
+fn the_committed_base_model_reaches_97_percent() {
+    let Some(dir) = crate::shared_mnist() else { return };
+    let models = crate::root().join("models");
+    let registry = Registry::load(&models).unwrap();
+    let file = ModelFile::new(&models, &registry.serving).unwrap();
+    let classifier = Classifier::new(file.load(Device::Cpu, Some(&Architecture::default())).unwrap());
+    let test = Mnist::load(&dir, Split::Test).unwrap();
+    let batch = Batch::new(&preprocess::mnist_digits(&test), &test.labels, Device::Cpu);
+    let evaluation = eval::evaluate(&classifier, &batch.xs, &test.labels);
+    assert_eq!(evaluation.samples, 2000);
+    assert!(evaluation.accuracy >= 0.97, "accuracy {:.4}", evaluation.accuracy);
+    let total: u64 = evaluation.confusion.iter().flatten().sum();
+    assert_eq!(total, 2000);
+    assert!(evaluation.recall.iter().all(|&r| r > 0.9), "recall {:?}", evaluation.recall);
+}
+
+#[test]
+fn evaluation_figures_follow_the_confusion_matrix() {
+    // Three 0s (one predicted as 1) and one 1.
+    let e = pipeline::model::Evaluation::from_pairs([(0, 0), (0, 0), (0, 1), (1, 1)]);
+    assert_eq!(e.accuracy, 0.75);
+    assert_eq!(e.recall[0], 2.0 / 3.0);
+    assert_eq!(e.precision[1], 0.5);
+    assert_eq!(e.confusion[0][1], 1);
+}

@@ -1,0 +1,90 @@
+//! The shared preprocessing makes a digit look the same to the model however it arrives:
+//! inverted, enlarged, off-centre, on a non-square canvas.
+
+use image::{DynamicImage, GrayImage, Luma, imageops};
+use pipeline::data::{Mnist, Split};
+use pipeline::model::{Classifier, ModelFile};
+use pipeline::preprocess::{self, PreprocessError, mnist_image};
+use pipeline::registry::Registry;
+
+fn serving_classifier() -> Classifier {
+    let models = crate::root().join("models");
+    let version = Registry::load(&models).unwrap().serving;
+    Classifier::new(ModelFile::new(&models, &version).unwrap().load(tch::Device::Cpu, None).unwrap())
+}
+
+/// The variants a user might send of one MNIST digit.
+fn variants(digit: &GrayImage) -> Vec<(&'static str, DynamicImage)> {
+    let inverted = GrayImage::from_fn(28, 28, |x, y| Luma([255 - digit.get_pixel(x, y).0[0]]));
+    let large = imageops::resize(digit, 280, 280, imageops::FilterType::Triangle);
+    let mut off_centre = GrayImage::new(200, 120);
+    imageops::overlay(&mut off_centre, &imageops::resize(digit, 56, 56, imageops::FilterType::Triangle), 130, 8);
+    let mut paper = GrayImage::from_pixel(90, 300, Luma([235]));
+    let ink = imageops::resize(&inverted, 84, 84, imageops::FilterType::Triangle);
+    imageops::overlay(&mut paper, &GrayImage::from_fn(84, 84, |x, y| Luma([ink.get_pixel(x, y).0[0].min(235)])), 3, 150);
+    vec![
+        ("inverted", DynamicImage::ImageLuma8(inverted)),
+        ("large", DynamicImage::ImageLuma8(large)),
+        ("off-centre", DynamicImage::ImageLuma8(off_centre)),
+        ("tall paper", DynamicImage::ImageLuma8(paper)),
+    ]
+}
+
+#[test]
+fn prediction_is_the_same_for_every_variant_of_a_digit() {
+    let Some(dir) = crate::shared_mnist() else { return };
+    let test = Mnist::load(&dir, Split::Test).unwrap();
+    let classifier = serving_classifier();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut changed = Vec::new();
+    for i in 0..100 {
+        let digit = mnist_image(test.image(i));
+        // Through a PNG file, as users send them.
+        let png = tmp.path().join(format!("{i}.png"));
+        digit.save(&png).unwrap();
+        let plain = preprocess::preprocess(&image::open(&png).unwrap()).unwrap();
+        let expected = classifier.predict(&[plain])[0].digit;
+        for (name, variant) in variants(&digit) {
+            let got = classifier.predict(&[preprocess::preprocess(&variant).unwrap()])[0].digit;
+            if got != expected {
+                changed.push(format!("#{i} (label {}): {name} gives {got}, plain {expected}", test.labels[i]));
+            }
+        }
+    }
+    assert!(changed.is_empty(), "{changed:#?}");
+}
+
+#[test]
+fn an_mnist_digit_keeps_its_shape() {
+    let Some(dir) = crate::shared_mnist() else { return };
+    let test = Mnist::load(&dir, Split::Test).unwrap();
+    for i in 0..20 {
+        let raw = test.image(i);
+        let out = preprocess::to_mnist(&DynamicImage::ImageLuma8(mnist_image(raw))).unwrap();
+        let diff: f64 = raw.iter().zip(out).map(|(&a, b)| (a as f64 - b as f64).abs()).sum::<f64>() / 784.0;
+        assert!(diff < 20.0, "digit #{i} changed by {diff:.1} grey levels per pixel on average");
+    }
+}
+
+#[test]
+fn transparent_canvas_strokes_are_ink() {
+    // What a browser canvas sends: dark strokes on a fully transparent background.
+    let mut canvas = image::RgbaImage::new(280, 280);
+    for y in 40..240 {
+        for x in 130..150 {
+            canvas.put_pixel(x, y, image::Rgba([0, 0, 0, 255]));
+        }
+    }
+    let out = preprocess::to_mnist(&DynamicImage::ImageRgba8(canvas)).unwrap();
+    let ink: u32 = out.iter().map(|&p| p as u32).sum();
+    assert!(ink > 255 * 20, "a vertical bar should leave ink, got {ink}");
+    assert_eq!(out[0], 0, "background stays black");
+}
+
+#[test]
+fn a_blank_image_is_refused() {
+    for shade in [0u8, 128, 255] {
+        let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(64, 64, Luma([shade])));
+        assert!(matches!(preprocess::to_mnist(&blank), Err(PreprocessError::Blank { .. })), "shade {shade}");
+    }
+}
