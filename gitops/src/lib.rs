@@ -10,6 +10,7 @@
 //! - [`trigger`]: what happens when a sub_set is sealed (`github`, `local`, `none`).
 //! - [`cli`]: `pipeline feedback ...` and `pipeline fsck`.
 
+pub mod cli;
 pub mod feedback;
 mod fsutil;
 pub mod git;
