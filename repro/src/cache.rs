@@ -37,9 +37,9 @@ impl Cache {
         match hashed {
             Hashed::File { md5, .. } => self.save_file(path, md5),
             Hashed::Dir { md5, entries, listing, .. } => {
-                entries.par_iter().try_for_each(|e| self.save_file(&path.join(&e.relpath), &e.md5))?;
+                entries.par_iter().try_for_each(|e| self.save_file(&path.join(&e.relpath), &e.md5_hex()))?;
                 if !self.contains(md5) {
-                    self.write_object(md5, |tmp| std::fs::write(tmp, listing))?;
+                    self.write_object(md5, |tmp| std::fs::write(tmp, &listing[..]))?;
                 }
                 Ok(())
             }
@@ -77,7 +77,11 @@ impl Cache {
             .map(|it| {
                 let field = |k: &str| it.get(k).and_then(|v| v.as_str()).map(str::to_owned);
                 match (field("md5"), field("relpath")) {
-                    (Some(md5), Some(relpath)) => Ok(DirEntry { relpath, md5, size: 0 }),
+                    (Some(hex_md5), Some(relpath)) => {
+                        let mut md5 = [0u8; 16];
+                        hex::decode_to_slice(&hex_md5, &mut md5).map_err(|_| Error::CacheMissing(hex_md5.clone()))?;
+                        Ok(DirEntry { relpath, md5, size: 0 })
+                    }
                     _ => Err(Error::CacheMissing(md5.to_owned())),
                 }
             })
@@ -90,7 +94,7 @@ impl Cache {
             return false;
         }
         if md5.ends_with(".dir") {
-            return self.read_listing(md5).is_ok_and(|l| l.par_iter().all(|e| self.contains(&e.md5)));
+            return self.read_listing(md5).is_ok_and(|l| l.par_iter().all(|e| self.contains(&e.md5_hex())));
         }
         true
     }
@@ -101,7 +105,7 @@ impl Cache {
         if md5.ends_with(".dir") {
             let listing = self.read_listing(md5)?;
             std::fs::create_dir_all(dst).map_err(Error::io(dst))?;
-            listing.par_iter().try_for_each(|e| self.copy_out(&e.md5, &dst.join(&e.relpath), false))
+            listing.par_iter().try_for_each(|e| self.copy_out(&e.md5_hex(), &dst.join(&e.relpath), false))
         } else {
             self.copy_out(md5, dst, isexec)
         }

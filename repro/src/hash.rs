@@ -6,6 +6,7 @@ use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use md5::{Digest, Md5};
 use rayon::prelude::*;
@@ -19,15 +20,22 @@ use crate::state::{Stamp, State};
 #[derive(Clone, Debug)]
 pub struct DirEntry {
     pub relpath: String,
-    pub md5: String,
+    pub md5: [u8; 16],
     pub size: u64,
+}
+
+impl DirEntry {
+    /// The entry's md5 in hex, as cache object names use it.
+    pub fn md5_hex(&self) -> String {
+        hex::encode(self.md5)
+    }
 }
 
 /// The hash of a file or directory, with the metadata DVC records next to it.
 #[derive(Clone, Debug)]
 pub enum Hashed {
     File { md5: String, size: u64, isexec: bool },
-    Dir { md5: String, size: u64, nfiles: u64, entries: Vec<DirEntry>, listing: Vec<u8> },
+    Dir { md5: String, size: u64, nfiles: u64, entries: Arc<[DirEntry]>, listing: Arc<[u8]> },
 }
 
 impl Hashed {
@@ -47,7 +55,8 @@ pub struct Hasher {
 
 struct Found {
     relpath: String,
-    path: PathBuf,
+    entry: std::fs::DirEntry,
+    symlink: bool,
 }
 
 impl Hasher {
@@ -91,12 +100,13 @@ impl Hasher {
         let hashed: Vec<(String, u64, Option<(Stamp, [u8; 16])>, [u8; 16])> = found
             .into_par_iter()
             .map(|f| {
-                let meta = std::fs::metadata(&f.path).map_err(Error::io(&f.path))?;
+                let meta = if f.symlink { std::fs::metadata(f.entry.path()) } else { f.entry.metadata() };
+                let meta = meta.map_err(Error::io(f.entry.path()))?;
                 let stamp = Stamp::of(&meta);
                 Ok(match state.get(&stamp) {
                     Some(md5) => (f.relpath, meta.len(), None, md5),
                     None => {
-                        let md5 = md5_file(&f.path)?;
+                        let md5 = md5_file(&f.entry.path())?;
                         (f.relpath, meta.len(), Some((stamp, md5)), md5)
                     }
                 })
@@ -107,13 +117,13 @@ impl Hasher {
             if let Some((stamp, md5)) = fresh {
                 self.state.insert(stamp, md5);
             }
-            entries.push(DirEntry { relpath, md5: hex::encode(md5), size });
+            entries.push(DirEntry { relpath, md5, size });
         }
         entries.par_sort_unstable_by(|a, b| a.relpath.cmp(&b.relpath));
         let listing = dir_listing(&entries);
         let md5 = format!("{}.dir", hex::encode(Md5::digest(&listing)));
         let size = entries.iter().map(|e| e.size).sum();
-        Ok(Hashed::Dir { md5, size, nfiles: entries.len() as u64, entries, listing })
+        Ok(Hashed::Dir { md5, size, nfiles: entries.len() as u64, entries: entries.into(), listing: listing.into() })
     }
 }
 
@@ -126,7 +136,9 @@ pub fn dir_listing(entries: &[DirEntry]) -> Vec<u8> {
             out.push_str(", ");
         }
         out.push_str("{\"md5\": \"");
-        out.push_str(&e.md5);
+        let mut hex_buf = [0u8; 32];
+        hex::encode_to_slice(e.md5, &mut hex_buf).expect("32 bytes hold 16 in hex");
+        out.push_str(std::str::from_utf8(&hex_buf).expect("hex is ASCII"));
         out.push_str("\", \"relpath\": ");
         write_str(&mut out, &e.relpath);
         out.push('}');
@@ -146,18 +158,18 @@ fn walk(dir: &Path, prefix: &str, ignores: &Ignores, out: &mut Vec<Found>) -> Re
     let rd = std::fs::read_dir(dir).map_err(Error::io(dir))?;
     for entry in rd {
         let entry = entry.map_err(Error::io(dir))?;
-        let path = entry.path();
-        let ft = entry.file_type().map_err(Error::io(&path))?;
-        let is_dir = if ft.is_symlink() { path.is_dir() } else { ft.is_dir() };
-        if ignores.is_ignored(&path, is_dir) {
+        let ft = entry.file_type().map_err(Error::io(entry.path()))?;
+        let symlink = ft.is_symlink();
+        let is_dir = if symlink { entry.path().is_dir() } else { ft.is_dir() };
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if ignores.is_ignored(dir, &name, is_dir) {
             continue;
         }
-        let name = entry.file_name().to_string_lossy().into_owned();
         let relpath = if prefix.is_empty() { name } else { format!("{prefix}/{name}") };
         if is_dir {
-            walk(&path, &relpath, ignores, out)?;
+            walk(&entry.path(), &relpath, ignores, out)?;
         } else {
-            out.push(Found { relpath, path });
+            out.push(Found { relpath, entry, symlink });
         }
     }
     Ok(())

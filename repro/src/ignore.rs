@@ -37,19 +37,24 @@ impl Ignores {
             // A malformed line is skipped, as pathspec does.
             let _ = b.add(&file);
             if let Ok(gi) = b.build() {
-                self.matchers.push(gi);
+                if gi.num_ignores() + gi.num_whitelists() > 0 {
+                    self.matchers.push(gi);
+                }
             }
         }
     }
 
-    /// True when DVC would leave `path` out of a directory listing.
-    pub fn is_ignored(&self, path: &Path, is_dir: bool) -> bool {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    /// True when DVC would leave `dir/name` out of a directory listing.
+    pub fn is_ignored(&self, dir: &Path, name: &str, is_dir: bool) -> bool {
         if name == ".git" || (is_dir && (name == ".hg" || name == ".dvc")) {
             return true;
         }
+        if self.matchers.is_empty() {
+            return false;
+        }
+        let path = dir.join(name);
         for m in self.matchers.iter().rev() {
-            let matched = m.matched(path, is_dir);
+            let matched = m.matched(&path, is_dir);
             if matched.is_ignore() {
                 return true;
             }

@@ -49,6 +49,11 @@ fn write_value(out: &mut String, value: &Value) {
 /// A JSON string literal with Python's `ensure_ascii=True` escapes.
 pub fn write_str(out: &mut String, s: &str) {
     out.push('"');
+    if s.bytes().all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\') {
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     for c in s.chars() {
         match c {
             '"' => out.push_str("\\\""),
