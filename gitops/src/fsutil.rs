@@ -35,6 +35,21 @@ pub(crate) fn replace_durable(path: &Path, bytes: &[u8], tmp_dir: &Path) -> io::
     sync_dir(parent(path))
 }
 
+/// Fsyncs every file and directory in `paths` concurrently, so that the filesystem can
+/// serve them with one journal commit; returns the first error.
+pub(crate) fn sync_all_parallel(paths: &[&Path]) -> Result<(), (std::path::PathBuf, io::Error)> {
+    if let [one] = paths {
+        return File::open(one).and_then(|f| f.sync_all()).map_err(|e| (one.to_path_buf(), e));
+    }
+    std::thread::scope(|s| {
+        let handles: Vec<_> = paths
+            .iter()
+            .map(|p| s.spawn(move || File::open(p).and_then(|f| f.sync_all()).map_err(|e| (p.to_path_buf(), e))))
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("fsync threads do not panic")).collect()
+    })
+}
+
 /// Fsyncs a directory so that renames and creations inside it survive a crash.
 pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -1,14 +1,16 @@
-//! Writing one batch of prepared samples under the lock, in crash-safe order.
+//! Writing one batch of prepared samples under the lock, in crash-safe order, with two
+//! rounds of concurrent fsyncs whatever the batch size:
 //!
-//! 1. append the batch's `feedback.jsonl` lines and fsync them, so that a visible sample always
-//!    has its metadata;
-//! 2. rename each temp PNG into `sub_set_N/...` (the sample becomes visible atomically) and
-//!    fsync the touched folders;
-//! 3. only then write `sealed.json` for sub_sets that reached the threshold, and `count.json`.
+//! 1. append the batch's `feedback.jsonl` lines and write the new `count.json` and any
+//!    `sealed.json` to temp files; fsync them all (a visible sample always has its metadata);
+//! 2. rename the PNGs into `sub_set_N/...` (each sample becomes visible atomically), then the
+//!    seal markers, then `count.json`, and fsync every touched folder.
 //!
-//! A crash between steps leaves journal lines without a PNG (an add that never returned) or a
-//! stale `count.json`: the next batch rescans the open sub_set and seals a full one, and
-//! `fsck --repair` drops the orphan lines.
+//! Journaling filesystems (ext4, xfs) persist metadata operations in order, so a crash keeps a
+//! prefix of step 2: a seal marker never outlives the samples it seals. What a crash can leave
+//! is harmless and repairable: temp files, journal lines without a PNG (adds that never
+//! returned) and a stale `count.json`. The next batch rescans the open sub_set (and seals a
+//! full one); `fsck --repair` cleans the rest.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, OpenOptions};
@@ -18,6 +20,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{JOURNAL, NEW_DATA, SEALED, SealMarker, SubSetScan, sub_set_name};
 use super::locked::{Locked, OpenSubSet};
 use super::prepare::{Prepared, prepare_stored};
+use super::count::CountFile;
 use super::{AddOutcome, FeedbackError, FeedbackRecord, io_err};
 use crate::fsutil;
 
@@ -96,9 +99,8 @@ impl Locked<'_> {
                 sealed,
             });
         }
-        self.flush(writes)?;
         let count = self.derive(&open);
-        self.write_count(&count)?;
+        self.flush(writes, &count)?;
         Ok(outcomes)
     }
 
@@ -123,36 +125,45 @@ impl Locked<'_> {
         Ok(sealed)
     }
 
-    fn flush(&self, writes: Writes) -> Result<(), FeedbackError> {
-        let mut dirs = writes.dirs;
-        for dir in &dirs {
+    fn flush(&self, writes: Writes, count: &CountFile) -> Result<(), FeedbackError> {
+        let tmp_dir = self.layout.tmp();
+        for dir in &writes.dirs {
             fsutil::create_dir_durable(dir).map_err(io_err(dir))?;
         }
+        let mut synced: Vec<PathBuf> = Vec::new();
+        let mut folders: BTreeSet<PathBuf> = writes.dirs.clone();
         for (n, text) in &writes.journal {
-            let dir = self.layout.sub_set(*n);
-            let path = dir.join(JOURNAL);
-            let existed = path.exists();
+            let path = self.layout.sub_set(*n).join(JOURNAL);
             let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
             file.write_all(text.as_bytes()).map_err(io_err(&path))?;
-            file.sync_data().map_err(io_err(&path))?;
-            if !existed {
-                dirs.insert(dir);
-            }
+            folders.insert(self.layout.sub_set(*n));
+            synced.push(path);
         }
-        for (tmp, target) in &writes.renames {
-            fs::rename(tmp, target).map_err(io_err(target))?;
-        }
-        for dir in &dirs {
-            fsutil::sync_dir(dir).map_err(io_err(dir))?;
-        }
+        // (temp file, final path) for seal markers, then count.json last.
+        let mut replaces = Vec::new();
         for seal in &writes.seals {
             let dir = self.layout.sub_set(seal.sub_set);
             fsutil::create_dir_durable(&dir).map_err(io_err(&dir))?;
-            let path = dir.join(SEALED);
-            let text = serde_json::to_vec_pretty(seal).expect("markers serialize");
-            fsutil::replace_durable(&path, &text, &self.layout.tmp()).map_err(io_err(&path))?;
+            replaces.push((serde_json::to_vec_pretty(seal).expect("markers serialize"), dir.join(SEALED)));
         }
-        Ok(())
+        let mut count_text = serde_json::to_vec_pretty(count).expect("counts serialize");
+        count_text.push(b'\n');
+        replaces.push((count_text, self.layout.count()));
+        let mut renames = writes.renames;
+        for (text, target) in replaces {
+            let tmp = tmp_dir.join(fsutil::unique_name(".json"));
+            std::fs::write(&tmp, text).map_err(io_err(&tmp))?;
+            synced.push(tmp.clone());
+            folders.insert(target.parent().expect("has a folder").to_path_buf());
+            renames.push((tmp, target));
+        }
+        let synced: Vec<&Path> = synced.iter().map(PathBuf::as_path).collect();
+        fsutil::sync_all_parallel(&synced).map_err(|(path, source)| FeedbackError::Io { path, source })?;
+        for (from, to) in &renames {
+            fs::rename(from, to).map_err(io_err(to))?;
+        }
+        let folders: Vec<&Path> = folders.iter().map(PathBuf::as_path).collect();
+        fsutil::sync_all_parallel(&folders).map_err(|(path, source)| FeedbackError::Io { path, source })
     }
 }
 

@@ -84,9 +84,14 @@ fn a_writer_killed_mid_add_leaves_no_partial_file_and_fsck_repairs() {
     let root = dir.path();
     write_params(root, 10);
     let files = write_images(root, 0, 400);
-    for (round, delay_ms) in [150u64, 400, 700].into_iter().enumerate() {
+    for (round, after) in [3usize, 17, 40].into_iter().enumerate() {
+        let before = stored_pngs(root).len();
         let mut child = add_command(root, round as u8, &files).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(delay_ms));
+        // Kill while it is writing: once `after` new samples are visible, at no chosen step.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while stored_pngs(root).len() < before + after && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(2));
+        }
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let report = FeedbackStore::open(root).unwrap().fsck(false).unwrap();
@@ -94,10 +99,12 @@ fn a_writer_killed_mid_add_leaves_no_partial_file_and_fsck_repairs() {
         for issue in &report.found {
             assert!(allowed.contains(&issue.kind), "round {round}: a kill left {issue:?}");
         }
+        eprintln!("round {round}: after the kill fsck found {:?}", report.found.iter().map(|i| i.kind).collect::<Vec<_>>());
         let repaired = FeedbackStore::open(root).unwrap().fsck(true).unwrap();
         assert!(repaired.is_consistent(), "{:#?}", repaired.remaining);
         let n = stored_pngs(root).len() as u64;
-        assert!(n > 0, "round {round}: the writer stored nothing before {delay_ms} ms");
+        assert!(n >= (before + after) as u64, "round {round}: the writer was killed before it wrote");
+        assert!(n < (before + files.len()) as u64, "round {round}: the writer finished before the kill");
         assert_eq!(repaired.count.totals.counted, n);
         assert!(FeedbackStore::open(root).unwrap().fsck(false).unwrap().found.is_empty());
     }
