@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gitops::cli::{FeedbackCommand, FsckArgs, run_feedback, run_fsck};
+use gitops::cli::{FeedbackCommand, FsckArgs};
 
 #[derive(Debug, Parser)]
 #[command(about = "Feedback store commands of the MNIST pipeline")]
@@ -26,8 +26,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Feedback(command) => run_feedback(&cli.repo, command),
-        Command::Fsck(args) => run_fsck(&cli.repo, args),
+        Command::Feedback(command) => command.run(&cli.repo),
+        Command::Fsck(args) => args.run(&cli.repo),
     };
     result.unwrap_or_else(|e| {
         eprintln!("error: {e}");

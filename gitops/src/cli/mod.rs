@@ -1,8 +1,8 @@
 //! The command line: `pipeline feedback add|status|should-retrain` and `pipeline fsck`.
 //!
 //! The `pipeline` binary embeds [`FeedbackCommand`] and [`FsckArgs`] in its own clap parser
-//! and calls [`run_feedback`] / [`run_fsck`]; `gitops-feedback` is a thin stand-alone wrapper
-//! used by the tests.
+//! and calls their `run(repo_root)`; `gitops-feedback` is a thin stand-alone wrapper used by
+//! the tests.
 
 mod add;
 mod report;
@@ -70,28 +70,32 @@ pub struct FsckArgs {
     pub json: bool,
 }
 
-/// Runs `pipeline feedback <command>` in the repository at `repo_root`.
-pub fn run_feedback(repo_root: &Path, command: FeedbackCommand) -> Result<ExitCode, CliError> {
-    match command {
-        FeedbackCommand::Add(args) => add::run(repo_root, args),
-        FeedbackCommand::Status(args) => report::status(repo_root, &args),
-        FeedbackCommand::ShouldRetrain => {
-            let store = FeedbackStore::open(repo_root)?;
-            Ok(match store.should_retrain()? {
-                Some(n) => {
-                    println!("sub_set {n} is sealed and waiting for retraining");
-                    ExitCode::SUCCESS
-                }
-                None => {
-                    println!("no sealed sub_set is waiting for retraining");
-                    ExitCode::from(1)
-                }
-            })
+impl FeedbackCommand {
+    /// Runs `pipeline feedback <command>` in the repository at `repo_root`.
+    pub fn run(self, repo_root: &Path) -> Result<ExitCode, CliError> {
+        match self {
+            Self::Add(args) => add::run(repo_root, args),
+            Self::Status(args) => report::status(repo_root, &args),
+            Self::ShouldRetrain => {
+                let store = FeedbackStore::open(repo_root)?;
+                Ok(match store.should_retrain()? {
+                    Some(n) => {
+                        println!("sub_set {n} is sealed and waiting for retraining");
+                        ExitCode::SUCCESS
+                    }
+                    None => {
+                        println!("no sealed sub_set is waiting for retraining");
+                        ExitCode::from(1)
+                    }
+                })
+            }
         }
     }
 }
 
-/// Runs `pipeline fsck [--repair]`: exit 0 when the store is consistent (after repair).
-pub fn run_fsck(repo_root: &Path, args: FsckArgs) -> Result<ExitCode, CliError> {
-    report::fsck(repo_root, &args)
+impl FsckArgs {
+    /// Runs `pipeline fsck [--repair]`: exit 0 when the store is consistent (after repair).
+    pub fn run(self, repo_root: &Path) -> Result<ExitCode, CliError> {
+        report::fsck(repo_root, &self)
+    }
 }

@@ -1,6 +1,7 @@
 //! Integration tests of the `gitops` crate, in temp dirs and temp git repos only.
 
 mod bad_input;
+mod cli;
 mod concurrency;
 mod git;
 mod github;
