@@ -76,8 +76,7 @@ pub fn ascii(g: &Graph) -> String {
             }
         }
     }
-    for i in 0..n {
-        let (r, c, w) = pos[i];
+    for (i, &(r, c, w)) in pos.iter().enumerate() {
         let border: Vec<char> = format!("+{}+", "-".repeat(w - 2)).chars().collect();
         let label: Vec<char> = format!("| {} |", g.names[i]).chars().collect();
         for (dr, line) in [&border, &label, &border].into_iter().enumerate() {

@@ -82,10 +82,10 @@ impl Graph {
                     let pos = stack.iter().position(|&x| x == w).expect("on stack");
                     return Some(stack[pos..].to_vec());
                 }
-                if color[w] == 0 {
-                    if let Some(c) = visit(g, w, color, stack) {
-                        return Some(c);
-                    }
+                if color[w] == 0
+                    && let Some(c) = visit(g, w, color, stack)
+                {
+                    return Some(c);
                 }
             }
             stack.pop();
@@ -93,12 +93,12 @@ impl Graph {
             None
         }
         for v in 0..self.names.len() {
-            if color[v] == 0 {
-                if let Some(cycle) = visit(self, v, &mut color, &mut stack) {
-                    let mut names: Vec<&str> = cycle.iter().map(|&i| self.names[i].as_str()).collect();
-                    names.sort_unstable();
-                    return Err(Error::Cycle(names.join(", ")));
-                }
+            if color[v] == 0
+                && let Some(cycle) = visit(self, v, &mut color, &mut stack)
+            {
+                let mut names: Vec<&str> = cycle.iter().map(|&i| self.names[i].as_str()).collect();
+                names.sort_unstable();
+                return Err(Error::Cycle(names.join(", ")));
             }
         }
         Ok(())

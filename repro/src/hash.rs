@@ -97,7 +97,9 @@ impl Hasher {
         let mut found = Vec::new();
         walk(dir, "", &Ignores::for_dir(&self.root, dir), &mut found)?;
         let state = &self.state;
-        let hashed: Vec<(String, u64, Option<(Stamp, [u8; 16])>, [u8; 16])> = found
+        // (relpath, size, freshly computed stamp+md5 for the state, md5)
+        type Hashed1 = (String, u64, Option<(Stamp, [u8; 16])>, [u8; 16]);
+        let hashed: Vec<Hashed1> = found
             .into_par_iter()
             .map(|f| {
                 let meta = if f.symlink { std::fs::metadata(f.entry.path()) } else { f.entry.metadata() };

@@ -36,10 +36,10 @@ impl Ignores {
             let mut b = GitignoreBuilder::new(dir);
             // A malformed line is skipped, as pathspec does.
             let _ = b.add(&file);
-            if let Ok(gi) = b.build() {
-                if gi.num_ignores() + gi.num_whitelists() > 0 {
-                    self.matchers.push(gi);
-                }
+            if let Ok(gi) = b.build()
+                && gi.num_ignores() + gi.num_whitelists() > 0
+            {
+                self.matchers.push(gi);
             }
         }
     }

@@ -37,10 +37,11 @@ impl Context {
             return Ok(Value::Str(s.to_owned()));
         }
         let trimmed = s.trim();
-        if let Some(inner) = trimmed.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
-            if !inner.contains("${") && !inner.contains('}') {
-                return self.value_of(inner).cloned();
-            }
+        if let Some(inner) = trimmed.strip_prefix("${").and_then(|r| r.strip_suffix('}'))
+            && !inner.contains("${")
+            && !inner.contains('}')
+        {
+            return self.value_of(inner).cloned();
         }
         let mut out = String::new();
         let mut rest = s;

@@ -34,7 +34,7 @@ impl RepoLock {
         let write = |f: &mut File| -> std::io::Result<()> {
             f.set_len(0)?;
             f.seek(SeekFrom::Start(0))?;
-            write!(f, " {}\n", std::process::id())
+            writeln!(f, " {}", std::process::id())
         };
         write(&mut file).map_err(Error::io(&path))?;
         Ok(RepoLock { file })

@@ -36,11 +36,11 @@ pub fn key(lock: &StageLock) -> String {
     let mut v = lock.to_value();
     if let Value::Map(m) = &mut v {
         for (k, val) in m.iter_mut() {
-            if k == "outs" {
-                if let Value::List(outs) = val {
-                    let paths = outs.iter().filter_map(|o| o.get("path").cloned()).collect();
-                    *val = Value::List(paths);
-                }
+            if k == "outs"
+                && let Value::List(outs) = val
+            {
+                let paths = outs.iter().filter_map(|o| o.get("path").cloned()).collect();
+                *val = Value::List(paths);
             }
         }
     }

@@ -40,15 +40,16 @@ impl State {
     pub fn load(tmp_dir: &Path) -> State {
         let path = tmp_dir.join("repro-state");
         let mut map = HashMap::new();
-        if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.len() >= MAGIC.len() && &bytes[..MAGIC.len()] == MAGIC {
-                map.reserve((bytes.len() - MAGIC.len()) / RECORD);
-                for rec in bytes[MAGIC.len()..].chunks_exact(RECORD) {
-                    let u = |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().expect("8 bytes"));
-                    let stamp = Stamp { inode: u(0), mtime_ns: u(8) as i64, size: u(16) };
-                    let md5: [u8; 16] = rec[24..40].try_into().expect("16 bytes");
-                    map.insert(stamp.inode, (stamp, md5));
-                }
+        if let Ok(bytes) = std::fs::read(&path)
+            && bytes.len() >= MAGIC.len()
+            && &bytes[..MAGIC.len()] == MAGIC
+        {
+            map.reserve((bytes.len() - MAGIC.len()) / RECORD);
+            for rec in bytes[MAGIC.len()..].chunks_exact(RECORD) {
+                let u = |i: usize| u64::from_le_bytes(rec[i..i + 8].try_into().expect("8 bytes"));
+                let stamp = Stamp { inode: u(0), mtime_ns: u(8) as i64, size: u(16) };
+                let md5: [u8; 16] = rec[24..40].try_into().expect("16 bytes");
+                map.insert(stamp.inode, (stamp, md5));
             }
         }
         State { path, map, dirty: false }

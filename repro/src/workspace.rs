@@ -233,7 +233,7 @@ impl Workspace {
     /// True when DVC would record (and look up) this stage in the run cache.
     pub fn can_run_cache(stage: &Stage, cur: &Current) -> bool {
         !stage.always_changed
-            && !(stage.deps.is_empty() && stage.params.is_empty())
+            && (!stage.deps.is_empty() || !stage.params.is_empty())
             && !stage.outs.is_empty()
             && cur.deps.iter().all(|d| d.hashed.is_some())
             && stage.outs.iter().all(|o| !o.persist)
