@@ -40,6 +40,7 @@
     const detail = serverMessage ? ` (${serverMessage})` : "";
     switch (status) {
       case 400:
+        if (context === "image") return `The image could not be read${serverMessage ? `: ${serverMessage}` : "."}`;
         return serverMessage ? `The request was refused: ${serverMessage}` : "The request was malformed.";
       case 401:
         return context === "admin"
@@ -399,6 +400,9 @@
     void digitNode.offsetWidth;
     digitNode.classList.add("pop");
     $("#result-confidence").textContent = pct(confidence);
+    const unsure = Number.isFinite(confidence) && confidence < 0.6;
+    $("#result-card").classList.toggle("is-unsure", unsure);
+    $("#fb-title").textContent = unsure ? "The model is unsure. What is it really?" : "Did the model get it right?";
     $("#conf-fill").style.width = `${Math.max(0, Math.min(1, confidence || 0)) * 100}%`;
     $("#model-version").textContent = p.model_version || "unknown";
     $("#model-version").title = p.model_version || "";
@@ -412,6 +416,11 @@
     });
     resetFeedback();
     showResultPane("body");
+    // On a narrow screen the answer is below the pad: bring it into view.
+    const card = $("#result-card").getBoundingClientRect();
+    if (window.innerWidth < 980 && (card.top > window.innerHeight * 0.6 || card.bottom < 0)) {
+      $("#result-card").scrollIntoView({ block: "start" });
+    }
   }
 
   // ------------------------------------------------------------------ feedback
@@ -795,7 +804,8 @@
     if (!withConfusion.some((v) => v.version === state.confusionChoice)) state.confusionChoice = null;
     const chosen = state.confusionChoice || (withConfusion.find((v) => v.version === m.serving) ? m.serving : withConfusion.at(-1)?.version);
     select.replaceChildren(...withConfusion.slice().reverse().map((v) =>
-      el("option", { value: v.version, selected: v.version === chosen }, `${v.version}${v.version === m.serving ? " (serving)" : ""}`)));
+      el("option", { value: v.version, selected: v.version === chosen, title: v.version },
+        `${versionTime(v) ? dateFmt.format(versionTime(v)) : v.version}${v.version === m.serving ? " · serving" : ""}`)));
     select.disabled = withConfusion.length < 2;
     drawConfusion(withConfusion.find((v) => v.version === chosen), m.serving);
     drawAccuracy(versions, m.serving);
