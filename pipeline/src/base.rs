@@ -57,6 +57,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
         parent: None,
         data_fingerprint: fingerprint(&train_set),
         metrics: BTreeMap::new(),
+        confusion: None,
         created_at: Utc::now(),
     };
     let classifier = Classifier::new(LoadedModel { vs, net, sidecar });
@@ -68,6 +69,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
         ("train_images".to_string(), train_set.len() as f64),
         ("test_images".to_string(), test_set.len() as f64),
     ]);
+    sidecar.confusion = Some(evaluation.confusion);
     let file = ModelFile::fresh(&repo.models(), sidecar.created_at);
     let sidecar = file.save(&vs, sidecar)?;
     if serve {

@@ -50,7 +50,8 @@ pub struct DagArgs {
 }
 
 /// `pipeline repro`.
-pub fn repro(root: &Path, args: &ReproArgs) -> Result<ExitCode> {
+/// `path` lists folders searched before `PATH` for stage commands.
+pub fn repro(root: &Path, args: &ReproArgs, path: &[std::path::PathBuf]) -> Result<ExitCode> {
     let project = Project::open(root)?;
     let opts = ReproOptions {
         targets: args.targets.clone(),
@@ -58,6 +59,7 @@ pub fn repro(root: &Path, args: &ReproArgs) -> Result<ExitCode> {
         single_item: args.single_item,
         downstream: args.downstream,
         dry: args.dry,
+        path: path.to_vec(),
     };
     let report = project.repro(&opts)?;
     if report.ran.is_empty() && report.restored.is_empty() {

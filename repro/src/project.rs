@@ -29,6 +29,8 @@ pub struct ReproOptions {
     pub downstream: bool,
     /// Print the commands that would run without running them.
     pub dry: bool,
+    /// Folders put in front of `PATH` for stage commands (where the stage binaries live).
+    pub path: Vec<std::path::PathBuf>,
 }
 
 /// What happened to each stage during `repro`.
@@ -203,7 +205,7 @@ impl Run<'_> {
         let wdir = abs(self.root, &crate::fsutil::normalize(&stage.wdir, "."));
         for line in stage.cmd.lines() {
             println!("> {line}");
-            runner::run(&stage.name, line, &wdir, self.root)?;
+            runner::run(&stage.name, line, &wdir, self.root, &self.opts.path)?;
         }
         for (_, item) in &cur.outs {
             self.ws.invalidate(&item.rel);

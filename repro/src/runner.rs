@@ -41,12 +41,19 @@ pub fn interrupted() -> bool {
 }
 
 /// Runs one command line of a stage; errors name the stage and the exit status.
-pub fn run(stage: &str, cmd: &str, wdir: &Path, root: &Path) -> Result<()> {
+/// `path` lists folders searched before `PATH`.
+pub fn run(stage: &str, cmd: &str, wdir: &Path, root: &Path, path: &[std::path::PathBuf]) -> Result<()> {
     install_handler();
     if interrupted() {
         return Err(Error::Interrupted(stage.to_owned()));
     }
-    let mut child = Command::new("sh")
+    let mut command = Command::new("sh");
+    if !path.is_empty() {
+        let inherited = std::env::var_os("PATH").unwrap_or_default();
+        let joined = std::env::join_paths(path.iter().cloned().chain(std::env::split_paths(&inherited)));
+        command.env("PATH", joined.unwrap_or(inherited));
+    }
+    let mut child = command
         .arg("-c")
         .arg(cmd)
         .current_dir(wdir)

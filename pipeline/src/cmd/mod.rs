@@ -1,6 +1,8 @@
 //! Subcommands of `pipeline`; each module parses its arguments and calls the library.
 
 mod data;
+mod models;
+mod mine;
 mod predict;
 mod train;
 
@@ -30,6 +32,22 @@ enum Command {
     TrainBase(train::TrainBaseArgs),
     /// Classify image files with the serving model.
     Predict(predict::PredictArgs),
+    /// List predictions worth a review: low confidence, or later marked wrong by feedback.
+    Mine(mine::MineArgs),
+    /// List, roll back and pin model versions.
+    #[command(subcommand)]
+    Models(models::ModelsCommand),
+    /// Store user feedback in new_data/ (committed and pushed), and see where it stands.
+    #[command(subcommand)]
+    Feedback(gitops::cli::FeedbackCommand),
+    /// Check new_data/count.json against the files, and repair it.
+    Fsck(gitops::cli::FsckArgs),
+    /// Run the stages of dvc.yaml whose inputs changed, like `dvc repro`.
+    Repro(repro::cli::ReproArgs),
+    /// Show which stages of dvc.yaml are out of date, like `dvc status`.
+    Status(repro::cli::StatusArgs),
+    /// Draw the stage graph of dvc.yaml, like `dvc dag`.
+    Dag(repro::cli::DagArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -53,7 +71,20 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Data(c) => data::run(&repo, c),
         Command::TrainBase(a) => train::run(&repo, a),
         Command::Predict(a) => predict::run(&repo, a),
+        Command::Mine(a) => mine::run(&repo, a),
+        Command::Models(c) => models::run(&repo, c),
+        Command::Feedback(c) => Ok(c.run(&repo.root)?),
+        Command::Fsck(a) => Ok(a.run(&repo.root)?),
+        Command::Repro(a) => Ok(repro::cli::repro(&repo.root, &a, &stage_bin_dirs())?),
+        Command::Status(a) => Ok(repro::cli::status(&repo.root, &a)?),
+        Command::Dag(a) => Ok(repro::cli::dag(&repo.root, &a)?),
     }
+}
+
+/// The folder of this executable: the stage binaries are built next to it, so `pipeline
+/// repro` finds them without PATH set by hand.
+fn stage_bin_dirs() -> Vec<PathBuf> {
+    std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)).into_iter().collect()
 }
 
 /// The nearest folder from the current one upwards that holds params.yaml or dvc.yaml.

@@ -42,6 +42,9 @@ pub struct Sidecar {
     pub parent: Option<String>,
     pub data_fingerprint: String,
     pub metrics: BTreeMap<String, f64>,
+    /// `confusion[true][predicted]` on the evaluation set the metrics come from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confusion: Option<[[u64; 10]; 10]>,
     pub created_at: DateTime<Utc>,
 }
 

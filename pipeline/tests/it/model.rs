@@ -27,6 +27,7 @@ fn sidecar() -> Sidecar {
         parent: None,
         data_fingerprint: "test".into(),
         metrics: Default::default(),
+        confusion: None,
         created_at: chrono::Utc::now(),
     }
 }

@@ -26,7 +26,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Repro(a) => repro::cli::repro(&cli.root, a),
+        Command::Repro(a) => repro::cli::repro(&cli.root, a, &[]),
         Command::Status(a) => repro::cli::status(&cli.root, a),
         Command::Dag(a) => repro::cli::dag(&cli.root, a),
     };

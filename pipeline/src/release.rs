@@ -1,0 +1,101 @@
+//! Changing what `models/` serves, as git commits: installing a promoted candidate under a new
+//! timestamped name, pruning old versions, rolling back and pinning. Every change moves
+//! `models/registry.json` and is committed with git2 (and pushed when the repo has the
+//! configured remote), so every server that follows git follows it.
+
+use chrono::Utc;
+use std::path::{Path, PathBuf};
+
+use crate::model::{ModelError, ModelFile, Sidecar};
+use crate::registry::{Action, Registry, RegistryError};
+use gitops::git::{self, Credentials, GitError, PushOutcome, Rebase};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Git(#[from] GitError),
+    #[error(transparent)]
+    Params(#[from] gitops::params::ParamsError),
+    #[error("{version} is already the serving model")]
+    AlreadyServing { version: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+/// Copies a verified candidate into `models/` as a new version (weights first, sidecar last)
+/// and returns its sidecar.
+pub fn install(models: &Path, candidate: &ModelFile, mut sidecar: Sidecar) -> Result<Sidecar, ReleaseError> {
+    let loaded = candidate.load(tch::Device::Cpu, Some(&sidecar.architecture))?;
+    sidecar.created_at = Utc::now();
+    let file = ModelFile::fresh(models, sidecar.created_at);
+    Ok(file.save(&loaded.vs, sidecar)?)
+}
+
+/// Deletes the oldest versions beyond `keep`, never the served or a pinned one. Returns the
+/// removed versions.
+pub fn prune(models: &Path, registry: &Registry, keep: usize) -> Result<Vec<String>, ReleaseError> {
+    let all = ModelFile::list(models)?;
+    let mut removable: Vec<&ModelFile> = all.iter().filter(|m| !registry.protects(&m.version)).collect();
+    let kept_protected = all.len() - removable.len();
+    let excess = all.len().saturating_sub(keep.max(kept_protected));
+    removable.truncate(excess);
+    let mut removed = Vec::new();
+    for m in removable {
+        for path in [m.sidecar_path(), m.weights_path()] {
+            std::fs::remove_file(&path).map_err(|source| ReleaseError::Io { path: path.clone(), source })?;
+        }
+        removed.push(m.version.clone());
+    }
+    Ok(removed)
+}
+
+/// Points the registry back at an earlier version on disk, verifying it first.
+pub fn rollback(repo: &Path, version: &str, reason: &str) -> Result<Registry, ReleaseError> {
+    let models = repo.join("models");
+    let registry = Registry::load(&models)?;
+    if registry.serving == version {
+        return Err(ReleaseError::AlreadyServing { version: version.to_string() });
+    }
+    ModelFile::new(&models, version)?.load(tch::Device::Cpu, None)?;
+    let registry = registry.with_event(Action::Rollback, version, reason);
+    registry.save(&models)?;
+    commit_and_push(repo, &[Path::new("models")], &format!("Roll back to {version}\n\n{reason}"))?;
+    Ok(registry)
+}
+
+/// Pins (or, with `pin == false`, unpins) a version so pruning keeps it.
+pub fn pin(repo: &Path, version: &str, pin: bool) -> Result<Registry, ReleaseError> {
+    let models = repo.join("models");
+    ModelFile::new(&models, version)?.read_sidecar()?;
+    let action = if pin { Action::Pin } else { Action::Unpin };
+    let registry = Registry::load(&models)?.with_event(action, version, if pin { "pinned" } else { "unpinned" });
+    registry.save(&models)?;
+    let verb = if pin { "Pin" } else { "Unpin" };
+    commit_and_push(repo, &[Path::new("models")], &format!("{verb} {version}"))?;
+    Ok(registry)
+}
+
+/// Commits `paths` when `repo` is a git repository, then pushes when the configured remote
+/// exists. Outside git this does nothing; offline, the commit waits for the next push.
+pub fn commit_and_push(repo: &Path, paths: &[&Path], message: &str) -> Result<Option<PushOutcome>, ReleaseError> {
+    if git2::Repository::open(repo).is_err() {
+        return Ok(None);
+    }
+    if git::commit_paths(repo, paths, message)?.is_none() {
+        return Ok(None);
+    }
+    let params = gitops::params::Params::load(repo)?.git;
+    let has_remote = git2::Repository::open(repo).is_ok_and(|r| r.find_remote(&params.remote).is_ok());
+    if !params.push || !has_remote {
+        return Ok(None);
+    }
+    let outcome = git::push_with_retry(repo, &params, &Credentials::from_env(), &mut Rebase)?;
+    if let PushOutcome::Offline { reason } = &outcome {
+        tracing::warn!(%reason, "remote unreachable; the commit is queued for the next push");
+    }
+    Ok(Some(outcome))
+}

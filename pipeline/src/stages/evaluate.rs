@@ -1,0 +1,131 @@
+//! **evaluate**: runs the candidate and the served model on the base test set and on the
+//! held-back feedback. Writes `metrics.json` (DVC metrics), `evaluation.json` (versions and
+//! every figure promote needs), confusion matrices as CSV (DVC plots, `actual,predicted` rows)
+//! and PNG heat maps drawn with plotters, and per-class recall.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use super::finetune::candidate_in;
+use super::manifest::{self, Role, Row};
+use super::{StageError, write_file, write_json};
+use crate::data::PIXELS;
+use crate::device::DeviceChoice;
+use crate::model::train::Batch;
+use crate::model::{Architecture, Classifier, Evaluation, ModelFile, eval};
+use crate::params;
+use crate::registry::Registry;
+
+mod heatmap;
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(about = "Score the candidate and the served model on base test data and held-back feedback", long_about = "Reads the clean manifest, the candidate from finetune and the model models/registry.json serves; writes metrics.json (DVC metrics), evaluation.json, confusion_<model>_<set>.csv (DVC plots), confusion_<model>_base_test.png and recall.csv into --out.")]
+pub struct Args {
+    #[arg(long, default_value = "params.yaml")]
+    pub params: PathBuf,
+    #[arg(long, default_value = "artifacts/validate/clean.parquet")]
+    pub manifest: PathBuf,
+    #[arg(long, default_value = "artifacts/finetune/candidate")]
+    pub candidate: PathBuf,
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    #[arg(long, default_value = "artifacts/evaluate/metrics.json")]
+    pub metrics: PathBuf,
+    #[arg(long, default_value = "artifacts/evaluate/plots")]
+    pub out: PathBuf,
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+}
+
+/// Both models' figures, as promote reads them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Comparison {
+    pub candidate_version: String,
+    pub serving_version: String,
+    pub candidate: Scores,
+    pub serving: Scores,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scores {
+    pub base_test: Evaluation,
+    /// `None` when no feedback is held back yet.
+    pub feedback: Option<Evaluation>,
+}
+
+pub fn run(args: &Args) -> Result<Comparison, StageError> {
+    let arch: Architecture = params::section(&args.params, "model")?;
+    let device = args.device.resolve()?;
+    let rows = manifest::read(&args.manifest)?;
+    let test = batch(&rows, Role::Test, device);
+    let holdout = batch(&rows, Role::Holdout, device);
+    let candidate_file = candidate_in(&args.candidate)?;
+    let serving_file = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
+    let score = |file: &ModelFile| -> Result<Scores, StageError> {
+        let classifier = Classifier::new(file.load(device, Some(&arch))?);
+        Ok(Scores {
+            base_test: eval::evaluate(&classifier, &test.0.xs, &test.1),
+            feedback: (!holdout.1.is_empty()).then(|| eval::evaluate(&classifier, &holdout.0.xs, &holdout.1)),
+        })
+    };
+    let comparison = Comparison {
+        candidate_version: candidate_file.version.clone(),
+        serving_version: serving_file.version.clone(),
+        candidate: score(&candidate_file)?,
+        serving: score(&serving_file)?,
+    };
+    write_json(&args.metrics, &metrics(&comparison, holdout.1.len()))?;
+    let dir = args.metrics.parent().unwrap_or(Path::new("."));
+    write_json(&dir.join("evaluation.json"), &comparison)?;
+    for (name, scores) in [("candidate", &comparison.candidate), ("serving", &comparison.serving)] {
+        write_file(&args.out.join(format!("confusion_{name}_base_test.csv")), confusion_csv(&scores.base_test).as_bytes())?;
+        if let Some(feedback) = &scores.feedback {
+            write_file(&args.out.join(format!("confusion_{name}_feedback.csv")), confusion_csv(feedback).as_bytes())?;
+        }
+        let title = format!("{name} on the base test set ({:.2}%)", 100.0 * scores.base_test.accuracy);
+        heatmap::draw(&args.out.join(format!("confusion_{name}_base_test.png")), &scores.base_test.confusion, &title)?;
+    }
+    let mut recall = String::from("digit,candidate,serving\n");
+    for d in 0..10 {
+        recall.push_str(&format!("{d},{:.6},{:.6}\n", comparison.candidate.base_test.recall[d], comparison.serving.base_test.recall[d]));
+    }
+    write_file(&args.out.join("recall.csv"), recall.as_bytes())?;
+    Ok(comparison)
+}
+
+fn batch(rows: &[Row], role: Role, device: tch::Device) -> (Batch, Vec<u8>) {
+    let chosen: Vec<&Row> = rows.iter().filter(|r| r.role == role).collect();
+    let digits: Vec<[u8; PIXELS]> = chosen.iter().map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28")).collect();
+    let labels: Vec<u8> = chosen.iter().map(|r| r.label).collect();
+    (Batch::new(&digits, &labels, device), labels)
+}
+
+/// Flat numbers for `dvc metrics show`.
+fn metrics(c: &Comparison, holdout: usize) -> serde_json::Value {
+    let side = |s: &Scores| {
+        serde_json::json!({
+            "base_test_accuracy": s.base_test.accuracy,
+            "feedback_accuracy": s.feedback.as_ref().map(|f| f.accuracy),
+            "min_class_recall": s.base_test.recall.iter().copied().fold(f64::INFINITY, f64::min),
+        })
+    };
+    serde_json::json!({
+        "candidate": side(&c.candidate),
+        "serving": side(&c.serving),
+        "base_test_samples": c.candidate.base_test.samples,
+        "feedback_holdout_samples": holdout,
+    })
+}
+
+/// One `actual,predicted` row per image: the layout DVC's confusion plot template reads.
+fn confusion_csv(e: &Evaluation) -> String {
+    let mut text = String::from("actual,predicted\n");
+    for (actual, row) in e.confusion.iter().enumerate() {
+        for (predicted, &n) in row.iter().enumerate() {
+            for _ in 0..n {
+                text.push_str(&format!("{actual},{predicted}\n"));
+            }
+        }
+    }
+    text
+}

@@ -1,0 +1,131 @@
+//! The dataset manifest the stages pass along as Parquet (through polars): one row per image,
+//! base MNIST and feedback alike, with where it came from and which split it serves.
+
+use polars::prelude::*;
+use std::path::{Path, PathBuf};
+
+use crate::data::PIXELS;
+
+/// Which use a row serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Base training data, replayed during fine-tuning.
+    Train,
+    /// The base test split: the "old skills" check.
+    Test,
+    /// Feedback used for fine-tuning.
+    FeedbackTrain,
+    /// Feedback held back (by hash) to judge candidates.
+    Holdout,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Train => "train",
+            Self::Test => "test",
+            Self::FeedbackTrain => "feedback_train",
+            Self::Holdout => "holdout",
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Self::Train, Self::Test, Self::FeedbackTrain, Self::Holdout].into_iter().find(|r| r.as_str() == s)
+    }
+}
+
+/// One image. `path` is relative to the repo; base rows point into the IDX file with `index`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub path: String,
+    pub index: Option<i64>,
+    pub sha256: String,
+    pub label: u8,
+    pub source: String,
+    pub sub_set: Option<u32>,
+    pub kind: String,
+    pub time: Option<String>,
+    pub weight: f64,
+    pub role: Role,
+    /// The 28x28 digit as the model sees it (filled in by `validate`).
+    pub pixels: Option<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: {source}", path.display())]
+    Polars { path: PathBuf, source: PolarsError },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{}: row {row}: {what}", path.display())]
+    Bad { path: PathBuf, row: usize, what: String },
+}
+
+/// Writes rows as Parquet, atomically.
+pub fn write(path: &Path, rows: &[Row]) -> Result<(), ManifestError> {
+    let pl = |source| ManifestError::Polars { path: path.to_path_buf(), source };
+    let columns = vec![
+        Column::new("path".into(), rows.iter().map(|r| r.path.as_str()).collect::<Vec<_>>()),
+        Column::new("index".into(), rows.iter().map(|r| r.index).collect::<Vec<_>>()),
+        Column::new("sha256".into(), rows.iter().map(|r| r.sha256.as_str()).collect::<Vec<_>>()),
+        Column::new("label".into(), rows.iter().map(|r| r.label as u32).collect::<Vec<_>>()),
+        Column::new("source".into(), rows.iter().map(|r| r.source.as_str()).collect::<Vec<_>>()),
+        Column::new("sub_set".into(), rows.iter().map(|r| r.sub_set).collect::<Vec<_>>()),
+        Column::new("kind".into(), rows.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>()),
+        Column::new("time".into(), rows.iter().map(|r| r.time.as_deref()).collect::<Vec<_>>()),
+        Column::new("weight".into(), rows.iter().map(|r| r.weight).collect::<Vec<_>>()),
+        Column::new("split".into(), rows.iter().map(|r| r.role.as_str()).collect::<Vec<_>>()),
+        Column::new("pixels".into(), rows.iter().map(|r| r.pixels.as_deref()).collect::<Vec<_>>()),
+    ];
+    let mut df = DataFrame::new(rows.len(), columns).map_err(pl)?;
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| ManifestError::Io { path: dir.to_path_buf(), source })?;
+    }
+    let tmp = path.with_extension("partial");
+    let file = std::fs::File::create(&tmp).map_err(|source| ManifestError::Io { path: tmp.clone(), source })?;
+    ParquetWriter::new(file).finish(&mut df).map_err(pl)?;
+    std::fs::rename(&tmp, path).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })
+}
+
+/// Reads a manifest written by [`write`], checking every field.
+pub fn read(path: &Path) -> Result<Vec<Row>, ManifestError> {
+    let pl = |source| ManifestError::Polars { path: path.to_path_buf(), source };
+    let file = std::fs::File::open(path).map_err(|source| ManifestError::Io { path: path.to_path_buf(), source })?;
+    let df = ParquetReader::new(file).finish().map_err(pl)?;
+    let col = |name: &str| df.column(name).map_err(pl);
+    let paths = col("path")?.str().map_err(pl)?;
+    let index = col("index")?.i64().map_err(pl)?;
+    let sha = col("sha256")?.str().map_err(pl)?;
+    let label = col("label")?.u32().map_err(pl)?;
+    let source = col("source")?.str().map_err(pl)?;
+    let sub_set = col("sub_set")?.u32().map_err(pl)?;
+    let kind = col("kind")?.str().map_err(pl)?;
+    let time = col("time")?.str().map_err(pl)?;
+    let weight = col("weight")?.f64().map_err(pl)?;
+    let split = col("split")?.str().map_err(pl)?;
+    let pixels = col("pixels")?.binary().map_err(pl)?;
+    let bad = |row: usize, what: &str| ManifestError::Bad { path: path.to_path_buf(), row, what: what.to_string() };
+    (0..df.height())
+        .map(|i| {
+            let label = label.get(i).filter(|l| *l < 10).ok_or_else(|| bad(i, "label is missing or not a digit"))?;
+            let role = split.get(i).and_then(Role::parse).ok_or_else(|| bad(i, "unknown split"))?;
+            let pixels = pixels.get(i).map(<[u8]>::to_vec);
+            if pixels.as_ref().is_some_and(|p| p.len() != PIXELS) {
+                return Err(bad(i, "pixels are not 28x28"));
+            }
+            Ok(Row {
+                path: paths.get(i).ok_or_else(|| bad(i, "no path"))?.to_string(),
+                index: index.get(i),
+                sha256: sha.get(i).ok_or_else(|| bad(i, "no sha256"))?.to_string(),
+                label: label as u8,
+                source: source.get(i).unwrap_or_default().to_string(),
+                sub_set: sub_set.get(i),
+                kind: kind.get(i).unwrap_or_default().to_string(),
+                time: time.get(i).map(str::to_string),
+                weight: weight.get(i).unwrap_or(1.0),
+                role,
+                pixels,
+            })
+        })
+        .collect()
+}

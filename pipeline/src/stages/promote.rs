@@ -1,0 +1,190 @@
+//! **promote**: promotes the candidate only if it gains on the held-back feedback by at least
+//! `promote.min_feedback_gain`, loses at most `promote.max_base_drop` on the base test set, and
+//! no digit's recall drops by more than `promote.max_class_recall_drop`. The decision and its
+//! reasons are written either way. On promotion the candidate becomes a new timestamped model
+//! in `models/`, the registry serves it, old versions are pruned to `promote.keep`, and a git
+//! commit carrying the metrics is made (and pushed when a remote is configured). The sealed
+//! sub_sets it looked at are marked trained either way, so `feedback should-retrain` settles.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::evaluate::Comparison;
+use super::finetune::candidate_in;
+use super::manifest::{self, Role};
+use super::{StageError, read_json, write_json};
+use crate::params;
+use crate::registry::{Action, Registry};
+use crate::release;
+use gitops::feedback::FeedbackStore;
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(about = "Promote the candidate when it is better, and say why either way", long_about = "Reads evaluation.json from evaluate, the candidate from finetune and the clean manifest; writes decision.json. On promotion: a new models/model_<ts>.safetensors with its sidecar, models/registry.json serving it, older versions pruned to params promote.keep, and a git commit (pushed when the remote exists). Thresholds: params promote.*.")]
+pub struct Args {
+    #[arg(long, default_value = "params.yaml")]
+    pub params: PathBuf,
+    #[arg(long, default_value = "artifacts/evaluate/evaluation.json")]
+    pub evaluation: PathBuf,
+    #[arg(long, default_value = "artifacts/finetune/candidate")]
+    pub candidate: PathBuf,
+    #[arg(long, default_value = "artifacts/validate/clean.parquet")]
+    pub manifest: PathBuf,
+    /// The repository whose models/ and new_data/ are updated and committed.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    #[arg(long, default_value = "artifacts/promote/decision.json")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromoteParams {
+    pub min_feedback_gain: f64,
+    pub max_base_drop: f64,
+    pub max_class_recall_drop: f64,
+    pub keep: usize,
+    pub commit: bool,
+}
+
+impl Default for PromoteParams {
+    fn default() -> Self {
+        Self { min_feedback_gain: 0.01, max_base_drop: 0.01, max_class_recall_drop: 0.05, keep: 3, commit: true }
+    }
+}
+
+/// What promote decided and why; also what the server shows as the retrain's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub promoted: bool,
+    /// The new version in models/ when promoted; the candidate's name otherwise.
+    pub candidate: Option<String>,
+    pub serving_before: String,
+    pub reasons: Vec<String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub sub_sets: Vec<u32>,
+    pub pruned: Vec<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// Applies the thresholds; returns whether to promote and the reasons, met or not.
+pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
+    let mut ok = true;
+    let mut reasons = Vec::new();
+    match (&c.candidate.feedback, &c.serving.feedback) {
+        (Some(cand), Some(serv)) => {
+            let gain = cand.accuracy - serv.accuracy;
+            let met = gain >= p.min_feedback_gain;
+            ok &= met;
+            reasons.push(format!(
+                "held-back feedback accuracy {:.2}% vs {:.2}% serving: gain {:+.2} points {} the required {:+.2} ({} samples)",
+                100.0 * cand.accuracy, 100.0 * serv.accuracy, 100.0 * gain, if met { "meets" } else { "is below" }, 100.0 * p.min_feedback_gain, cand.samples
+            ));
+        }
+        _ => {
+            ok = false;
+            reasons.push("no held-back feedback yet: nothing shows the candidate is better".into());
+        }
+    }
+    let drop = c.serving.base_test.accuracy - c.candidate.base_test.accuracy;
+    let met = drop <= p.max_base_drop;
+    ok &= met;
+    reasons.push(format!(
+        "base test accuracy {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2}",
+        100.0 * c.candidate.base_test.accuracy, 100.0 * c.serving.base_test.accuracy, 100.0 * drop.max(0.0), if met { "within" } else { "exceeds" }, 100.0 * p.max_base_drop
+    ));
+    for digit in 0..10 {
+        let drop = c.serving.base_test.recall[digit] - c.candidate.base_test.recall[digit];
+        if drop > p.max_class_recall_drop {
+            ok = false;
+            reasons.push(format!(
+                "recall of digit {digit} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
+                100.0 * drop, 100.0 * c.serving.base_test.recall[digit], 100.0 * c.candidate.base_test.recall[digit], 100.0 * p.max_class_recall_drop
+            ));
+        }
+    }
+    (ok, reasons)
+}
+
+pub fn run(args: &Args) -> Result<Decision, StageError> {
+    let p: PromoteParams = params::section(&args.params, "promote")?;
+    let comparison: Comparison = read_json(&args.evaluation)?;
+    let models = args.repo.join("models");
+    let registry = Registry::load(&models)?;
+    if registry.serving != comparison.serving_version {
+        return Err(StageError::Invalid {
+            path: args.evaluation.clone(),
+            what: format!("evaluated against {} but {} is serving now; rerun evaluate", comparison.serving_version, registry.serving),
+        });
+    }
+    let (promote, reasons) = judge(&comparison, &p);
+    let mut metrics = BTreeMap::from([
+        ("base_test_accuracy".to_string(), comparison.candidate.base_test.accuracy),
+        ("serving_base_test_accuracy".to_string(), comparison.serving.base_test.accuracy),
+    ]);
+    if let (Some(c), Some(s)) = (&comparison.candidate.feedback, &comparison.serving.feedback) {
+        metrics.insert("feedback_accuracy".into(), c.accuracy);
+        metrics.insert("serving_feedback_accuracy".into(), s.accuracy);
+        metrics.insert("feedback_holdout_samples".into(), c.samples as f64);
+    }
+    let sub_sets = sealed_sub_sets(&args.manifest)?;
+    let mut decision = Decision {
+        promoted: promote,
+        candidate: Some(comparison.candidate_version.clone()),
+        serving_before: registry.serving.clone(),
+        reasons,
+        metrics: metrics.clone(),
+        sub_sets: sub_sets.clone(),
+        pruned: Vec::new(),
+        at: chrono::Utc::now(),
+    };
+    let mut changed: Vec<&Path> = Vec::new();
+    if promote {
+        let candidate = candidate_in(&args.candidate)?;
+        let mut sidecar = candidate.read_sidecar()?;
+        sidecar.metrics.extend(metrics.clone());
+        sidecar.confusion = Some(comparison.candidate.base_test.confusion);
+        let installed = release::install(&models, &candidate, sidecar)?;
+        let registry = registry.with_event(Action::Promote, &installed.version, &decision.reasons.join("; "));
+        registry.save(&models)?;
+        decision.pruned = release::prune(&models, &registry, p.keep)?;
+        decision.candidate = Some(installed.version);
+        changed.push(Path::new("models"));
+    }
+    let trained_as = decision.candidate.clone().filter(|_| promote).unwrap_or_else(|| decision.serving_before.clone());
+    let store = FeedbackStore::open(&args.repo)?;
+    let (_, statuses) = store.status()?;
+    let fresh: Vec<u32> = statuses.iter().filter(|s| s.sealed && !s.trained && sub_sets.contains(&s.sub_set)).map(|s| s.sub_set).collect();
+    for n in &fresh {
+        store.mark_trained(*n, &trained_as)?;
+    }
+    if !fresh.is_empty() {
+        changed.push(Path::new("new_data"));
+    }
+    write_json(&args.out, &decision)?;
+    if p.commit && !changed.is_empty() {
+        release::commit_and_push(&args.repo, &changed, &commit_message(&decision))?;
+    }
+    Ok(decision)
+}
+
+/// Sealed sub_sets whose feedback the candidate was trained or judged on.
+fn sealed_sub_sets(manifest_path: &Path) -> Result<Vec<u32>, StageError> {
+    let mut sub_sets: Vec<u32> = manifest::read(manifest_path)?
+        .iter()
+        .filter(|r| matches!(r.role, Role::FeedbackTrain | Role::Holdout))
+        .filter_map(|r| r.sub_set)
+        .collect();
+    sub_sets.sort_unstable();
+    sub_sets.dedup();
+    Ok(sub_sets)
+}
+
+fn commit_message(d: &Decision) -> String {
+    let title = match (&d.candidate, d.promoted) {
+        (Some(v), true) => format!("Promote {v} (was {})", d.serving_before),
+        _ => format!("Retrain rejected; {} keeps serving", d.serving_before),
+    };
+    let metrics: Vec<String> = d.metrics.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+    format!("{title}\n\n{}\n\nsub_sets: {:?}\n{}\n", d.reasons.join("\n"), d.sub_sets, metrics.join("\n"))
+}

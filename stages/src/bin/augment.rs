@@ -1,0 +1,14 @@
+//! `augment`: see `pipeline::stages::augment`.
+use clap::Parser;
+use pipeline::stages::augment;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: augment::Args,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    stages::main("augment", || augment::run(&cli.args), |rows| format!("{} augmented copies -> {}", rows.len(), cli.args.out.display()))
+}

@@ -1,0 +1,14 @@
+//! `finetune`: see `pipeline::stages::finetune`.
+use clap::Parser;
+use pipeline::stages::finetune;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    args: finetune::Args,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    stages::main("finetune", || finetune::run(&cli.args), |m| format!("candidate {} -> {}", m.version, cli.args.out.display()))
+}

@@ -1,0 +1,28 @@
+//! What every stage binary shares: logging set-up and turning a stage's result into an exit
+//! code with a message that names the file involved.
+
+use std::process::ExitCode;
+
+/// Runs a stage's `run`, printing `summary` on success and the error chain on failure.
+pub fn main<T, E: std::error::Error>(name: &str, run: impl FnOnce() -> Result<T, E>, summary: impl FnOnce(&T) -> String) -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match run() {
+        Ok(out) => {
+            println!("{name}: {}", summary(&out));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let mut msg = format!("{name}: error: {e}");
+            let mut source = e.source();
+            while let Some(s) = source {
+                msg.push_str(&format!(": {s}"));
+                source = s.source();
+            }
+            eprintln!("{msg}");
+            ExitCode::FAILURE
+        }
+    }
+}
