@@ -110,8 +110,8 @@ impl std::str::FromStr for TriggerKind {
 pub struct TriggerParams {
     pub kind: TriggerKind,
     pub github: GithubParams,
-    /// Command (argv) the `local` trigger runs; default: `pipeline repro` with the `pipeline`
-    /// binary next to the current executable.
+    /// Command (argv) the `local` trigger runs; default: `pipeline ci run retrain` (the retrain
+    /// workflow's steps) with the `pipeline` binary next to the current executable.
     pub local_command: Option<Vec<String>>,
 }
 

@@ -2,6 +2,7 @@
 //! CNN and its saved form, the model registry, and the `pipeline` command line over them.
 
 pub mod base;
+pub mod ci;
 pub mod data;
 pub mod device;
 pub mod model;
@@ -11,4 +12,5 @@ pub mod preprocess;
 pub mod registry;
 pub mod release;
 pub mod repo;
+pub mod scaffold;
 pub mod stages;

@@ -235,5 +235,8 @@ fn default_command() -> Result<Vec<String>, TriggerError> {
     if !pipeline.is_file() {
         return Err(TriggerError::NoCommand { exe });
     }
-    Ok(vec![pipeline.to_string_lossy().into_owned(), "repro".into()])
+    // The retrain workflow's own `run:` steps, so a local retrain and a GitHub one cannot drift.
+    let mut argv = vec![pipeline.to_string_lossy().into_owned()];
+    argv.extend(["ci", "run", "retrain"].map(String::from));
+    Ok(argv)
 }

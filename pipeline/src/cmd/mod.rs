@@ -1,6 +1,8 @@
 //! Subcommands of `pipeline`; each module parses its arguments and calls the library.
 
+mod ci;
 mod data;
+mod init;
 mod models;
 mod mine;
 mod predict;
@@ -34,6 +36,11 @@ enum Command {
     Predict(predict::PredictArgs),
     /// List predictions worth a review: low confidence, or later marked wrong by feedback.
     Mine(mine::MineArgs),
+    /// Run the repo's GitHub Actions workflows on this machine, and the retrain's last steps.
+    #[command(subcommand)]
+    Ci(ci::CiCommand),
+    /// Scaffold a new GitOps retraining repo.
+    Init(init::InitArgs),
     /// List, roll back and pin model versions.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -73,6 +80,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Predict(a) => predict::run(&repo, a),
         Command::Mine(a) => mine::run(&repo, a),
         Command::Models(c) => models::run(&repo, c),
+        Command::Ci(c) => ci::run(&repo, c),
+        Command::Init(a) => init::run(a),
         Command::Feedback(c) => Ok(c.run(&repo.root)?),
         Command::Fsck(a) => Ok(a.run(&repo.root)?),
         Command::Repro(a) => Ok(repro::cli::repro(&repo.root, &a, &stage_bin_dirs())?),
@@ -83,7 +92,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 /// The folder of this executable: the stage binaries are built next to it, so `pipeline
 /// repro` finds them without PATH set by hand.
-fn stage_bin_dirs() -> Vec<PathBuf> {
+pub(crate) fn stage_bin_dirs() -> Vec<PathBuf> {
     std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)).into_iter().collect()
 }
 

@@ -46,13 +46,16 @@ pub fn fetch(source: &Source, dest: &Path) -> Result<Vec<PathBuf>, FetchError> {
     std::fs::create_dir_all(dest).map_err(io(dest))?;
     let expected = match source {
         Source::Dir(dir) => checksums_of(dir)?,
-        Source::Mirrors => CANONICAL.iter().map(|(n, h)| (n.to_string(), h.to_string())).collect(),
+        // A copy fetched earlier from a folder vouches for itself through its SHA256SUMS.
+        Source::Mirrors => checksums_of(dest)?,
     };
     let mut done = Vec::new();
-    for (name, _) in CANONICAL {
-        let want = &expected[name];
+    let mut verified = String::new();
+    for (name, canonical) in CANONICAL {
         let target = dest.join(name);
-        if target.is_file() && sha256_file(&target)? == *want {
+        let want = if matches!(source, Source::Mirrors) && !target.is_file() { canonical } else { expected[name].as_str() };
+        verified.push_str(&format!("{want}  {name}\n"));
+        if target.is_file() && sha256_file(&target)? == want {
             done.push(target);
             continue;
         }
@@ -67,17 +70,21 @@ pub fn fetch(source: &Source, dest: &Path) -> Result<Vec<PathBuf>, FetchError> {
             Source::Mirrors => download(name)?,
         };
         let got = hex::encode(Sha256::digest(&bytes));
-        if got != *want {
-            return Err(FetchError::Checksum { path: target, got, expected: want.clone() });
+        if got != want {
+            return Err(FetchError::Checksum { path: target, got, expected: want.to_string() });
         }
         write_atomically(&target, &bytes)?;
         done.push(target);
     }
+    let sums = dest.join("SHA256SUMS");
+    if std::fs::read_to_string(&sums).ok().as_deref() != Some(verified.as_str()) {
+        write_atomically(&sums, verified.as_bytes())?;
+    }
     Ok(done)
 }
 
-/// The checksums a local folder vouches for: its `SHA256SUMS` (as `sha256sum` writes it) when
-/// present, the canonical ones otherwise.
+/// The checksums a folder vouches for: its `SHA256SUMS` (as `sha256sum` writes it) when
+/// present, the canonical ones otherwise. `fetch` writes one next to the files it puts in place.
 fn checksums_of(dir: &Path) -> Result<HashMap<String, String>, FetchError> {
     let mut sums: HashMap<String, String> = CANONICAL.iter().map(|(n, h)| (n.to_string(), h.to_string())).collect();
     let file = dir.join("SHA256SUMS");

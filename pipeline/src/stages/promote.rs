@@ -186,5 +186,5 @@ fn commit_message(d: &Decision) -> String {
         _ => format!("Retrain rejected; {} keeps serving", d.serving_before),
     };
     let metrics: Vec<String> = d.metrics.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
-    format!("{title}\n\n{}\n\nsub_sets: {:?}\n{}\n", d.reasons.join("\n"), d.sub_sets, metrics.join("\n"))
+    format!("{title} [skip ci]\n\n{}\n\nsub_sets: {:?}\n{}\n", d.reasons.join("\n"), d.sub_sets, metrics.join("\n"))
 }
