@@ -1,8 +1,9 @@
 //! Durable feedback adds per second from 8 concurrent writers, verifying nothing was lost.
 //!
 //! `cargo bench -p gitops --bench feedback`; `BENCH_ADDS` sets adds per writer (default 250).
-//! Two shapes: 8 threads sharing one `FeedbackStore` (what a server does: group commit), and
-//! 8 threads each with its own handle (serialized by the OS file lock alone).
+//! Three shapes: 8 threads calling `add` on one shared `FeedbackStore` (what a server does:
+//! group commit), 8 threads each with its own handle (serialized by the OS file lock alone),
+//! and 8 threads calling `add_many` with 10 samples each time (CLI invocations).
 
 use std::io::Cursor;
 use std::time::Instant;
@@ -20,7 +21,30 @@ fn png(seed: u32) -> Vec<u8> {
     out
 }
 
-fn run(shared: bool, per_writer: u32) -> f64 {
+/// How each writer hands its samples to the store.
+#[derive(Clone, Copy)]
+enum Shape {
+    /// One `add` per sample on one shared handle (a server's request threads).
+    Shared,
+    /// One `add` per sample, each writer with its own handle (the OS lock alone).
+    PerWriter,
+    /// `add_many` of 10 samples at a time (CLI invocations with several images).
+    Many,
+}
+
+fn sample(w: usize, i: usize, image: Vec<u8>) -> Sample {
+    Sample {
+        image,
+        label: (i % 10) as u8,
+        kind: Kind::Correct,
+        predicted: Some((i % 10) as u8),
+        confidence: Some(0.5),
+        model_version: Some("bench".into()),
+        source: format!("bench:{w}"),
+    }
+}
+
+fn run(shape: Shape, per_writer: u32) -> f64 {
     let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string())).expect("temp dir");
     let params = FeedbackParams { threshold: 10, ..FeedbackParams::default() };
     let one = FeedbackStore::open_with(dir.path(), params.clone());
@@ -29,21 +53,17 @@ fn run(shared: bool, per_writer: u32) -> f64 {
     let start = Instant::now();
     std::thread::scope(|s| {
         for (w, batch) in images.into_iter().enumerate() {
-            let store = if shared { one.clone() } else { FeedbackStore::open_with(dir.path(), params.clone()) };
+            let store = match shape {
+                Shape::PerWriter => FeedbackStore::open_with(dir.path(), params.clone()),
+                Shape::Shared | Shape::Many => one.clone(),
+            };
             s.spawn(move || {
-                for (i, image) in batch.into_iter().enumerate() {
-                    let sample = Sample {
-                        image,
-                        label: (i % 10) as u8,
-                        kind: Kind::Correct,
-                        predicted: Some((i % 10) as u8),
-                        confidence: Some(0.5),
-                        model_version: Some("bench".into()),
-                        source: format!("bench:{w}"),
-                    };
-                    let outcome = store.add(sample).expect("add");
-                    assert!(!outcome.duplicate, "images are distinct");
-                }
+                let samples: Vec<Sample> = batch.into_iter().enumerate().map(|(i, img)| sample(w, i, img)).collect();
+                let outcomes: Vec<_> = match shape {
+                    Shape::Many => samples.chunks(10).flat_map(|c| store.add_many(c.to_vec()).expect("add_many")).collect(),
+                    Shape::Shared | Shape::PerWriter => samples.into_iter().map(|s| store.add(s).expect("add")).collect(),
+                };
+                assert!(outcomes.iter().all(|o| !o.duplicate), "images are distinct");
             });
         }
     });
@@ -59,8 +79,13 @@ fn run(shared: bool, per_writer: u32) -> f64 {
 fn main() {
     let per_writer: u32 = std::env::var("BENCH_ADDS").ok().and_then(|v| v.parse().ok()).unwrap_or(250);
     println!("feedback store: {WRITERS} writers x {per_writer} durable adds (threshold 10), verified by fsck");
-    for (name, shared) in [("one shared store (group commit)", true), ("a store handle per writer (OS lock only)", false)] {
-        let runs: Vec<f64> = (0..3).map(|_| run(shared, per_writer)).collect();
+    let shapes = [
+        ("add, one shared store (group commit)", Shape::Shared),
+        ("add, a store handle per writer (OS lock only)", Shape::PerWriter),
+        ("add_many of 10, one shared store", Shape::Many),
+    ];
+    for (name, shape) in shapes {
+        let runs: Vec<f64> = (0..3).map(|_| run(shape, per_writer)).collect();
         let mut sorted = runs.clone();
         sorted.sort_by(f64::total_cmp);
         println!("{name}: median {:.0} adds/s (runs: {})", sorted[1], runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", "));

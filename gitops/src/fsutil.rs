@@ -16,6 +16,11 @@ pub(crate) fn unique_name(suffix: &str) -> String {
     format!("{}-{n}-{nanos}{suffix}", std::process::id())
 }
 
+/// Writes `bytes` to a new file at `path`, not synced: the caller fsyncs it before renaming.
+pub(crate) fn write_new(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    OpenOptions::new().write(true).create_new(true).open(path)?.write_all(bytes)
+}
+
 /// Writes `bytes` to a new file at `path` and fsyncs it (no rename, no directory sync).
 pub(crate) fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).create_new(true).open(path)?;
@@ -46,7 +51,7 @@ pub(crate) fn sync_all_parallel(paths: &[&Path]) -> Result<(), (std::path::PathB
             .iter()
             .map(|p| s.spawn(move || File::open(p).and_then(|f| f.sync_all()).map_err(|e| (p.to_path_buf(), e))))
             .collect();
-        handles.into_iter().map(|h| h.join().expect("fsync threads do not panic")).collect()
+        handles.into_iter().try_for_each(|h| h.join().expect("fsync threads do not panic"))
     })
 }
 

@@ -11,6 +11,9 @@ use crate::git::{Credentials, FeedbackSync, GitError, PushOutcome};
 use crate::params::Params;
 use crate::trigger::{Fired, RetrainRequest, Trigger};
 
+/// Images stored per locked, fsynced batch.
+const BATCH: usize = 32;
+
 /// `pipeline feedback add` options.
 #[derive(Debug, Args)]
 pub struct AddArgs {
@@ -42,10 +45,13 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
     let store = FeedbackStore::open_with(repo_root, params.feedback.clone());
     let samples = read_all(&store, &args)?;
     let mut sealed = Vec::new();
-    for (path, sample) in samples {
-        let outcome = store.add(sample).map_err(|source| CliError::Input { path: path.clone(), source })?;
-        print_outcome(&path, &outcome);
-        sealed.extend(outcome.sealed.map(|n| (n, outcome.current_count)));
+    let mut samples = samples.into_iter().peekable();
+    while samples.peek().is_some() {
+        let (paths, chunk): (Vec<_>, Vec<_>) = samples.by_ref().take(BATCH).unzip();
+        for (path, outcome) in paths.iter().zip(store.add_many(chunk)?) {
+            print_outcome(path, &outcome);
+            sealed.extend(outcome.sealed.map(|n| (n, outcome.current_count)));
+        }
     }
     let mut commit = None;
     if !args.no_git && git2::Repository::open(repo_root).is_ok() {

@@ -2,9 +2,12 @@
 //! rounds of concurrent fsyncs whatever the batch size:
 //!
 //! 1. append the batch's `feedback.jsonl` lines and write the new `count.json` and any
-//!    `sealed.json` to temp files; fsync them all (a visible sample always has its metadata);
+//!    `sealed.json` to temp files; fsync them and the samples' temp PNGs, all at once (a
+//!    visible sample always has its metadata);
 //! 2. rename the PNGs into `sub_set_N/...` (each sample becomes visible atomically), then the
-//!    seal markers, then `count.json`, and fsync every touched folder.
+//!    seal markers, then `count.json`;
+//! 3. release the lock, and fsync every touched folder ([`Applied::sync`]) before the outcomes
+//!    are handed out. The next batch runs its step 1 meanwhile.
 //!
 //! Journaling filesystems (ext4, xfs) persist metadata operations in order, so a crash keeps a
 //! prefix of step 2: a seal marker never outlives the samples it seals. What a crash can leave
@@ -28,13 +31,16 @@ use crate::fsutil;
 struct Writes {
     journal: BTreeMap<u32, String>,
     renames: Vec<(PathBuf, PathBuf)>,
+    /// Temp files to fsync before the renames.
+    synced: Vec<PathBuf>,
     dirs: BTreeSet<PathBuf>,
     seals: Vec<SealMarker>,
 }
 
 impl Locked<'_> {
-    /// Stores `items` (already fsynced temp files) and returns one outcome per item, in order.
-    pub(crate) fn apply(&mut self, items: Vec<Prepared>) -> Result<Vec<AddOutcome>, FeedbackError> {
+    /// Stores `items` and returns one outcome per item, in order, durable once
+    /// [`Applied::sync`] returned (the lock need not be held for that).
+    pub(crate) fn apply(&mut self, items: Vec<Prepared>) -> Result<Applied, FeedbackError> {
         let result = self.apply_inner(items);
         if result.is_err() {
             // The cache may describe seals that were never written.
@@ -50,10 +56,10 @@ impl Locked<'_> {
             .into_iter()
             .map(|(png, record)| prepare_stored(&png, record, self.layout))
             .collect::<Result<Vec<_>, _>>()?;
-        self.apply(items)
+        self.apply(items)?.sync()
     }
 
-    fn apply_inner(&mut self, items: Vec<Prepared>) -> Result<Vec<AddOutcome>, FeedbackError> {
+    fn apply_inner(&mut self, items: Vec<Prepared>) -> Result<Applied, FeedbackError> {
         let threshold = self.params.threshold;
         let mut open = self.load_open()?;
         let mut writes = Writes::default();
@@ -79,6 +85,7 @@ impl Locked<'_> {
             }
             let target = self.layout.sub_set(open.index).join(&item.key);
             let dir = target.parent().expect("keys have a folder").to_path_buf();
+            writes.synced.push(item.tmp.clone());
             writes.renames.push((item.tmp, target));
             writes.dirs.insert(dir);
             let line = serde_json::to_string(&item.record).expect("records serialize");
@@ -100,8 +107,8 @@ impl Locked<'_> {
             });
         }
         let count = self.derive(&open);
-        self.flush(writes, &count)?;
-        Ok(outcomes)
+        let folders = self.flush(writes, &count)?;
+        Ok(Applied { outcomes, folders })
     }
 
     /// Seals the open sub_set while it holds `threshold` counted samples; returns the last one
@@ -125,12 +132,13 @@ impl Locked<'_> {
         Ok(sealed)
     }
 
-    fn flush(&self, writes: Writes, count: &CountFile) -> Result<(), FeedbackError> {
+    /// Steps 1 and 2; returns the folders step 3 fsyncs.
+    fn flush(&self, writes: Writes, count: &CountFile) -> Result<Vec<PathBuf>, FeedbackError> {
         let tmp_dir = self.layout.tmp();
         for dir in &writes.dirs {
             fsutil::create_dir_durable(dir).map_err(io_err(dir))?;
         }
-        let mut synced: Vec<PathBuf> = Vec::new();
+        let mut synced = writes.synced;
         let mut folders: BTreeSet<PathBuf> = writes.dirs.clone();
         for (n, text) in &writes.journal {
             let path = self.layout.sub_set(*n).join(JOURNAL);
@@ -162,8 +170,23 @@ impl Locked<'_> {
         for (from, to) in &renames {
             fs::rename(from, to).map_err(io_err(to))?;
         }
-        let folders: Vec<&Path> = folders.iter().map(PathBuf::as_path).collect();
-        fsutil::sync_all_parallel(&folders).map_err(|(path, source)| FeedbackError::Io { path, source })
+        Ok(folders.into_iter().collect())
+    }
+}
+
+/// A written batch whose folders still need their fsync.
+#[derive(Debug)]
+pub(crate) struct Applied {
+    outcomes: Vec<AddOutcome>,
+    folders: Vec<PathBuf>,
+}
+
+impl Applied {
+    /// Fsyncs the batch's folders; the outcomes are durable after this.
+    pub fn sync(self) -> Result<Vec<AddOutcome>, FeedbackError> {
+        let folders: Vec<&Path> = self.folders.iter().map(PathBuf::as_path).collect();
+        fsutil::sync_all_parallel(&folders).map_err(|(path, source)| FeedbackError::Io { path, source })?;
+        Ok(self.outcomes)
     }
 }
 

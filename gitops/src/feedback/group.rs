@@ -1,11 +1,14 @@
 //! Group commit: threads that add at once share one locked, fsynced batch.
 //!
 //! The first thread to find no batch in flight becomes the leader: it takes everything queued,
-//! writes it under the store lock and hands each thread its own outcome. Threads that arrive
-//! meanwhile queue up for the next batch. Every outcome is durable when it is handed out.
+//! writes it under the store lock, fsyncs the batch's folders (after releasing the OS lock, so
+//! another process's batch can start) and hands each thread its own outcome. Threads that
+//! arrive meanwhile queue up for the next batch, which is therefore as large as it can be.
+//! Every outcome is durable when it is handed out.
 
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 
+use super::batch::Applied;
 use super::prepare::Prepared;
 use super::{AddOutcome, FeedbackError};
 
@@ -28,7 +31,7 @@ impl Group {
     pub fn submit(
         &self,
         item: Prepared,
-        write: impl Fn(Vec<Prepared>) -> Result<Vec<AddOutcome>, FeedbackError>,
+        write: impl Fn(Vec<Prepared>) -> Result<Applied, FeedbackError>,
     ) -> Result<AddOutcome, FeedbackError> {
         let slot: Slot = Arc::default();
         let mut queue = self.queue.lock().unwrap_or_else(PoisonError::into_inner);
@@ -48,8 +51,8 @@ impl Group {
             let batch = std::mem::take(&mut queue.pending);
             drop(queue);
             let (items, slots): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            let results = write(items);
-            match results {
+            let result = write(items).and_then(Applied::sync);
+            match result {
                 Ok(outcomes) => {
                     for (slot, outcome) in slots.iter().zip(outcomes) {
                         *slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(Ok(outcome));

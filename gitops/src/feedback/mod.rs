@@ -176,6 +176,25 @@ impl FeedbackStore {
         self.inner.group.submit(prepared, |batch| self.lock()?.apply(batch))
     }
 
+    /// Stores several samples in one locked batch (a CLI invocation, an upload of many
+    /// files): every sample is checked and encoded first, so one bad sample stores none.
+    pub fn add_many(&self, samples: Vec<Sample>) -> Result<Vec<AddOutcome>, FeedbackError> {
+        let mut items = Vec::with_capacity(samples.len());
+        for sample in samples {
+            match prepare::prepare(sample, &self.inner.layout, &self.inner.params) {
+                Ok(item) => items.push(item),
+                Err(e) => {
+                    for item in items {
+                        let _ = std::fs::remove_file(item.tmp);
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        let applied = self.lock()?.apply(items)?;
+        applied.sync()
+    }
+
     /// Checks a sample without storing it (label, kind, image limits).
     pub fn check(&self, sample: &Sample) -> Result<(), FeedbackError> {
         prepare::validate(sample)?;

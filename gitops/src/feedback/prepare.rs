@@ -1,4 +1,5 @@
-//! Turning a [`Sample`] into a fsynced temp PNG, before any lock is taken.
+//! Turning a [`Sample`] into a temp PNG, before any lock is taken (the batch that stores it
+//! fsyncs it together with the rest of the batch).
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -14,7 +15,7 @@ use crate::params::FeedbackParams;
 
 const MAX_TEXT: usize = 256;
 
-/// A validated sample whose PNG is written and fsynced under `new_data/.tmp/`.
+/// A validated sample whose PNG is written under `new_data/.tmp/` (not yet fsynced).
 #[derive(Debug)]
 pub(crate) struct Prepared {
     pub tmp: PathBuf,
@@ -65,7 +66,7 @@ pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) 
     let tmp_dir = layout.tmp();
     fsutil::create_dir_durable(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
     let tmp = tmp_dir.join(fsutil::unique_name(".png"));
-    fsutil::write_synced(&tmp, &png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
+    fsutil::write_new(&tmp, &png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     let record = FeedbackRecord {
         time: chrono::Utc::now(),
         label: sample.label,
@@ -91,7 +92,7 @@ pub(crate) fn prepare_stored(png: &[u8], mut record: FeedbackRecord, layout: &La
     let key = sample_key(record.label, record.kind, &sha256);
     record.path = key.clone();
     let tmp = layout.tmp().join(fsutil::unique_name(".png"));
-    fsutil::write_synced(&tmp, png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
+    fsutil::write_new(&tmp, png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     Ok(Prepared { tmp, key, record })
 }
 

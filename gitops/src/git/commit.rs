@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use git2::{IndexAddOption, Oid, Repository, Signature};
+use git2::{Oid, Repository, Signature};
 
 use super::GitError;
 use super::tree::tree_with_paths;
@@ -29,14 +29,7 @@ pub(crate) fn commit_in(repo: &Repository, paths: &[&Path], message: &str) -> Re
     let tree = repo.find_tree(tree_id)?;
     let sig = signature(repo)?;
     let parents: Vec<_> = head.iter().collect();
-    let oid = repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?;
-    // Keep the index in step for these paths so `git status` shows them clean.
-    let mut index = repo.index()?;
-    let specs: Vec<String> = paths.iter().map(|p| p.to_string_lossy().into_owned()).collect();
-    index.update_all(&specs, None)?;
-    index.add_all(&specs, IndexAddOption::DEFAULT, None)?;
-    index.write()?;
-    Ok(Some(oid))
+    Ok(Some(repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?))
 }
 
 /// The repository's configured identity, or a fixed pipeline identity.

@@ -235,8 +235,7 @@ fn default_command() -> Result<Vec<String>, TriggerError> {
     if !pipeline.is_file() {
         return Err(TriggerError::NoCommand { exe });
     }
-    // The retrain workflow's own `run:` steps, so a local retrain and a GitHub one cannot drift.
     let mut argv = vec![pipeline.to_string_lossy().into_owned()];
-    argv.extend(["ci", "run", "retrain"].map(String::from));
+    argv.extend(super::LOCAL_RETRAIN_ARGS.map(String::from));
     Ok(argv)
 }

@@ -15,6 +15,10 @@ pub use local::{LocalTrigger, RetrainState, RetrainStatus, STATUS_FILE};
 
 use crate::params::{TriggerKind, TriggerParams};
 
+/// What the `local` trigger passes to `pipeline` by default: the retrain workflow's own `run:`
+/// steps, so a retrain on one machine and one on GitHub cannot drift.
+pub const LOCAL_RETRAIN_ARGS: [&str; 3] = ["ci", "run", "retrain"];
+
 /// Errors of the triggers.
 #[derive(Debug, thiserror::Error)]
 pub enum TriggerError {

@@ -54,7 +54,8 @@ fn the_bomb_is_refused_from_its_header() {
 
 #[test]
 fn each_bad_sample_is_a_clear_error_and_nothing_is_written() {
-    let cases: Vec<(&str, Box<dyn Fn(&mut gitops::feedback::Sample)>, &str)> = vec![
+    type Mutate = Box<dyn Fn(&mut gitops::feedback::Sample)>;
+    let cases: Vec<(&str, Mutate, &str)> = vec![
         ("not an image", Box::new(|s| s.image = b"hello, not a png".to_vec()), "not an image"),
         ("empty", Box::new(|s| s.image.clear()), "empty"),
         ("bomb", Box::new(|s| s.image = png_bomb()), "decompression bomb"),

@@ -47,7 +47,8 @@ impl Remote {
         let mut config = repo.config().unwrap();
         config.set_str("user.name", name).unwrap();
         config.set_str("user.email", "test@localhost").unwrap();
-        assert_eq!(std::fs::read_to_string(path.join("params.yaml")).unwrap().contains(&self.threshold.to_string()), true);
+        let params = std::fs::read_to_string(path.join("params.yaml")).unwrap();
+        assert!(params.contains(&format!("threshold: {}", self.threshold)));
         path
     }
 }
