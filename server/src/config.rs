@@ -1,0 +1,122 @@
+//! The command line and environment of `model-server`; `--help` documents the whole API.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pipeline::device::DeviceChoice;
+
+const ABOUT: &str = "Serve the MNIST digit classifier of a pipeline repository over HTTP, and follow its git remote to hot-swap new models";
+
+const LONG_ABOUT: &str = "\
+Serve the MNIST digit classifier of a pipeline repository over HTTP, and follow its git remote
+to hot-swap new models.
+
+It serves the model that models/registry.json names in the repository (the current folder, or
+--repo). Every --poll-interval it fetches the git remote (params.yaml git.remote/git.branch) and
+fast-forwards; when the registry names a new version it verifies the sha256 and architecture,
+warms the model up and swaps it in atomically. A failed load keeps the old model serving and is
+retried with backoff. Feedback is stored in new_data/ (params.yaml feedback:), committed and
+pushed, and fires the retrain trigger (params.yaml trigger:) when a sub_set fills up.
+
+API (errors are always {\"error\": \"...\"}: 400 malformed JSON or image, 401 bad token, 413 too
+big, 415 unsupported format, 422 bad label, 503 + Retry-After when the inference queue is full):
+  POST /predict              multipart `file`, a raw image/* body, or JSON {\"image\": \"<base64 or data URL>\"}
+                             -> {digit, probabilities[10], confidence, model_version, request_id}
+  POST /feedback             JSON {request_id?, image?, label (0-9; optional for unsure), kind: correct|wrong|unsure}
+                             or multipart file/label/kind/request_id
+                             -> {stored, duplicate, sha256, sub_set, current_count, threshold, retrain_triggered}
+  GET  /api/status           feedback count, threshold, serving version, retrain state, last promote decision
+  GET  /api/history?limit=N  recent predictions, newest first, with 28x28 thumbnails and feedback
+  GET  /models               versions on disk with metrics, confusion, pinned/serving/loaded, registry history
+  POST /admin/reload         fetch and load what the registry names now
+  POST /admin/rollback       JSON {version}: commit + push the registry pointer, then serve it
+  GET  /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
+  POST /v2/models/{name}/infer   KServe v2 / Open Inference Protocol: input FP32 [N,1,28,28]
+                             (normalised like training) or UINT8 [N,1,28,28] (0-255, white ink on black)
+  GET  /healthz, /readyz     process up; a model is loaded and warmed
+  GET  /metrics              Prometheus text format
+  GET  /                     the web UI
+Admin routes need `Authorization: Bearer <--admin-token>` and /feedback `<--feedback-token>`
+when those are set. Every prediction is logged to .pipeline/predictions/ (see `pipeline mine`).";
+
+#[derive(Debug, Clone, clap::Parser)]
+#[command(name = "model-server", version, about = ABOUT, long_about = LONG_ABOUT)]
+pub struct Config {
+    /// Port to listen on (0: any free port, printed at startup).
+    #[arg(long, env = "MODEL_SERVER_PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Address to listen on.
+    #[arg(long, env = "MODEL_SERVER_HOST", default_value = "127.0.0.1")]
+    pub host: IpAddr,
+    /// The pipeline repository (a git checkout with params.yaml and models/); default: the current folder.
+    #[arg(long, env = "PIPELINE_REPO")]
+    pub repo: Option<PathBuf>,
+    /// Where the model runs: CUDA when a GPU is visible (auto), or the CPU.
+    #[arg(long, value_enum, env = "MODEL_SERVER_DEVICE", default_value_t)]
+    pub device: DeviceChoice,
+    /// How often to fetch the git remote and look for a new registry pointer (e.g. 10s, 500ms).
+    #[arg(long, env = "MODEL_SERVER_POLL_INTERVAL", default_value = "10s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+    /// Do not fetch the remote; still follow models/registry.json in the working tree.
+    #[arg(long, env = "MODEL_SERVER_NO_FETCH")]
+    pub no_fetch: bool,
+    /// Versions kept loaded in memory (the serving one always stays); on disk, the promote
+    /// stage keeps `promote.keep` versions in git.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+    pub keep_versions: u32,
+    /// Largest batch of images run through the model at once.
+    #[arg(long, env = "MODEL_SERVER_MAX_BATCH", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    pub max_batch: u32,
+    /// How long a batch waits for more requests after the first, in microseconds (0: take only
+    /// what is already queued, so a lone request never waits).
+    #[arg(long, env = "MODEL_SERVER_MAX_WAIT_US", default_value_t = 0)]
+    pub max_wait_us: u64,
+    /// Requests that may wait for inference; beyond it the answer is 503 with Retry-After.
+    #[arg(long, env = "MODEL_SERVER_QUEUE", default_value_t = 1024)]
+    pub queue_capacity: usize,
+    /// Torch intra-op threads per inference worker (default: the number of CPUs / workers).
+    #[arg(long, env = "MODEL_SERVER_TORCH_THREADS")]
+    pub torch_threads: Option<u32>,
+    /// Inference worker threads, each taking batches off the queue.
+    #[arg(long, env = "MODEL_SERVER_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Bearer token for /admin/*; none: admin routes are open.
+    #[arg(long, env = "MODEL_SERVER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Bearer token for POST /feedback; none: feedback is open.
+    #[arg(long, env = "MODEL_SERVER_FEEDBACK_TOKEN", hide_env_values = true)]
+    pub feedback_token: Option<String>,
+    /// Longest time one request may take before it is answered 408.
+    #[arg(long, env = "MODEL_SERVER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+    /// Recent predictions kept in memory for /feedback by request_id and /api/history.
+    #[arg(long, default_value_t = 1000)]
+    pub history_size: usize,
+    /// The model's name in the KServe v2 API.
+    #[arg(long, default_value = "mnist")]
+    pub model_name: String,
+    /// Rotate the prediction log past this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub predlog_max_bytes: u64,
+    /// Rotated prediction log files to keep.
+    #[arg(long, default_value_t = 8)]
+    pub predlog_keep: usize,
+}
+
+/// `250ms`, `10s`, `2m`, or a plain number of seconds.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (number, unit) = text.find(|c: char| !c.is_ascii_digit() && c != '.').map_or((text, "s"), |i| text.split_at(i));
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a duration like 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => value / 1000.0,
+        "s" => value,
+        "m" => value * 60.0,
+        _ => return Err(format!("`{text}`: unknown unit `{unit}` (use ms, s or m)")),
+    };
+    Ok(Duration::from_secs_f64(seconds))
+}

@@ -1,0 +1,94 @@
+//! Reading request bodies: multipart forms, raw `image/*` bodies and JSON, with the body limit
+//! applied, and images given as base64 or data URLs.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Multipart, Request};
+use axum::http::header::CONTENT_TYPE;
+use base64::Engine;
+
+use crate::error::AppError;
+
+/// A request body, by its content type.
+#[derive(Debug)]
+pub enum Body {
+    /// `image/*` or `application/octet-stream` (or no content type).
+    Image(Bytes),
+    Json(serde_json::Value),
+    /// `multipart/form-data`: the `file` part and the text fields.
+    Form { file: Option<Bytes>, fields: HashMap<String, String> },
+}
+
+pub async fn read(req: Request, limit: usize) -> Result<Body, AppError> {
+    let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_ascii_lowercase();
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_string();
+    if essence == "multipart/form-data" {
+        return read_form(req).await;
+    }
+    let is_json = essence == "application/json" || essence.ends_with("+json");
+    if !(is_json || essence.is_empty() || essence.starts_with("image/") || essence == "application/octet-stream") {
+        return Err(AppError::Unsupported(format!(
+            "content type `{essence}` is not supported: send multipart/form-data, image/*, or application/json"
+        )));
+    }
+    let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|e| body_error(&e, limit))?;
+    if is_json {
+        serde_json::from_slice(&bytes).map(Body::Json).map_err(|e| AppError::BadJson(e.to_string()))
+    } else {
+        Ok(Body::Image(bytes))
+    }
+}
+
+async fn read_form(req: Request) -> Result<Body, AppError> {
+    let mut form = Multipart::from_request(req, &()).await.map_err(|e| AppError::BadRequest(e.body_text()))?;
+    let mut file = None;
+    let mut fields = HashMap::new();
+    while let Some(field) = form.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or("").to_string();
+        if name == "file" || (file.is_none() && field.file_name().is_some()) {
+            file = Some(field.bytes().await.map_err(multipart_error)?);
+        } else {
+            fields.insert(name, field.text().await.map_err(multipart_error)?);
+        }
+    }
+    Ok(Body::Form { file, fields })
+}
+
+fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
+    match e.status().as_u16() {
+        413 => AppError::TooLarge(e.body_text()),
+        _ => AppError::BadRequest(e.body_text()),
+    }
+}
+
+fn body_error(e: &axum::Error, limit: usize) -> AppError {
+    let too_large = std::error::Error::source(e)
+        .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
+    if too_large {
+        AppError::TooLarge(format!("the request body is larger than the limit of {limit} bytes"))
+    } else {
+        AppError::BadRequest(format!("cannot read the request body: {e}"))
+    }
+}
+
+/// Decodes an image given as base64 text or a `data:...;base64,` URL.
+pub fn decode_image_text(text: &str) -> Result<Vec<u8>, AppError> {
+    let payload = match text.strip_prefix("data:") {
+        Some(rest) => {
+            let (meta, data) = rest.split_once(',').ok_or_else(|| AppError::BadRequest("a data URL without a comma".into()))?;
+            if !meta.ends_with(";base64") {
+                return Err(AppError::BadRequest("only base64 data URLs are supported".into()));
+            }
+            data
+        }
+        None => text,
+    };
+    let cleaned: String = payload.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let engines = [&base64::engine::general_purpose::STANDARD, &base64::engine::general_purpose::URL_SAFE];
+    engines
+        .iter()
+        .find_map(|e| e.decode(&cleaned).ok())
+        .or_else(|| base64::engine::general_purpose::STANDARD_NO_PAD.decode(cleaned.trim_end_matches('=')).ok())
+        .ok_or_else(|| AppError::BadRequest("`image` is neither base64 nor a base64 data URL".into()))
+}

@@ -1,0 +1,131 @@
+//! The models this server holds: the one serving (swapped atomically), and a small cache of
+//! recently loaded versions. Loading verifies the sha256 and architecture (`ModelFile::load`)
+//! and warms the model up before it can serve.
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
+
+use arc_swap::ArcSwapOption;
+use pipeline::data::PIXELS;
+use pipeline::model::{Architecture, Classifier, ModelError, ModelFile, Prediction};
+use tch::Device;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{version}: warm-up produced {what}; the model is not served")]
+    Warmup { version: String, what: String },
+}
+
+/// A verified, warmed model: one replica per inference worker (libtorch tensors may move
+/// between threads but not be shared, so each worker runs its own copy).
+#[derive(Debug)]
+pub struct Served {
+    version: String,
+    replicas: Vec<Mutex<Classifier>>,
+    pub load_seconds: f64,
+}
+
+impl Served {
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Classifies a batch on the replica of `worker`.
+    pub fn predict(&self, worker: usize, batch: &[[f32; PIXELS]]) -> Vec<Prediction> {
+        let replica = &self.replicas[worker % self.replicas.len()];
+        replica.lock().unwrap_or_else(PoisonError::into_inner).predict(batch)
+    }
+}
+
+/// The serving model and the loaded cache; shared by the handlers, the batcher and the puller.
+#[derive(Debug)]
+pub struct Models {
+    dir: PathBuf,
+    device: Device,
+    arch: Architecture,
+    keep: usize,
+    replicas: usize,
+    current: ArcSwapOption<Served>,
+    /// Loaded versions, most recently used first, at most `keep`.
+    loaded: Mutex<VecDeque<Arc<Served>>>,
+}
+
+impl Models {
+    pub fn new(dir: &Path, device: Device, arch: Architecture, keep: usize, replicas: usize) -> Self {
+        let keep = keep.max(1);
+        Self { dir: dir.to_path_buf(), device, arch, keep, replicas: replicas.max(1), current: ArcSwapOption::empty(), loaded: Mutex::default() }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The model serving now; requests hold this `Arc` until they finish, so a swap never
+    /// changes the model under a running batch.
+    pub fn current(&self) -> Option<Arc<Served>> {
+        self.current.load_full()
+    }
+
+    pub fn current_version(&self) -> Option<String> {
+        self.current.load().as_ref().map(|s| s.version().to_string())
+    }
+
+    /// Versions held in memory.
+    pub fn loaded_versions(&self) -> Vec<String> {
+        self.cache().iter().map(|s| s.version().to_string()).collect()
+    }
+
+    /// A verified, warmed `version`, from the cache or freshly loaded from disk.
+    pub fn get(&self, version: &str) -> Result<Arc<Served>, LoadError> {
+        if let Some(hit) = self.cache().iter().find(|s| s.version() == version) {
+            return Ok(hit.clone());
+        }
+        let started = Instant::now();
+        let file = ModelFile::new(&self.dir, version)?;
+        let mut replicas = Vec::with_capacity(self.replicas);
+        for _ in 0..self.replicas {
+            let classifier = Classifier::new(file.load(self.device, Some(&self.arch))?);
+            warm_up(&classifier)?;
+            replicas.push(Mutex::new(classifier));
+        }
+        Ok(Arc::new(Served { version: version.to_string(), replicas, load_seconds: started.elapsed().as_secs_f64() }))
+    }
+
+    /// Makes `model` the one serving, keeping it and the most recent others in the cache.
+    pub fn swap(&self, model: Arc<Served>) {
+        let mut cache = self.cache();
+        cache.retain(|s| s.version() != model.version());
+        cache.push_front(model.clone());
+        cache.truncate(self.keep);
+        self.current.store(Some(model));
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, VecDeque<Arc<Served>>> {
+        self.loaded.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// A few inferences (blank, a bar, noise-free ramp); every probability must be finite and the
+/// ten must sum to one.
+fn warm_up(classifier: &Classifier) -> Result<(), LoadError> {
+    let blank = [0.0f32; PIXELS];
+    let bar: [f32; PIXELS] = std::array::from_fn(|i| if (12..16).contains(&(i % 28)) { 2.8 } else { -0.42 });
+    let ramp: [f32; PIXELS] = std::array::from_fn(|i| i as f32 / PIXELS as f32 * 3.0 - 0.42);
+    let fail = |what: String| LoadError::Warmup { version: classifier.version().to_string(), what };
+    for _ in 0..3 {
+        for p in classifier.predict(&[blank, bar, ramp]) {
+            if p.probabilities.iter().any(|v| !v.is_finite()) {
+                return Err(fail(format!("non-finite probabilities {:?}", p.probabilities)));
+            }
+            let sum: f32 = p.probabilities.iter().sum();
+            if (sum - 1.0).abs() > 1e-3 {
+                return Err(fail(format!("probabilities summing to {sum}")));
+            }
+        }
+    }
+    Ok(())
+}

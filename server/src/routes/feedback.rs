@@ -1,0 +1,156 @@
+//! `POST /feedback`: a label and kind for a recent prediction (by `request_id`) or an image,
+//! stored through the feedback store, committed and pushed; answers where the count stands.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use axum::http::HeaderMap;
+use chrono::Utc;
+use gitops::feedback::{Kind, Sample};
+use pipeline::predlog::{Event, Record};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::auth;
+use super::predict::classify;
+use crate::error::AppError;
+use crate::history::{Entry, FeedbackMark};
+use crate::input::{self, Body};
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct FeedbackResponse {
+    pub stored: bool,
+    pub duplicate: bool,
+    pub sha256: String,
+    pub sub_set: u32,
+    pub current_count: u32,
+    pub threshold: u32,
+    pub retrain_triggered: bool,
+}
+
+/// The request, whichever way it came.
+#[derive(Debug, Default)]
+struct Given {
+    request_id: Option<String>,
+    image: Option<Vec<u8>>,
+    label: Option<String>,
+    kind: Option<String>,
+}
+
+pub async fn feedback(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Result<Json<FeedbackResponse>, AppError> {
+    auth::check(&headers, state.settings.feedback_token.as_deref())?;
+    let given = match input::read(req, state.settings.body_limit).await? {
+        Body::Json(value) => from_json(&value)?,
+        Body::Form { file, fields } => from_form(file.map(|f| f.to_vec()), fields),
+        Body::Image(_) => return Err(AppError::Unsupported("send feedback as JSON or multipart/form-data".into())),
+    };
+    let kind = parse_kind(given.kind.as_deref())?;
+    let label = given.label.as_deref().map(parse_label).transpose()?;
+    let cached = match &given.request_id {
+        Some(id) => match state.history.get(id) {
+            Some(entry) => Some(entry),
+            None if given.image.is_some() => None,
+            None => return Err(AppError::NotFound(format!("request_id {id} is not among the recent predictions; send the image instead"))),
+        },
+        None => None,
+    };
+    let image = match (given.image, &cached) {
+        (Some(image), _) => image,
+        (None, Some(entry)) => entry.input.to_vec(),
+        (None, None) => return Err(AppError::BadRequest("send a `request_id` from a recent prediction or an `image`".into())),
+    };
+    let (label, cached) = match (label, kind) {
+        (Some(label), _) => (label, cached),
+        (None, Kind::Unsure) => {
+            let entry = match cached {
+                Some(entry) => entry,
+                None => classify(&state, image.clone()).await?.0,
+            };
+            (entry.digit, Some(entry))
+        }
+        (None, _) => return Err(AppError::Unprocessable("`label` (0-9) is required unless kind is unsure".into())),
+    };
+    let input_sha256 = hex::encode(Sha256::digest(&image));
+    let sample = Sample {
+        image,
+        label,
+        kind,
+        predicted: cached.as_ref().map(|e| e.digit),
+        confidence: cached.as_ref().map(|e| e.confidence),
+        model_version: cached.as_ref().map(|e| e.model_version.clone()),
+        source: "model-server".into(),
+    };
+    let (outcome, retrain_triggered) = state.feedback.add(sample).await?;
+    record(&state, cached.as_ref(), given.request_id, input_sha256, kind, label);
+    Ok(Json(FeedbackResponse {
+        stored: !outcome.duplicate,
+        duplicate: outcome.duplicate,
+        sha256: outcome.sha256,
+        sub_set: outcome.sub_set,
+        current_count: outcome.current_count,
+        threshold: outcome.threshold,
+        retrain_triggered,
+    }))
+}
+
+fn record(state: &AppState, cached: Option<&Entry>, request_id: Option<String>, input_sha256: String, kind: Kind, label: u8) {
+    let kind_name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    state.metrics.feedback.with_label_values(&[&kind_name]).inc();
+    if let Some(entry) = cached {
+        state.history.mark(&entry.request_id, FeedbackMark { kind, label });
+    }
+    state.predlog.log(Record {
+        event: Event::Feedback,
+        request_id: cached.map(|e| e.request_id.clone()).or(request_id).unwrap_or_default(),
+        at: Utc::now(),
+        input_sha256: cached.map_or(input_sha256, |e| e.input_sha256.clone()),
+        digit: None,
+        confidence: None,
+        model_version: None,
+        feedback_kind: Some(kind_name),
+        label: Some(label),
+    });
+}
+
+fn from_json(value: &serde_json::Value) -> Result<Given, AppError> {
+    let object = value.as_object().ok_or_else(|| AppError::BadJson("expected a JSON object".into()))?;
+    let text = |key: &str| -> Result<Option<String>, AppError> {
+        match object.get(key) {
+            None | Some(serde_json::Value::Null) => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+            Some(serde_json::Value::Number(n)) if key == "label" => Ok(Some(n.to_string())),
+            Some(other) if key == "label" => Err(AppError::Unprocessable(format!("label {other} is not a digit 0-9"))),
+            Some(_) => Err(AppError::BadRequest(format!("`{key}` must be a string"))),
+        }
+    };
+    let image = text("image")?.map(|t| input::decode_image_text(&t)).transpose()?;
+    Ok(Given { request_id: text("request_id")?, image, label: text("label")?, kind: text("kind")? })
+}
+
+fn from_form(file: Option<Vec<u8>>, mut fields: HashMap<String, String>) -> Given {
+    Given {
+        request_id: fields.remove("request_id").filter(|s| !s.is_empty()),
+        image: file,
+        label: fields.remove("label").filter(|s| !s.is_empty()),
+        kind: fields.remove("kind"),
+    }
+}
+
+fn parse_kind(kind: Option<&str>) -> Result<Kind, AppError> {
+    match kind.map(str::trim) {
+        Some("correct") => Ok(Kind::Correct),
+        Some("wrong") => Ok(Kind::Wrong),
+        Some("unsure") => Ok(Kind::Unsure),
+        Some(other) => Err(AppError::Unprocessable(format!("kind `{other}` is not one of correct, wrong, unsure"))),
+        None => Err(AppError::Unprocessable("`kind` (correct, wrong or unsure) is required".into())),
+    }
+}
+
+fn parse_label(text: &str) -> Result<u8, AppError> {
+    match text.trim().parse::<u8>() {
+        Ok(label) if label <= 9 => Ok(label),
+        _ => Err(AppError::Unprocessable(format!("label `{text}` is not a digit 0-9"))),
+    }
+}

@@ -1,0 +1,229 @@
+//! The Open Inference Protocol (KServe v2) over HTTP, with the binary tensor extension that
+//! `tritonclient[http]` uses by default. The model takes `input` as FP32 `[N,1,28,28]`
+//! (normalised like training: `(pixel/255 - 0.1307) / 0.3081`) or UINT8 `[N,1,28,28]` (raw
+//! 0-255 pixels, white ink on black, normalised here) and answers `probabilities` FP32 `[N,10]`
+//! and `digit` INT64 `[N]`.
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use pipeline::data::PIXELS;
+use pipeline::preprocess;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+const HEADER_LENGTH: &str = "inference-header-content-length";
+
+pub async fn server_metadata() -> Json<Value> {
+    Json(json!({ "name": "model-server", "version": env!("CARGO_PKG_VERSION"), "extensions": ["binary_tensor_data"] }))
+}
+
+pub async fn live() -> Json<Value> {
+    Json(json!({ "live": true }))
+}
+
+pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+    let ready = state.ready();
+    (if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE }, Json(json!({ "ready": ready })))
+}
+
+/// `{name}` or `{name}/versions/{version}`: the version, if given, must be the serving one.
+fn check_model(state: &AppState, name: &str, version: Option<&str>) -> Result<String, AppError> {
+    if name != state.settings.model_name {
+        return Err(AppError::NotFound(format!("no model named {name}; this server serves {}", state.settings.model_name)));
+    }
+    let serving = state.models.current_version().ok_or_else(|| AppError::Unavailable("no model is loaded yet".into()))?;
+    match version {
+        Some(v) if !v.is_empty() && v != serving => Err(AppError::NotFound(format!("version {v} is not serving; {serving} is"))),
+        _ => Ok(serving),
+    }
+}
+
+pub async fn model_metadata(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+    metadata(&state, &name, None)
+}
+
+pub async fn version_metadata(State(state): State<AppState>, Path((name, version)): Path<(String, String)>) -> Result<Json<Value>, AppError> {
+    metadata(&state, &name, Some(&version))
+}
+
+fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, AppError> {
+    let serving = check_model(state, name, version)?;
+    Ok(Json(json!({
+        "name": name,
+        "versions": [serving],
+        "platform": "pytorch_libtorch",
+        "inputs": [{ "name": "input", "datatype": "FP32", "shape": [-1, 1, 28, 28] }],
+        "outputs": [
+            { "name": "probabilities", "datatype": "FP32", "shape": [-1, 10] },
+            { "name": "digit", "datatype": "INT64", "shape": [-1] }
+        ]
+    })))
+}
+
+pub async fn model_ready(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {
+    check_model(&state, &name, None).map(|_| Json(json!({ "name": name, "ready": true })))
+}
+
+pub async fn version_ready(State(state): State<AppState>, Path((name, version)): Path<(String, String)>) -> Result<Json<Value>, AppError> {
+    check_model(&state, &name, Some(&version)).map(|_| Json(json!({ "name": name, "ready": true })))
+}
+
+#[derive(Debug, Deserialize)]
+struct InferRequest {
+    id: Option<String>,
+    inputs: Vec<InputTensor>,
+    #[serde(default)]
+    outputs: Vec<RequestedOutput>,
+    #[serde(default)]
+    parameters: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct InputTensor {
+    name: String,
+    shape: Vec<i64>,
+    datatype: String,
+    data: Option<Value>,
+    #[serde(default)]
+    parameters: serde_json::Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct RequestedOutput {
+    name: String,
+    #[serde(default)]
+    parameters: serde_json::Map<String, Value>,
+}
+
+pub async fn infer(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    run_infer(&state, &name, None, &headers, body).await
+}
+
+pub async fn version_infer(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
+    run_infer(&state, &name, Some(&version), &headers, body).await
+}
+
+async fn run_infer(state: &AppState, name: &str, version: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<Response, AppError> {
+    check_model(state, name, version)?;
+    let json_len = match headers.get(HEADER_LENGTH) {
+        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n <= body.len()).ok_or_else(|| {
+            AppError::BadRequest(format!("{HEADER_LENGTH} must be a length within the body of {} bytes", body.len()))
+        })?,
+        None => body.len(),
+    };
+    let request: InferRequest = serde_json::from_slice(&body[..json_len]).map_err(|e| AppError::BadJson(e.to_string()))?;
+    let [input] = request.inputs.as_slice() else {
+        return Err(AppError::BadRequest(format!("expected one input tensor, got {}", request.inputs.len())));
+    };
+    let images = decode_input(input, &body[json_len..])?;
+    let count = images.len();
+    let answer = state.batcher.predict(images).await?;
+    for p in &answer.predictions {
+        state.metrics.predictions.with_label_values(&[&p.digit.to_string()]).inc();
+        state.metrics.confidence.observe(f64::from(p.confidence));
+    }
+    let probabilities: Vec<f32> = answer.predictions.iter().flat_map(|p| p.probabilities).collect();
+    let digits: Vec<i64> = answer.predictions.iter().map(|p| i64::from(p.digit)).collect();
+    let all_binary = request.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
+    let wanted: Vec<(String, bool)> = if request.outputs.is_empty() {
+        vec![("probabilities".into(), all_binary), ("digit".into(), all_binary)]
+    } else {
+        request.outputs.iter().map(|o| (o.name.clone(), o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(all_binary))).collect()
+    };
+    let mut outputs = Vec::new();
+    let mut blobs: Vec<u8> = Vec::new();
+    for (out_name, binary) in wanted {
+        let (datatype, shape, data, bytes): (&str, Vec<usize>, Value, Vec<u8>) = match out_name.as_str() {
+            "probabilities" => ("FP32", vec![count, 10], json!(probabilities), probabilities.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            "digit" => ("INT64", vec![count], json!(digits), digits.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            other => return Err(AppError::BadRequest(format!("no output named {other}; outputs are probabilities and digit"))),
+        };
+        let mut output = json!({ "name": out_name, "datatype": datatype, "shape": shape });
+        if binary {
+            output["parameters"] = json!({ "binary_data_size": bytes.len() });
+            blobs.extend(bytes);
+        } else {
+            output["data"] = data;
+        }
+        outputs.push(output);
+    }
+    let mut response = json!({ "model_name": name, "model_version": answer.version, "outputs": outputs });
+    if let Some(id) = request.id {
+        response["id"] = json!(id);
+    }
+    if blobs.is_empty() {
+        return Ok(Json(response).into_response());
+    }
+    let mut body = serde_json::to_vec(&response).expect("a response serializes");
+    let header_len = body.len();
+    body.extend(blobs);
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(HEADER_LENGTH, HeaderValue::from(header_len));
+    Ok(response)
+}
+
+/// The input tensor as normalised digits.
+fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>, AppError> {
+    let shape_ok = matches!(input.shape.as_slice(), [n, 1, 28, 28] | [n, 28, 28] | [n, 784] if *n >= 0);
+    if !shape_ok {
+        return Err(AppError::BadRequest(format!("input {} has shape {:?}; expected [N, 1, 28, 28]", input.name, input.shape)));
+    }
+    let n = usize::try_from(input.shape[0]).unwrap_or(0);
+    let values = n * PIXELS;
+    let binary_size = input.parameters.get("binary_data_size").and_then(Value::as_u64).map(|s| s as usize);
+    let pixels: Vec<f32> = match (input.datatype.as_str(), binary_size, &input.data) {
+        ("FP32", Some(size), _) => {
+            let bytes = binary.get(..size).filter(|b| b.len() == values * 4).ok_or_else(|| size_error(input, values * 4, size))?;
+            bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
+        }
+        ("UINT8", Some(size), _) => {
+            let bytes = binary.get(..size).filter(|b| b.len() == values).ok_or_else(|| size_error(input, values, size))?;
+            raw_to_normalised(bytes)
+        }
+        ("FP32", None, Some(data)) => flatten(data)?.into_iter().map(|v| v as f32).collect(),
+        ("UINT8", None, Some(data)) => {
+            let raw: Vec<u8> = flatten(data)?.into_iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
+            raw_to_normalised(&raw)
+        }
+        ("FP32" | "UINT8", None, None) => return Err(AppError::BadRequest(format!("input {} has neither data nor binary_data_size", input.name))),
+        (other, ..) => return Err(AppError::Unsupported(format!("input datatype {other} is not supported; use FP32 or UINT8"))),
+    };
+    if pixels.len() != values {
+        return Err(AppError::BadRequest(format!("input {} has {} values; shape {:?} needs {values}", input.name, pixels.len(), input.shape)));
+    }
+    Ok(pixels.chunks_exact(PIXELS).map(|c| c.try_into().expect("784 values")).collect())
+}
+
+fn size_error(input: &InputTensor, expected: usize, given: usize) -> AppError {
+    AppError::BadRequest(format!("input {}: binary_data_size {given} but the shape needs {expected} bytes (or the body is short)", input.name))
+}
+
+fn raw_to_normalised(raw: &[u8]) -> Vec<f32> {
+    raw.chunks_exact(PIXELS).flat_map(|c| preprocess::normalize(c.try_into().expect("784 pixels"))).collect()
+}
+
+fn flatten(data: &Value) -> Result<Vec<f64>, AppError> {
+    let mut out = Vec::new();
+    let mut stack = vec![data];
+    while let Some(v) = stack.pop() {
+        match v {
+            Value::Array(items) => stack.extend(items.iter().rev()),
+            Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN)),
+            other => return Err(AppError::BadRequest(format!("tensor data must be numbers, found {other}"))),
+        }
+    }
+    Ok(out)
+}

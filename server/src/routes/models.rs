@@ -1,0 +1,65 @@
+//! `GET /models`: the versions on disk with their sidecar metrics, which is serving, pinned and
+//! loaded, and the registry's promotion history.
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::State;
+use pipeline::model::ModelFile;
+use pipeline::registry::{Event, Registry};
+use serde::Serialize;
+
+use crate::error::AppError;
+use crate::state::AppState;
+
+#[derive(Debug, Serialize)]
+pub struct ModelsResponse {
+    pub serving: Option<String>,
+    pub versions: Vec<Version>,
+    pub history: Vec<Event>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Version {
+    pub version: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub parent: Option<String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub confusion: Option<[[u64; 10]; 10]>,
+    pub pinned: bool,
+    pub serving: bool,
+    pub loaded: bool,
+}
+
+pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse>, AppError> {
+    let dir = state.models.dir().to_path_buf();
+    let serving = state.models.current_version();
+    let loaded = state.models.loaded_versions();
+    let (registry, files) = tokio::task::spawn_blocking(move || (Registry::load(&dir).ok(), ModelFile::list(&dir)))
+        .await
+        .map_err(|e| AppError::internal("listing the models", e))?;
+    let files = files.map_err(|e| AppError::internal("listing the models", e))?;
+    let pinned = registry.as_ref().map(|r| r.pinned.clone()).unwrap_or_default();
+    let mut versions: Vec<Version> = files
+        .iter()
+        .filter_map(|file| match file.read_sidecar() {
+            Ok(sidecar) => Some(sidecar),
+            Err(e) => {
+                tracing::warn!("skipping {}: {e}", file.version);
+                None
+            }
+        })
+        .map(|s| Version {
+            pinned: pinned.contains(&s.version),
+            serving: serving.as_deref() == Some(s.version.as_str()),
+            loaded: loaded.contains(&s.version),
+            version: s.version,
+            created_at: s.created_at,
+            parent: s.parent,
+            metrics: s.metrics,
+            confusion: s.confusion,
+        })
+        .collect();
+    versions.reverse();
+    Ok(Json(ModelsResponse { serving, versions, history: registry.map(|r| r.history).unwrap_or_default() }))
+}

@@ -1,0 +1,102 @@
+//! `POST /predict`: an image in (multipart `file`, raw `image/*`, or JSON `{"image"}`), the
+//! digit, the ten probabilities, the confidence, the model version and a request id out.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Request, State};
+use chrono::Utc;
+use pipeline::data::PIXELS;
+use pipeline::predlog::{Event, Record};
+use pipeline::preprocess;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::AppError;
+use crate::history::Entry;
+use crate::input::{self, Body};
+use crate::state::AppState;
+
+/// Inputs larger than this are decoded on the blocking pool instead of the request's thread.
+const INLINE_DECODE_BYTES: usize = 256 << 10;
+
+#[derive(Debug, Serialize)]
+pub struct PredictResponse {
+    pub digit: u8,
+    pub probabilities: [f32; 10],
+    pub confidence: f32,
+    pub model_version: String,
+    pub request_id: String,
+}
+
+pub async fn predict(State(state): State<AppState>, req: Request) -> Result<Json<PredictResponse>, AppError> {
+    let bytes = match input::read(req, state.settings.body_limit).await? {
+        Body::Image(bytes) => bytes.to_vec(),
+        Body::Json(value) => image_from_json(&value)?,
+        Body::Form { file: Some(file), .. } => file.to_vec(),
+        Body::Form { file: None, .. } => return Err(AppError::BadRequest("the form has no `file` part".into())),
+    };
+    let (entry, probabilities) = classify(&state, bytes).await?;
+    Ok(Json(PredictResponse {
+        digit: entry.digit,
+        probabilities,
+        confidence: entry.confidence,
+        model_version: entry.model_version,
+        request_id: entry.request_id,
+    }))
+}
+
+/// `{"image": "<base64 or data URL>"}`.
+pub fn image_from_json(value: &serde_json::Value) -> Result<Vec<u8>, AppError> {
+    match value.get("image") {
+        Some(serde_json::Value::String(text)) => input::decode_image_text(text),
+        Some(_) => Err(AppError::BadRequest("`image` must be a base64 string or a data URL".into())),
+        None => Err(AppError::BadRequest("the JSON body has no `image` field".into())),
+    }
+}
+
+/// Decodes (under the limits), preprocesses and classifies one image, then records it in the
+/// history, the metrics and the prediction log. Returns the history entry and the probabilities.
+pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, [f32; 10]), AppError> {
+    let limits = state.settings.limits;
+    let inline = bytes.len() <= INLINE_DECODE_BYTES;
+    let prepare = move || -> Result<(Vec<u8>, [u8; PIXELS]), AppError> {
+        let image = gitops::image_input::decode_limited(&bytes, &limits)?;
+        let digit = preprocess::to_mnist(&image).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        Ok((bytes, digit))
+    };
+    let (bytes, pixels) = if inline {
+        prepare()?
+    } else {
+        tokio::task::spawn_blocking(prepare).await.map_err(|e| AppError::internal("decoding the image", e))??
+    };
+    let answer = state.batcher.predict(vec![preprocess::normalize(&pixels)]).await?;
+    let prediction = answer.predictions.into_iter().next().ok_or_else(|| AppError::internal("inference", "an empty answer"))?;
+    let metrics = &state.metrics;
+    metrics.predictions.with_label_values(&[&prediction.digit.to_string()]).inc();
+    metrics.confidence.observe(f64::from(prediction.confidence));
+    let entry = Entry {
+        request_id: uuid::Uuid::new_v4().simple().to_string(),
+        at: Utc::now(),
+        digit: prediction.digit,
+        confidence: prediction.confidence,
+        model_version: answer.version,
+        input_sha256: hex::encode(Sha256::digest(&bytes)),
+        input: Arc::new(bytes),
+        digit_pixels: Box::new(pixels),
+        feedback: None,
+    };
+    state.predlog.log(Record {
+        event: Event::Prediction,
+        request_id: entry.request_id.clone(),
+        at: entry.at,
+        input_sha256: entry.input_sha256.clone(),
+        digit: Some(entry.digit),
+        confidence: Some(entry.confidence),
+        model_version: Some(entry.model_version.clone()),
+        feedback_kind: None,
+        label: None,
+    });
+    state.history.insert(entry.clone());
+    Ok((entry, prediction.probabilities))
+}

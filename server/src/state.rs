@@ -1,0 +1,104 @@
+//! `AppState`: everything the handlers share, built from the `Config` and the repository's
+//! params.yaml. Starting it starts the inference workers, the puller and the log writer.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use gitops::image_input::ImageLimits;
+use gitops::params::Params;
+use pipeline::model::Architecture;
+use pipeline::repo::RepoPaths;
+
+use crate::batcher::{BatchConfig, Batcher};
+use crate::config::Config;
+use crate::feedback::FeedbackService;
+use crate::history::History;
+use crate::metrics::Metrics;
+use crate::models::Models;
+use crate::predlog::PredLog;
+use crate::puller::{Puller, PullerConfig};
+
+/// Memory the history may spend on inputs kept for feedback by request_id.
+const HISTORY_BYTES: usize = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("reading {}: {source}", path.display())]
+    Params { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
+    #[error(transparent)]
+    Device(#[from] pipeline::device::NoCuda),
+    #[error("opening the prediction log: {0}")]
+    PredLog(#[from] pipeline::predlog::PredLogError),
+}
+
+/// Settings the handlers read.
+#[derive(Debug)]
+pub struct Settings {
+    pub root: PathBuf,
+    pub limits: ImageLimits,
+    /// Largest request body: an image at the byte limit, base64-encoded, plus room for fields.
+    pub body_limit: usize,
+    pub admin_token: Option<String>,
+    pub feedback_token: Option<String>,
+    pub model_name: String,
+    pub threshold: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub models: Arc<Models>,
+    pub batcher: Batcher,
+    pub puller: Puller,
+    pub metrics: Arc<Metrics>,
+    pub history: Arc<History>,
+    pub feedback: Arc<FeedbackService>,
+    pub predlog: PredLog,
+}
+
+impl AppState {
+    pub fn start(config: &Config) -> Result<Self, StartError> {
+        let root = match &config.repo {
+            Some(dir) => dir.clone(),
+            None => std::env::current_dir().map_err(|e| StartError::Params { path: ".".into(), source: Box::new(e) })?,
+        };
+        let repo = RepoPaths::new(root.clone());
+        let params = Params::load(&root).map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
+        let arch: Architecture =
+            pipeline::params::section(&repo.params(), "model").map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
+        let device = config.device.resolve()?;
+        let metrics = Arc::new(Metrics::new());
+        let workers = config.workers as usize;
+        let models = Arc::new(Models::new(&repo.models(), device, arch, config.keep_versions as usize, workers));
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let batch = BatchConfig {
+            max_batch: config.max_batch as usize,
+            max_wait: std::time::Duration::from_micros(config.max_wait_us),
+            queue_capacity: config.queue_capacity,
+            workers,
+            torch_threads: config.torch_threads.map_or((cpus / workers).max(1), |t| t as usize),
+        };
+        let batcher = Batcher::spawn(models.clone(), metrics.clone(), batch);
+        let feedback = Arc::new(FeedbackService::open(&root, &params));
+        let puller_config =
+            PullerConfig { root: root.clone(), git: params.git.clone(), fetch: !config.no_fetch, interval: config.poll_interval };
+        let puller = Puller::spawn(puller_config, models.clone(), metrics.clone(), Some(feedback.store.clone()));
+        let predlog = PredLog::spawn(&root.join(pipeline::predlog::DIR), config.predlog_max_bytes, config.predlog_keep, metrics.clone())?;
+        let limits = ImageLimits::from(&params.feedback);
+        let settings = Settings {
+            body_limit: usize::try_from(limits.max_bytes.saturating_mul(4) / 3 + (64 << 10)).unwrap_or(usize::MAX),
+            limits,
+            root,
+            admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
+            feedback_token: config.feedback_token.clone().filter(|t| !t.is_empty()),
+            model_name: config.model_name.clone(),
+            threshold: params.feedback.threshold,
+        };
+        let history = Arc::new(History::new(config.history_size, HISTORY_BYTES));
+        Ok(Self { settings: Arc::new(settings), models, batcher, puller, metrics, history, feedback, predlog })
+    }
+
+    pub fn ready(&self) -> bool {
+        self.models.current().is_some()
+    }
+}
