@@ -21,7 +21,13 @@ pub fn summary(repo: &Path) -> Result<String, CiError> {
         _ => format!("## Retrain: rejected, `{}` keeps serving\n\n", decision.serving_before),
     };
     out.push_str("| metric | candidate | serving |\n| --- | ---: | ---: |\n");
-    for (key, name) in [("base_test_accuracy", "base test accuracy"), ("feedback_accuracy", "held-back feedback accuracy"), ("min_class_recall", "lowest class recall")] {
+    let rows = [
+        ("base_test_accuracy", "base test accuracy"),
+        ("feedback_accuracy", "held-back feedback accuracy"),
+        ("earlier_feedback_accuracy", "feedback held back by earlier retrains"),
+        ("min_class_recall", "lowest class recall"),
+    ];
+    for (key, name) in rows {
         let cell = |side: &str| metrics[side][key].as_f64().map_or("n/a".to_string(), |v| format!("{:.2}%", 100.0 * v));
         out.push_str(&format!("| {name} | {} | {} |\n", cell("candidate"), cell("serving")));
     }

@@ -2,11 +2,12 @@
 
 use anyhow::{Context, Result};
 use clap::Subcommand;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pipeline::data::fetch::{self, Source};
-use pipeline::data::{Mnist, Split};
+use pipeline::data::{Mnist, PIXELS, Split};
+use pipeline::stages::augment::affine;
 use pipeline::preprocess;
 use pipeline::repo::RepoPaths;
 
@@ -33,6 +34,12 @@ pub enum DataCommand {
         /// MNIST folder (default: params.yaml `data.mnist_dir`).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Start at this index of the split.
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        /// Turn each digit by this many degrees (a shift the base model handles badly).
+        #[arg(long, default_value_t = 0.0)]
+        rotate: f64,
     },
 }
 
@@ -45,26 +52,39 @@ pub enum SplitArg {
 pub fn run(repo: &RepoPaths, command: DataCommand) -> Result<ExitCode> {
     match command {
         DataCommand::Fetch { from, to } => fetch(repo, from, to),
-        DataCommand::Export { count, split, out, data } => export(repo, count, split, &out, data),
+        DataCommand::Export { count, split, out, data, skip, rotate } => export(repo, ExportArgs { count, split, out, data, skip, rotate }),
     }
 }
 
-fn export(repo: &RepoPaths, count: usize, split: SplitArg, out: &Path, data: Option<PathBuf>) -> Result<ExitCode> {
-    let dir = match data {
+struct ExportArgs {
+    count: usize,
+    split: SplitArg,
+    out: PathBuf,
+    data: Option<PathBuf>,
+    skip: usize,
+    rotate: f64,
+}
+
+fn export(repo: &RepoPaths, a: ExportArgs) -> Result<ExitCode> {
+    let (count, out) = (a.count, a.out.as_path());
+    let dir = match a.data {
         Some(dir) => dir,
         None => pipeline::base::data_dir(repo)?,
     };
-    let split = match split {
+    let split = match a.split {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
     let set = Mnist::load(&dir, split)?;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    for i in 0..count.min(set.len()) {
+    let range = a.skip.min(set.len())..(a.skip + count).min(set.len());
+    for i in range.clone() {
         let path = out.join(format!("{i:04}_{}.png", set.labels[i]));
-        preprocess::mnist_image(set.image(i)).save(&path).with_context(|| format!("writing {}", path.display()))?;
+        let raw: [u8; PIXELS] = set.image(i).try_into().expect("28x28");
+        let pixels = if a.rotate == 0.0 { raw } else { affine(&raw, a.rotate.to_radians(), 1.0, 0.0, 0.0, 0.0) };
+        preprocess::mnist_image(&pixels).save(&path).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!("wrote {} digits to {}", count.min(set.len()), out.display());
+    println!("wrote {} digits to {}", range.len(), out.display());
     Ok(ExitCode::SUCCESS)
 }
 

@@ -51,14 +51,18 @@ pub struct Scores {
     pub base_test: Evaluation,
     /// `None` when no feedback is held back yet.
     pub feedback: Option<Evaluation>,
+    /// The held-back feedback of sub_sets an earlier retrain used: what the served model was
+    /// already judged on. A candidate that loses here learned something that contradicts it.
+    pub earlier_feedback: Option<Evaluation>,
 }
 
 pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let arch: Architecture = params::section(&args.params, "model")?;
     let device = args.device.resolve()?;
     let rows = manifest::read(&args.manifest)?;
-    let test = batch(&rows, Role::Test, device);
-    let holdout = batch(&rows, Role::Holdout, device);
+    let test = batch(&rows, |r| r.role == Role::Test, device);
+    let holdout = batch(&rows, |r| r.role == Role::Holdout, device);
+    let earlier = batch(&rows, |r| r.role == Role::Holdout && r.trained, device);
     let candidate_file = candidate_in(&args.candidate)?;
     let serving_file = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
     let score = |file: &ModelFile| -> Result<Scores, StageError> {
@@ -66,6 +70,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
         Ok(Scores {
             base_test: eval::evaluate(&classifier, &test.0.xs, &test.1),
             feedback: (!holdout.1.is_empty()).then(|| eval::evaluate(&classifier, &holdout.0.xs, &holdout.1)),
+            earlier_feedback: (!earlier.1.is_empty()).then(|| eval::evaluate(&classifier, &earlier.0.xs, &earlier.1)),
         })
     };
     let comparison = Comparison {
@@ -93,8 +98,8 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     Ok(comparison)
 }
 
-fn batch(rows: &[Row], role: Role, device: tch::Device) -> (Batch, Vec<u8>) {
-    let chosen: Vec<&Row> = rows.iter().filter(|r| r.role == role).collect();
+fn batch(rows: &[Row], keep: impl Fn(&Row) -> bool, device: tch::Device) -> (Batch, Vec<u8>) {
+    let chosen: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
     let digits: Vec<[u8; PIXELS]> = chosen.iter().map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28")).collect();
     let labels: Vec<u8> = chosen.iter().map(|r| r.label).collect();
     (Batch::new(&digits, &labels, device), labels)
@@ -106,6 +111,7 @@ fn metrics(c: &Comparison, holdout: usize) -> serde_json::Value {
         serde_json::json!({
             "base_test_accuracy": s.base_test.accuracy,
             "feedback_accuracy": s.feedback.as_ref().map(|f| f.accuracy),
+            "earlier_feedback_accuracy": s.earlier_feedback.as_ref().map(|f| f.accuracy),
             "min_class_recall": s.base_test.recall.iter().copied().fold(f64::INFINITY, f64::min),
         })
     };

@@ -63,6 +63,7 @@ fn base_rows(dir: &Path, split: Split, images: &str, role: Role) -> Result<Vec<R
             time: None,
             weight: 1.0,
             role,
+            trained: false,
             pixels: None,
         })
         .collect())
@@ -85,6 +86,7 @@ fn feedback_rows(new_data: &Path, p: &IngestParams) -> Result<Vec<Row>, StageErr
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
     for (n, dir) in sub_sets.into_iter().filter(|(_, d)| d.join("sealed.json").is_file()) {
+        let trained = dir.join("trained.json").is_file();
         let log = dir.join("feedback.jsonl");
         let text = std::fs::read_to_string(&log).map_err(io_err(&log))?;
         for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -105,6 +107,7 @@ fn feedback_rows(new_data: &Path, p: &IngestParams) -> Result<Vec<Row>, StageErr
                 time: Some(record.time.to_rfc3339()),
                 weight: p.feedback_weight,
                 role,
+                trained,
                 pixels: None,
             });
         }

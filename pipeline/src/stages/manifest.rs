@@ -47,6 +47,8 @@ pub struct Row {
     pub time: Option<String>,
     pub weight: f64,
     pub role: Role,
+    /// Feedback from a sub_set an earlier retrain already used (its `trained.json` exists).
+    pub trained: bool,
     /// The 28x28 digit as the model sees it (filled in by `validate`).
     pub pixels: Option<Vec<u8>>,
 }
@@ -75,6 +77,7 @@ pub fn write(path: &Path, rows: &[Row]) -> Result<(), ManifestError> {
         Column::new("time".into(), rows.iter().map(|r| r.time.as_deref()).collect::<Vec<_>>()),
         Column::new("weight".into(), rows.iter().map(|r| r.weight).collect::<Vec<_>>()),
         Column::new("split".into(), rows.iter().map(|r| r.role.as_str()).collect::<Vec<_>>()),
+        Column::new("trained".into(), rows.iter().map(|r| r.trained).collect::<Vec<_>>()),
         Column::new("pixels".into(), rows.iter().map(|r| r.pixels.as_deref()).collect::<Vec<_>>()),
     ];
     let mut df = DataFrame::new(rows.len(), columns).map_err(pl)?;
@@ -103,6 +106,7 @@ pub fn read(path: &Path) -> Result<Vec<Row>, ManifestError> {
     let time = col("time")?.str().map_err(pl)?;
     let weight = col("weight")?.f64().map_err(pl)?;
     let split = col("split")?.str().map_err(pl)?;
+    let trained = col("trained")?.bool().map_err(pl)?;
     let pixels = col("pixels")?.binary().map_err(pl)?;
     let bad = |row: usize, what: &str| ManifestError::Bad { path: path.to_path_buf(), row, what: what.to_string() };
     (0..df.height())
@@ -124,6 +128,7 @@ pub fn read(path: &Path) -> Result<Vec<Row>, ManifestError> {
                 time: time.get(i).map(str::to_string),
                 weight: weight.get(i).unwrap_or(1.0),
                 role,
+                trained: trained.get(i).unwrap_or(false),
                 pixels,
             })
         })

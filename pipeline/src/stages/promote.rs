@@ -1,5 +1,7 @@
 //! **promote**: promotes the candidate only if it gains on the held-back feedback by at least
-//! `promote.min_feedback_gain`, loses at most `promote.max_base_drop` on the base test set, and
+//! `promote.min_feedback_gain`, loses at most `promote.max_earlier_feedback_drop` on the
+//! feedback held back from earlier retrains (new labels that contradict trusted ones show up
+//! there), loses at most `promote.max_base_drop` on the base test set, and
 //! no digit's recall drops by more than `promote.max_class_recall_drop`. The decision and its
 //! reasons are written either way. On promotion the candidate becomes a new timestamped model
 //! in `models/`, the registry serves it, old versions are pruned to `promote.keep`, and a git
@@ -41,6 +43,7 @@ pub struct Args {
 #[serde(default, deny_unknown_fields)]
 pub struct PromoteParams {
     pub min_feedback_gain: f64,
+    pub max_earlier_feedback_drop: f64,
     pub max_base_drop: f64,
     pub max_class_recall_drop: f64,
     pub keep: usize,
@@ -49,7 +52,7 @@ pub struct PromoteParams {
 
 impl Default for PromoteParams {
     fn default() -> Self {
-        Self { min_feedback_gain: 0.01, max_base_drop: 0.01, max_class_recall_drop: 0.05, keep: 3, commit: true }
+        Self { min_feedback_gain: 0.01, max_earlier_feedback_drop: 0.02, max_base_drop: 0.01, max_class_recall_drop: 0.05, keep: 3, commit: true }
     }
 }
 
@@ -85,6 +88,15 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
             ok = false;
             reasons.push("no held-back feedback yet: nothing shows the candidate is better".into());
         }
+    }
+    if let (Some(cand), Some(serv)) = (&c.candidate.earlier_feedback, &c.serving.earlier_feedback) {
+        let drop = serv.accuracy - cand.accuracy;
+        let met = drop <= p.max_earlier_feedback_drop;
+        ok &= met;
+        reasons.push(format!(
+            "feedback held back from earlier retrains {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2} ({} samples)",
+            100.0 * cand.accuracy, 100.0 * serv.accuracy, 100.0 * drop.max(0.0), if met { "within" } else { "exceeds" }, 100.0 * p.max_earlier_feedback_drop, cand.samples
+        ));
     }
     let drop = c.serving.base_test.accuracy - c.candidate.base_test.accuracy;
     let met = drop <= p.max_base_drop;

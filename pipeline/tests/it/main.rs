@@ -1,10 +1,13 @@
 //! Integration tests of the `pipeline` crate, one binary sharing the helpers below.
 
+mod ci;
 mod cli;
 mod fetch;
 mod idx;
+mod init;
 mod model;
 mod preprocess;
+mod workflows;
 
 use std::path::{Path, PathBuf};
 
