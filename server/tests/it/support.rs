@@ -71,12 +71,14 @@ impl TestRepo {
 
     /// Publishes a new version as the promote stage does (`pipeline::release`: install, point
     /// the registry, prune to `promote.keep`, commit, push): the serving model's weights
-    /// perturbed by `noise`, or (with `corrupt`) weights that do not match their sha256.
+    /// perturbed by `noise` (of the newest that loads), or (with `corrupt`) weights that do not
+    /// match their sha256.
     pub fn publish(&self, noise: f64, corrupt: bool) -> String {
         let root = self.publisher.path();
         let models = root.join("models");
         let registry = Registry::load(&models).unwrap();
-        let base = ModelFile::new(&models, &registry.serving).unwrap().load(Device::Cpu, None).unwrap();
+        // The newest model that loads (a corrupt one published before is skipped).
+        let base = ModelFile::list(&models).unwrap().iter().rev().find_map(|m| m.load(Device::Cpu, None).ok()).unwrap();
         tch::no_grad(|| {
             for (_, mut var) in base.vs.variables() {
                 let _ = var.f_add_(&(var.randn_like() * noise)).unwrap();
@@ -84,7 +86,7 @@ impl TestRepo {
         });
         let scratch = tempfile::tempdir().unwrap();
         let candidate = ModelFile::fresh(scratch.path(), chrono::Utc::now());
-        let sidecar = Sidecar { parent: Some(registry.serving.clone()), ..base.sidecar.clone() };
+        let sidecar = Sidecar { parent: Some(base.sidecar.version.clone()), ..base.sidecar.clone() };
         let sidecar = candidate.save(&base.vs, sidecar).unwrap();
         let installed = release::install(&models, &candidate, sidecar).unwrap();
         let file = ModelFile::new(&models, &installed.version).unwrap();
