@@ -14,6 +14,8 @@ pub const STD: f32 = 0.3081;
 
 /// The box the ink is scaled to fit, as in MNIST.
 const FIT: u32 = 20;
+/// How much larger than the box the intermediate canvas is.
+const CANVAS: u32 = 4;
 /// Pixels dimmer than this share of the brightest ink are not ink when finding its bounding box.
 const INK_THRESHOLD: f32 = 0.1;
 /// Below this contrast (0-255) between background and ink the image is treated as blank.
@@ -36,7 +38,10 @@ pub fn to_mnist(image: &DynamicImage) -> Result<[u8; PIXELS], PreprocessError> {
     let (w, h) = crop.dimensions();
     let scale = FIT as f32 / w.max(h) as f32;
     let (fw, fh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-    let fitted = imageops::resize(&crop, fw, fh, FilterType::Triangle);
+    // Every input reaches the 20x20 box through the same last step, from a canvas 4x as large,
+    // so a digit sent small, large or shifted comes out with the same smoothing.
+    let canvas = imageops::resize(&crop, fw * CANVAS, fh * CANVAS, FilterType::Triangle);
+    let fitted = imageops::resize(&canvas, fw, fh, FilterType::Triangle);
     Ok(place_by_centre_of_mass(&fitted))
 }
 

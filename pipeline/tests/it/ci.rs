@@ -10,7 +10,7 @@ fn repo_with(workflow: &str) -> tempfile::TempDir {
     dir
 }
 
-const WORKFLOW: &str = r#"
+const WORKFLOW: &str = r###"
 on:
   workflow_dispatch:
     inputs:
@@ -30,7 +30,7 @@ jobs:
         run: touch never.txt
       - if: steps.first.outputs.name != 'nobody'
         run: echo "## done" >> "$GITHUB_STEP_SUMMARY"; touch gated.txt
-"#;
+"###;
 
 #[test]
 fn runs_run_steps_with_inputs_outputs_and_conditions() {

@@ -11,6 +11,10 @@ mod workflows;
 
 use std::path::{Path, PathBuf};
 
+/// libtorch's random generator is process-wide: tests that seed it take this lock so tests
+/// running on other threads do not draw from it in between.
+pub static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The workspace root.
 pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()

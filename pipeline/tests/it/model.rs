@@ -36,6 +36,7 @@ fn sidecar() -> Sidecar {
 fn training_is_seeded_and_a_saved_model_round_trips() {
     let Some(dir) = crate::shared_mnist() else { return };
     let set = Mnist::load(&dir, Split::Train).unwrap();
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let (vs_a, _) = tiny_run(&set, 512);
     let (vs_b, _) = tiny_run(&set, 512);
     let a = vs_a.variables()["fc2.weight"].shallow_clone();
@@ -53,6 +54,7 @@ fn training_is_seeded_and_a_saved_model_round_trips() {
 
 #[test]
 fn loading_refuses_changed_weights_and_a_wrong_architecture() {
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let models = tempfile::tempdir().unwrap();
     let vs = train::seeded_store(Device::Cpu, 0);
     let _net = Net::new(&vs.root(), Architecture::default());
@@ -73,6 +75,7 @@ fn loading_refuses_changed_weights_and_a_wrong_architecture() {
 
 #[test]
 fn weights_of_another_shape_are_refused_even_with_a_matching_hash() {
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let models = tempfile::tempdir().unwrap();
     let vs = train::seeded_store(Device::Cpu, 0);
     let _net = Net::new(&vs.root(), Architecture { hidden: 64, ..Architecture::default() });
