@@ -993,7 +993,7 @@
       const at = parseTime(h.at);
       list.append(el("li", { class: "history-item", "data-request-id": h.request_id || "" },
         h.thumbnail
-          ? el("img", { src: h.thumbnail, alt: `Input that was read as ${h.digit}`, width: 56, height: 56, loading: "lazy" })
+          ? el("img", { src: h.thumbnail, alt: `Input that was read as ${h.digit}`, width: 56, height: 56 })
           : el("span", { class: "ghost-digit", style: "width:56px;height:56px;font-size:24px;border-radius:8px", "aria-hidden": "true", text: "?" }),
         el("div", { class: "h-main" },
           el("div", { class: "h-top" },
