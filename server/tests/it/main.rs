@@ -1,5 +1,6 @@
 //! Integration tests of `model-server`, one binary sharing the helpers in `support` and `http`.
 
+mod browser;
 mod handlers;
 mod http;
 mod kserve;
