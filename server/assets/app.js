@@ -295,10 +295,10 @@
       ctx.imageSmoothingEnabled = bitmap.width >= 64;
       ctx.drawImage(bitmap, (pad.width - w) / 2, (pad.height - h) / 2, w, h);
       bitmap.close?.();
+      padWrap.classList.add("has-ink");
     } catch {
       // Not decodable here; the server decides and explains.
     }
-    padWrap.classList.add("has-ink");
   }
 
   async function useFile(file) {
@@ -896,15 +896,18 @@
       return;
     }
     const W = Math.max(300, figure.clientWidth || 520);
-    const H = Math.round(Math.max(230, Math.min(300, W * 0.56)));
+    const H = Math.round(Math.max(230, Math.min(400, W * 0.8)));
     const m = { l: 50, r: 18, t: 26, b: 40 };
     const values = points.flatMap((p) => keys.map((k) => p.v.metrics?.[k]).filter(Number.isFinite));
-    let lo = Math.min(...values);
-    let hi = Math.max(...values);
-    const padY = Math.max(0.003, (hi - lo) * 0.25);
-    lo = Math.max(0, lo - padY);
-    hi = Math.min(1, hi + padY);
-    if (hi - lo < 0.006) { lo = Math.max(0, lo - 0.003); hi = Math.min(1, hi + 0.003); }
+    // A y range with round ticks (0.1, 0.2, 0.25, 0.5, 1, 2, 5 percentage points apart).
+    const vmin = Math.min(...values);
+    const vmax = Math.max(...values);
+    const span = Math.max(vmax - vmin, 0.004) * 1.5;
+    const step = [0.001, 0.002, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2].find((s) => span / s <= 6) || 0.25;
+    let lo = Math.max(0, Math.floor((vmin - span * 0.2) / step) * step);
+    let hi = Math.min(1, Math.ceil((vmax + span * 0.2) / step) * step);
+    if (hi - lo < step * 2) hi = Math.min(1, lo + step * 2);
+    if (hi - lo < step * 2) lo = Math.max(0, hi - step * 2);
     const t0 = points[0].t.getTime();
     const t1 = points.at(-1).t.getTime();
     const x = (t) => (t1 === t0 ? m.l + (W - m.l - m.r) / 2 : m.l + ((t - t0) / (t1 - t0)) * (W - m.l - m.r));
@@ -914,10 +917,10 @@
       svg("stop", { offset: "0%", "stop-color": SERIES_COLORS[0], "stop-opacity": "0.22" }),
       svg("stop", { offset: "100%", "stop-color": SERIES_COLORS[0], "stop-opacity": "0" })));
     root.append(defs);
-    const ticks = 5;
-    const decimals = hi - lo < 0.02 ? 2 : 1;
+    const ticks = Math.round((hi - lo) / step);
+    const decimals = Number.isInteger(+(step * 100).toFixed(6)) ? 0 : Number.isInteger(+(step * 1000).toFixed(6)) ? 1 : 2;
     for (let i = 0; i <= ticks; i++) {
-      const v = lo + ((hi - lo) * i) / ticks;
+      const v = lo + step * i;
       root.append(svg("line", { class: "grid-line", x1: m.l, x2: W - m.r, y1: y(v), y2: y(v) }));
       root.append(svg("text", { x: m.l - 8, y: y(v) + 4, "text-anchor": "end", text: pct(v, decimals) }));
     }

@@ -236,6 +236,7 @@ impl Browser {
     pub async fn screenshot(&self, name: &str, full_page: bool) -> PathBuf {
         let (width, height) = self.viewport().await;
         if full_page {
+            self.js("window.scrollTo(0, 0)", vec![]).await;
             let full = self.js("return document.documentElement.scrollHeight", vec![]).await.as_u64().unwrap_or(height as u64);
             self.client.set_window_size(width, full.max(height as u64) as u32).await.expect("grow the window");
             tokio::time::sleep(Duration::from_millis(300)).await;
