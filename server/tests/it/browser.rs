@@ -72,7 +72,7 @@ fn parse_count(text: &str) -> (u64, u64) {
 
 #[tokio::test]
 async fn drawing_a_digit_on_the_canvas_gets_a_prediction() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let (repo, _server, b) = setup(false, &[], DESKTOP).await;
     let serving = repo.serving();
     assert_eq!(b.text("#serving-version").await, serving, "the header names the serving model");
@@ -128,7 +128,7 @@ async fn drawing_a_digit_on_the_canvas_gets_a_prediction() {
 
 #[tokio::test]
 async fn uploading_or_dropping_an_mnist_digit_gets_the_right_answer() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let Some(mnist) = support::mnist_test() else { return };
     let (repo, _server, b) = setup(false, &[], DESKTOP).await;
     let serving = repo.serving();
@@ -166,7 +166,7 @@ async fn uploading_or_dropping_an_mnist_digit_gets_the_right_answer() {
 
 #[tokio::test]
 async fn wrong_feedback_with_a_label_raises_the_count_and_stores_the_image() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let (repo, _server, b) = setup(false, &[], DESKTOP).await;
     let before_files = repo.feedback_pngs();
     let count_before = b.wait("the retrain count", "const t = document.querySelector('#count-text').textContent; return /\\d/.test(t) && t", 10).await;
@@ -216,7 +216,7 @@ async fn wrong_feedback_with_a_label_raises_the_count_and_stores_the_image() {
 
 #[tokio::test]
 async fn rollback_asks_for_the_admin_token_and_changes_the_serving_version() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let (repo, _server, b) = setup(true, &[], DESKTOP).await;
     let newer = repo.serving();
     let base = repo.base_version.clone();
@@ -285,7 +285,7 @@ async fn rollback_asks_for_the_admin_token_and_changes_the_serving_version() {
 
 #[tokio::test]
 async fn errors_are_explained_to_the_user() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let feedback_token = "feedback-secret";
     let (repo, mut server, b) = setup(false, &[("MODEL_SERVER_FEEDBACK_TOKEN", feedback_token)], DESKTOP).await;
 
@@ -332,7 +332,7 @@ async fn errors_are_explained_to_the_user() {
 
 #[tokio::test]
 async fn controls_are_labelled_and_usable_from_the_keyboard() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let (_repo, _server, b) = setup(false, &[], DESKTOP).await;
 
     // Every control has an accessible name.
@@ -375,7 +375,7 @@ async fn controls_are_labelled_and_usable_from_the_keyboard() {
 
 #[tokio::test]
 async fn the_layout_works_on_a_phone_sized_screen() {
-    let _serial = support::serial();
+    let _serial = support::serial().await;
     let (_repo, _server, b) = setup(true, &[], (375, 812)).await;
     let (width, _) = b.viewport().await;
     assert_eq!(width, 375, "the viewport is phone-sized");
@@ -400,5 +400,60 @@ async fn the_layout_works_on_a_phone_sized_screen() {
     let tap = b.js("return Math.min(...Array.from(document.querySelectorAll('#feedback .fb-buttons .btn, #predict-btn')).map(b => b.getBoundingClientRect().height))", vec![]).await;
     assert!(tap.as_f64().unwrap() >= 40.0, "buttons are big enough to tap: {tap}");
     b.screenshot("10-phone-375", true).await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn the_retrain_state_is_polled_and_shown_with_its_reasons() {
+    let _serial = support::serial().await;
+    let (repo, _server, b) = setup(false, &[], DESKTOP).await;
+    let serving = repo.serving();
+    let write = |path: &str, value: Value| {
+        let path = repo.root.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&value).unwrap()).unwrap();
+    };
+    let state_js = "const p = document.querySelector('#retrain-state .pill'); return p && p.textContent";
+    assert_eq!(b.js(state_js, vec![]).await, json!("idle"));
+
+    // A running retrain: the page's poll picks it up without a reload.
+    let status = gitops::trigger::RetrainStatus {
+        state: gitops::trigger::RetrainState::Running,
+        request: Some(gitops::trigger::RetrainRequest { sub_set: 0, count: 10, commit: None }),
+        started_at: Some(chrono::Utc::now()),
+        log_tail: "ingest: 10 images\nvalidate: ok\nfinetune: epoch 1/3".into(),
+        ..Default::default()
+    };
+    write(gitops::trigger::STATUS_FILE, serde_json::to_value(&status).unwrap());
+    b.wait("the running state", &format!("{state_js} === 'running'"), 15).await;
+    let text = b.text("#retrain-state").await;
+    assert!(text.contains("sub_set_0"), "{text}");
+    assert_eq!(b.js("return document.querySelector('#stepper li.current').dataset.step", vec![]).await, json!("running"));
+    assert_eq!(b.js("return document.querySelector('#log-details').hidden", vec![]).await, json!(false), "the log tail is offered");
+
+    // It finishes and the candidate is rejected: the reason is shown.
+    let reason = "feedback accuracy gain -0.0200 is below the required 0.0100";
+    let finished = gitops::trigger::RetrainStatus { state: gitops::trigger::RetrainState::Succeeded, finished_at: Some(chrono::Utc::now()), ..status };
+    write(gitops::trigger::STATUS_FILE, serde_json::to_value(&finished).unwrap());
+    let decision = json!({
+        "promoted": false, "candidate": "model_20991231T000000Z", "serving_before": serving,
+        "reasons": [reason], "metrics": {"candidate_feedback_accuracy": 0.8, "serving_feedback_accuracy": 0.82},
+        "sub_sets": [0], "pruned": [], "at": chrono::Utc::now(),
+    });
+    write("artifacts/promote/decision.json", decision);
+    b.wait("the rejected decision", &format!("{state_js} === 'rejected'"), 15).await;
+    let text = b.text("#retrain-state").await;
+    assert!(text.contains(reason), "the rejection says why: {text}");
+    assert!(text.contains(&serving), "and who keeps serving: {text}");
+    assert_eq!(b.text("#decided-label").await, "Rejected");
+    b.screenshot_of("#loop", "11-retrain-rejected").await;
+
+    // A later promotion is announced.
+    write("artifacts/promote/decision.json", json!({
+        "promoted": true, "candidate": "model_20991231T000000Z", "serving_before": serving,
+        "reasons": ["feedback accuracy gain 0.0300 ≥ 0.0100"], "metrics": {}, "sub_sets": [1], "pruned": [], "at": chrono::Utc::now(),
+    }));
+    b.wait("the promoted decision", &format!("{state_js} === 'promoted'"), 15).await;
+    b.wait("a toast announcing it", "return Array.from(document.querySelectorAll('.toast')).some(t => t.textContent.includes('promoted'))", 5).await;
     b.close().await;
 }
