@@ -13,19 +13,15 @@ pub enum Trigger {
     Github,
 }
 
-/// The folder holding the workspace's binaries for this test's profile, built when missing.
+/// The folder holding the workspace's binaries for this test's profile. `cargo test
+/// --workspace` (what `cargo xtask test` runs) builds them all before any test starts; a build
+/// from inside a test would wait forever on cargo's lock, so a missing one is a clear failure.
 pub fn bins() -> PathBuf {
     let exe = std::env::current_exe().unwrap();
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let needed = ["pipeline", "model-server", "ingest", "validate", "augment", "finetune", "evaluate", "promote"];
-    if needed.iter().any(|b| !dir.join(b).is_file()) {
-        let mut cargo = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
-        cargo.args(["build", "--bins"]).current_dir(testkit::workspace_root());
-        if dir.ends_with("release") {
-            cargo.arg("--release");
-        }
-        testkit::run(&mut cargo, "cargo build --bins");
-    }
+    let missing: Vec<&str> = needed.into_iter().filter(|b| !dir.join(b).is_file()).collect();
+    assert!(missing.is_empty(), "{missing:?} not built in {}: run `cargo build --bins` first (cargo xtask test does)", dir.display());
     dir
 }
 
