@@ -106,8 +106,22 @@ impl Drop for Killed {
 pub struct Browser {
     pub client: Client,
     pub base_url: String,
+    session: String,
+    driver_port: u16,
     _driver: Killed,
     _profile: TempDir,
+}
+
+impl Drop for Browser {
+    /// Ends the WebDriver session (which quits Chromium) even when a test panicked before
+    /// `close`; killing chromedriver alone would leave Chromium running.
+    fn drop(&mut self) {
+        if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.driver_port)) {
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+            let _ = write!(stream, "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", self.session);
+            let _ = stream.read_to_end(&mut Vec::new());
+        }
+    }
 }
 
 impl Browser {
@@ -152,7 +166,8 @@ impl Browser {
             .await
             .expect("open a WebDriver session in headless Chromium");
         client.set_window_size(width, height).await.expect("set the window size");
-        Self { client, base_url: base_url.to_string(), _driver: driver, _profile: profile }
+        let session = client.session_id().await.ok().flatten().unwrap_or_default();
+        Self { client, base_url: base_url.to_string(), session, driver_port: port, _driver: driver, _profile: profile }
     }
 
     /// Opens the page and waits until its first status poll has answered.
@@ -269,7 +284,7 @@ impl Browser {
     }
 
     pub async fn close(self) {
-        let _ = self.client.close().await;
+        let _ = self.client.clone().close().await;
     }
 }
 
