@@ -77,7 +77,7 @@ impl PipelineRepo {
         let origin = tempfile::tempdir().expect("tempdir");
         let root = workspace_root();
         let path = dir.path();
-        for file in ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "new_data/count.json", "new_data/.gitignore"] {
+        for file in ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "new_data/count.json", "new_data/.gitignore", ".github/workflows/retrain.yml", ".github/workflows/ci.yml"] {
             let to = path.join(file);
             std::fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
             std::fs::copy(root.join(file), &to).unwrap_or_else(|e| panic!("copy {file}: {e}"));
