@@ -26,7 +26,7 @@ fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
     let runs = env_or("BENCH_RUNS", 3) as usize;
     let work = tempfile::tempdir().unwrap();
-    let (png, _) = support::test_digits(1).remove(0);
+    let (png, _) = support::test_digits(1).expect("the benchmark needs MNIST (MNIST_DIR)").remove(0);
     let body = work.path().join("body.multipart");
     let boundary = "BenchBoundary";
     let mut multipart = format!("--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"0000_7.png\"\r\ncontent-type: image/png\r\n\r\n").into_bytes();
@@ -76,7 +76,7 @@ fn in_process(models: &Path) -> (f64, f64) {
     let registry = Registry::load(models).unwrap();
     let model = ModelFile::new(models, &registry.serving).unwrap().load(tch::Device::Cpu, None).unwrap();
     let classifier = Classifier::new(model);
-    let (pixels, _) = support::test_pixels(32);
+    let (pixels, _) = support::test_pixels(32).expect("the benchmark needs MNIST (MNIST_DIR)");
     let digits: Vec<[f32; 784]> = pixels.chunks_exact(784).map(|c| pipeline::preprocess::normalize(c.try_into().unwrap())).collect();
     let rate = |batch: usize| {
         let mut rates: Vec<f64> = (0..3)

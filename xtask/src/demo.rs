@@ -143,12 +143,14 @@ fn git(dir: &Path, args: &[&str], create: bool) -> Result<()> {
     Ok(())
 }
 
-/// `MNIST_DIR`, or the team's shared copy next to the checkout, when present.
+/// `MNIST_DIR`, or the team's shared copy next to the checkout — or next to the checkout this
+/// one was cloned from, for a throwaway clone of a local repo — when present.
 pub fn local_mnist(root: &Path) -> Option<PathBuf> {
-    std::env::var_os("MNIST_DIR")
-        .map(PathBuf::from)
-        .or_else(|| Some(root.parent()?.join("shared/data/mnist")))
-        .filter(|d| d.join("train-images-idx3-ubyte.gz").is_file())
+    let origin = Command::new("git").args(["remote", "get-url", "origin"]).current_dir(root).output().ok();
+    let origin = origin.filter(|o| o.status.success()).map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let candidates = [std::env::var_os("MNIST_DIR").map(PathBuf::from), root.parent().map(|p| p.join("shared/data/mnist"))];
+    let from_origin = origin.filter(|o| o.is_dir()).and_then(|o| Some(o.parent()?.join("shared/data/mnist")));
+    candidates.into_iter().chain([from_origin]).flatten().find(|d| d.join("train-images-idx3-ubyte.gz").is_file())
 }
 
 /// Runs cargo in the workspace with extra environment variables.

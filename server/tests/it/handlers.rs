@@ -8,7 +8,7 @@ use base64::Engine;
 use serde_json::json;
 
 use crate::http::{get, multipart, post, post_json, send, with_token};
-use crate::support::{TestRepo, metric, start, test_digits, wait_for};
+use crate::support::{TestRepo, metric, start, wait_for};
 
 fn app(state: &model_server::AppState) -> axum::Router {
     model_server::app(state.clone(), Duration::from_secs(30))
@@ -19,7 +19,7 @@ async fn predict_accepts_multipart_raw_and_json_and_they_agree() {
     let repo = TestRepo::new(&[]);
     let state = start(&repo.server(), &[]);
     let app = app(&state);
-    let (png, label) = test_digits(1).remove(0);
+    let (png, label) = need_digits!(1).remove(0);
     let (ct, body) = multipart(Some(&png), &[]);
     let b64 = base64::engine::general_purpose::STANDARD.encode(&png);
     let replies = [
@@ -89,7 +89,7 @@ async fn feedback_is_validated_stored_committed_pushed_and_seals_with_a_trigger(
     let repo = TestRepo::new(&[("feedback", "threshold", "3"), ("trigger", "kind", kind)]);
     let state = start(&repo.server(), &["--feedback-token", "fb-secret"]);
     let app = app(&state);
-    let digits = test_digits(8);
+    let digits = need_digits!(8);
     let predict = |png: Vec<u8>| {
         let app = app.clone();
         async move { send(&app, post("/predict", "image/png", png)).await.json() }
@@ -165,7 +165,7 @@ async fn history_models_status_and_assets() {
     let state = start(&repo.server(), &[]);
     let app = app(&state);
     let mut ids = Vec::new();
-    for (png, _) in test_digits(3) {
+    for (png, _) in need_digits!(3) {
         ids.push(send(&app, post("/predict", "image/png", png)).await.json()["request_id"].as_str().unwrap().to_string());
     }
     let label = send(&app, get("/api/history?limit=1")).await.json()[0]["digit"].as_u64().unwrap();
@@ -234,7 +234,7 @@ async fn a_full_queue_answers_503_with_retry_after() {
         async move { send(&app, post_json("/v2/models/mnist/infer", &big)).await }
     });
     wait_for(Duration::from_secs(10), "the worker to take the big batch", || metric(&state.metrics.render(), "model_server_inference_batch_size_count") >= 1.0);
-    let png = test_digits(1).remove(0).0;
+    let png = need_digits!(1).remove(0).0;
     let replies = futures_join(&app, &png, 6).await;
     let refused: Vec<_> = replies.iter().filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE).collect();
     assert!(!refused.is_empty(), "statuses {:?}", replies.iter().map(|r| r.status).collect::<Vec<_>>());
@@ -265,7 +265,7 @@ async fn base_model_is_accurate_over_http() {
     let repo = TestRepo::new(&[]);
     let state = start(&repo.server(), &[]);
     let app = app(&state);
-    let digits = test_digits(300);
+    let digits = need_digits!(300);
     let mut right = 0;
     for (png, label) in &digits {
         let v = send(&app, post("/predict", "image/png", png.clone())).await.json();

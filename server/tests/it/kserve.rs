@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use serde_json::json;
 
 use crate::http::{get, post, post_json, send};
-use crate::support::{TestRepo, serve, start, test_pixels};
+use crate::support::{TestRepo, serve, start};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn v2_metadata_and_infer_with_json_and_binary_tensors() {
@@ -24,7 +24,7 @@ async fn v2_metadata_and_infer_with_json_and_binary_tensors() {
     send(&app, get("/v2/models/other")).await.error(StatusCode::NOT_FOUND);
     send(&app, get("/v2/models/mnist/versions/model_20000101T000000Z/ready")).await.error(StatusCode::NOT_FOUND);
 
-    let (pixels, labels) = test_pixels(64);
+    let (pixels, labels) = need_pixels!(64);
     let uint8 = json!({ "id": "r1", "inputs": [{ "name": "input", "shape": [64, 1, 28, 28], "datatype": "UINT8", "data": pixels }] });
     let answer = send(&app, post_json("/v2/models/mnist/infer", &uint8)).await.json();
     assert_eq!((answer["id"].as_str(), answer["model_version"].as_str()), (Some("r1"), Some(serving.as_str())));
@@ -94,7 +94,7 @@ fn tritonclient_http_drives_v2_infer() {
     let repo = TestRepo::new(&[]);
     let server = serve(start(&repo.server(), &[]), Duration::from_secs(30));
     let dir = tempfile::tempdir().unwrap();
-    let (pixels, labels) = test_pixels(200);
+    let (pixels, labels) = need_pixels!(200);
     std::fs::write(dir.path().join("pixels.u8"), &pixels).unwrap();
     std::fs::write(dir.path().join("labels.u8"), &labels).unwrap();
     let out = Command::new(python)

@@ -1,10 +1,11 @@
 //! Integration tests of `model-server`, one binary sharing the helpers in `support` and `http`.
 
+#[macro_use]
+mod support;
 mod browser;
 mod handlers;
 mod http;
 mod kserve;
 mod predlog;
-mod support;
 mod swap;
 mod tools;

@@ -175,19 +175,38 @@ pub fn serve(state: AppState, request_timeout: Duration) -> Running {
     Running { addr, state, stop: Some(stop), thread: Some(thread) }
 }
 
-/// MNIST test digits as 28x28 PNGs with their labels (the first `n`).
-pub fn test_digits(n: usize) -> Vec<(Vec<u8>, u8)> {
-    let dir = mnist_dir().expect("MNIST test digits at ../shared/data/mnist (or MNIST_DIR)");
-    let set = Mnist::load(&dir, Split::Test).unwrap();
-    (0..n.min(set.len())).map(|i| (png_of(set.image(i)), set.labels[i])).collect()
+/// MNIST test digits as 28x28 PNGs with their labels (the first `n`); `None`, after
+/// `testkit` printed why, when the data is truly absent.
+pub fn test_digits(n: usize) -> Option<Vec<(Vec<u8>, u8)>> {
+    let set = Mnist::load(&mnist_dir()?, Split::Test).unwrap();
+    Some((0..n.min(set.len())).map(|i| (png_of(set.image(i)), set.labels[i])).collect())
+}
+
+/// `test_digits(n)`, or skip the test (return) when MNIST is absent.
+macro_rules! need_digits {
+    ($n:expr) => {
+        match crate::support::test_digits($n) {
+            Some(digits) => digits,
+            None => return,
+        }
+    };
+}
+
+/// `test_pixels(n)`, or skip the test (return) when MNIST is absent.
+macro_rules! need_pixels {
+    ($n:expr) => {
+        match crate::support::test_pixels($n) {
+            Some(pixels) => pixels,
+            None => return,
+        }
+    };
 }
 
 /// Raw 28x28 test pixels and labels (the first `n`).
-pub fn test_pixels(n: usize) -> (Vec<u8>, Vec<u8>) {
-    let dir = mnist_dir().expect("MNIST test digits at ../shared/data/mnist (or MNIST_DIR)");
-    let set = Mnist::load(&dir, Split::Test).unwrap();
+pub fn test_pixels(n: usize) -> Option<(Vec<u8>, Vec<u8>)> {
+    let set = Mnist::load(&mnist_dir()?, Split::Test).unwrap();
     let n = n.min(set.len());
-    (set.pixels[..n * PIXELS].to_vec(), set.labels[..n].to_vec())
+    Some((set.pixels[..n * PIXELS].to_vec(), set.labels[..n].to_vec()))
 }
 
 pub fn png_of(pixels: &[u8]) -> Vec<u8> {

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{Running, TestRepo, git, metric, serve, start, test_digits, wait_for};
+use crate::support::{Running, TestRepo, git, metric, serve, start, wait_for};
 
 fn serving(server: &Running) -> Option<String> {
     server.state.models.current_version()
@@ -20,7 +20,7 @@ fn ten_hot_swaps_under_concurrent_load_fail_no_request() {
     let stop = Arc::new(AtomicBool::new(false));
     let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(Mutex::new(Vec::new())));
     let versions = Arc::new(Mutex::new(std::collections::BTreeSet::new()));
-    let digits = Arc::new(test_digits(16));
+    let digits = Arc::new(need_digits!(16));
     let clients: Vec<_> = (0..4)
         .map(|c| {
             let (url, stop, ok, failed, versions, digits) =
@@ -74,7 +74,7 @@ fn a_corrupt_model_is_refused_while_the_old_one_serves_then_rollback_moves_every
     let base = repo.serving_in_registry();
     let server = serve(start(&repo.server(), &["--admin-token", "tok"]), Duration::from_secs(30));
     let client = reqwest::blocking::Client::new();
-    let png = test_digits(1).remove(0).0;
+    let png = need_digits!(1).remove(0).0;
     let predict = || -> serde_json::Value { client.post(server.url("/predict")).header("content-type", "image/png").body(png.clone()).send().unwrap().json().unwrap() };
 
     let bad = repo.publish(1e-3, true);

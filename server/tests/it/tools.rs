@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{TestRepo, serve, start, test_digits, wait_for};
+use crate::support::{TestRepo, serve, start, wait_for};
 
 /// promtool, installed from Debian's `prometheus` package when missing.
 fn promtool() -> &'static str {
@@ -28,7 +28,7 @@ fn metrics_pass_promtool_check_metrics() {
     let repo = TestRepo::new(&[]);
     let server = serve(start(&repo.server(), &[]), Duration::from_secs(30));
     let client = reqwest::blocking::Client::new();
-    for (png, _) in test_digits(5) {
+    for (png, _) in need_digits!(5) {
         let v: serde_json::Value = client.post(server.url("/predict")).header("content-type", "image/png").body(png).send().unwrap().json().unwrap();
         client.post(server.url("/feedback")).json(&json!({ "request_id": v["request_id"], "kind": "unsure" })).send().unwrap();
     }
@@ -59,7 +59,7 @@ fn predictions_are_logged_and_mine_lists_low_confidence_and_wrong_ones() {
     let server = serve(start(&repo.server(), &[]), Duration::from_secs(30));
     let client = reqwest::blocking::Client::new();
     let mut answers = Vec::new();
-    for (png, _) in test_digits(6) {
+    for (png, _) in need_digits!(6) {
         answers.push(client.post(server.url("/predict")).header("content-type", "image/png").body(png).send().unwrap().json::<serde_json::Value>().unwrap());
     }
     let wrong = &answers[2];
