@@ -6,6 +6,7 @@ mod fetch;
 mod idx;
 mod init;
 mod model;
+mod models;
 mod preprocess;
 mod workflows;
 
