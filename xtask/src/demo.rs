@@ -14,8 +14,8 @@ use crate::setup;
 pub fn run() -> Result<()> {
     setup::run()?;
     let root = setup::repo_root();
-    cargo(&root, &["build", "--release", "--bins"], &[])?;
-    let bin = root.join("target/release");
+    cargo(&root, &["build", "--bins"], &[])?;
+    let bin = root.join("target/debug");
     let pipeline = bin.join("pipeline");
     let mut fetch = vec!["data".to_string(), "fetch".into()];
     if let Some(dir) = local_mnist(&root) {
@@ -44,7 +44,7 @@ pub fn run() -> Result<()> {
     }
 
     let digits = demo.join("digits");
-    step(&pipeline, &root, &["data".into(), "export".into(), "--count".into(), "10".into(), "--rotate".into(), "50".into(), "--out".into(), digits.display().to_string()])?;
+    step(&pipeline, &root, &["data".into(), "export".into(), "--count".into(), "10".into(), "--skip".into(), "300".into(), "--rotate".into(), "50".into(), "--out".into(), digits.display().to_string()])?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     eprintln!("$ model-server --repo {} --port {port}   (trigger: local)", repo.display());
@@ -76,7 +76,9 @@ pub fn run() -> Result<()> {
     wait_until(Duration::from_secs(900), || {
         let status = json(ureq::get(&format!("{base}/api/status")).call()?)?;
         let state = status["retrain"]["state"].as_str().unwrap_or_default().to_string();
-        Ok(serving(&base)? != before || state == "failed" || (state == "succeeded" && !status["decision"].is_null()))
+        // A rejection ends the wait; a promotion ends it once the server hot-swapped.
+        let rejected = state == "succeeded" && status["decision"]["promoted"] == false;
+        Ok(serving(&base)? != before || state == "failed" || rejected)
     })?;
     let status = json(ureq::get(&format!("{base}/api/status")).call()?)?;
     let after = serving(&base)?;
