@@ -10,7 +10,7 @@ mod models;
 mod preprocess;
 mod workflows;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// libtorch's random generator is process-wide: tests that seed it take this lock so tests
 /// running on other threads do not draw from it in between.
@@ -18,21 +18,12 @@ pub static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The workspace root.
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    testkit::workspace_root()
 }
 
-/// The real MNIST subset shared with the team (`MNIST_DIR`, else `../shared/data/mnist`).
-/// Returns `None`, after printing why, only when the data is truly absent.
+/// The real MNIST subset shared with the team; `None`, after printing why, when truly absent.
 pub fn shared_mnist() -> Option<PathBuf> {
-    let dir = std::env::var_os("MNIST_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().parent().unwrap().join("shared/data/mnist"));
-    if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: no MNIST at {} (set MNIST_DIR to a folder with the four .gz files)", dir.display());
-        None
-    }
+    testkit::shared_mnist()
 }
 
 /// A copy of the repo's params.yaml and committed models in a temp dir, so tests never write
