@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result};
 use crate::fsutil::remove_path;
-use crate::hash::{DirEntry, Hashed};
+use crate::hash::{DirContents, DirEntry, Hashed};
 
 /// The object database under `.dvc/cache/files/md5`.
 pub struct Cache {
@@ -32,11 +32,16 @@ impl Cache {
         md5.len() > 2 && self.object_path(md5).is_file()
     }
 
-    /// Copies the workspace file or directory at `path`, already hashed, into the cache.
+    /// Copies the workspace file or directory at `path`, already hashed, into the cache. A
+    /// directory hashed without its contents must already be in the cache in full.
     pub fn save(&self, path: &Path, hashed: &Hashed) -> Result<()> {
         match hashed {
             Hashed::File { md5, .. } => self.save_file(path, md5),
-            Hashed::Dir { md5, entries, listing, .. } => {
+            // An unchanged directory (no contents) needs nothing if the cache has it all.
+            Hashed::Dir { md5, contents: None, .. } => {
+                if self.has_all(md5) { Ok(()) } else { Err(Error::CacheMissing(md5.clone())) }
+            }
+            Hashed::Dir { md5, contents: Some(DirContents { entries, listing }), .. } => {
                 entries.par_iter().try_for_each(|e| self.save_file(&path.join(&e.relpath), &e.md5_hex()))?;
                 if !self.contains(md5) {
                     self.write_object(md5, |tmp| std::fs::write(tmp, &listing[..]))?;

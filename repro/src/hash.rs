@@ -1,6 +1,7 @@
 //! DVC 3 hashing: md5 of a file's bytes; for a directory, md5 of its `.dir` listing
 //! (`[{"md5": .., "relpath": ..}]` sorted by relpath, as Python's `json.dumps` writes it).
-//! Files are hashed in parallel and looked up in the state cache first.
+//! Files are stat-ed and hashed in parallel and looked up in the state cache first; a
+//! directory whose fingerprint is unchanged reuses its md5 (see `dirstate`).
 
 use std::fs::File;
 use std::io::Read;
@@ -14,6 +15,7 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::ignore::{DVCIGNORE, Ignores};
 use crate::pyjson::write_str;
+use crate::dirstate::{DirState, KnownDir};
 use crate::state::{Stamp, State};
 
 /// One file inside a hashed directory.
@@ -35,7 +37,15 @@ impl DirEntry {
 #[derive(Clone, Debug)]
 pub enum Hashed {
     File { md5: String, size: u64, isexec: bool },
-    Dir { md5: String, size: u64, nfiles: u64, entries: Arc<[DirEntry]>, listing: Arc<[u8]> },
+    /// `contents` is `None` when the md5 came from the directory's unchanged fingerprint.
+    Dir { md5: String, size: u64, nfiles: u64, contents: Option<DirContents> },
+}
+
+/// The files of a hashed directory and the bytes of its `.dir` listing.
+#[derive(Clone, Debug)]
+pub struct DirContents {
+    pub entries: Arc<[DirEntry]>,
+    pub listing: Arc<[u8]>,
 }
 
 impl Hashed {
@@ -47,45 +57,78 @@ impl Hashed {
     }
 }
 
-/// Computes hashes, consulting and feeding the state cache.
+/// Computes hashes, consulting and feeding the state cache and the directory fingerprints.
 pub struct Hasher {
     root: PathBuf,
-    state: State,
+    tmp_dir: PathBuf,
+    /// Loaded on first use: a no-op run over unchanged directories never needs it.
+    state: Option<State>,
+    dirs: DirState,
 }
 
+/// A file met by the walk, not yet stat-ed.
 struct Found {
     relpath: String,
     entry: std::fs::DirEntry,
     symlink: bool,
 }
 
+/// A file of a hashed directory with its stamp (the target's, for a symlink).
+struct Statted {
+    relpath: String,
+    stamp: Stamp,
+}
+
+/// Files per stat task: the walk hands batches to rayon's threads as it goes.
+const STAT_BATCH: usize = 2048;
+
 impl Hasher {
-    /// A hasher for the repo at `root`, with its state cache under `.dvc/tmp`.
+    /// A hasher for the repo at `root`, with its state under `.dvc/tmp`.
     pub fn new(root: &Path) -> Hasher {
-        Hasher { root: root.to_path_buf(), state: State::load(&root.join(".dvc").join("tmp")) }
+        let tmp_dir = root.join(".dvc").join("tmp");
+        Hasher { root: root.to_path_buf(), dirs: DirState::load(&tmp_dir), tmp_dir, state: None }
     }
 
-    /// Saves the state cache.
+    /// Saves the state cache and the directory fingerprints.
     pub fn save_state(&mut self) -> Result<()> {
-        self.state.save()
+        if let Some(state) = &mut self.state {
+            state.save()?;
+        }
+        self.dirs.save()
     }
 
-    /// Hashes a file or directory; `None` when it does not exist.
+    fn state(&mut self) -> &mut State {
+        let tmp_dir = &self.tmp_dir;
+        self.state.get_or_insert_with(|| State::load(tmp_dir))
+    }
+
+    /// Hashes a file or directory; `None` when it does not exist. An unchanged directory
+    /// comes back without its contents (see [`Hasher::hash_listed`]).
     pub fn hash(&mut self, path: &Path) -> Result<Option<Hashed>> {
+        self.hash_path(path, true)
+    }
+
+    /// Like [`Hasher::hash`], but a directory always comes with its contents.
+    pub fn hash_listed(&mut self, path: &Path) -> Result<Option<Hashed>> {
+        self.hash_path(path, false)
+    }
+
+    fn hash_path(&mut self, path: &Path, reuse_fingerprint: bool) -> Result<Option<Hashed>> {
         let meta = match std::fs::metadata(path) {
             Ok(m) => m,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(Error::Io { path: path.to_path_buf(), source: e }),
         };
         if meta.is_dir() {
-            return self.hash_dir(path).map(Some);
+            return self.hash_dir(path, reuse_fingerprint).map(Some);
         }
         let stamp = Stamp::of(&meta);
-        let md5 = match self.state.get(&stamp) {
+        let key = path.to_string_lossy().into_owned();
+        let md5 = match self.dirs.file(&key, &stamp) {
             Some(m) => m,
             None => {
                 let m = md5_file(path)?;
-                self.state.insert(stamp, m);
+                self.dirs.insert_file(key, stamp, m);
                 m
             }
         };
@@ -93,23 +136,24 @@ impl Hasher {
         Ok(Some(Hashed::File { md5: hex::encode(md5), size: meta.len(), isexec }))
     }
 
-    fn hash_dir(&mut self, dir: &Path) -> Result<Hashed> {
-        let mut found = Vec::new();
-        walk(dir, "", &Ignores::for_dir(&self.root, dir), &mut found)?;
-        let state = &self.state;
+    fn hash_dir(&mut self, dir: &Path, reuse_fingerprint: bool) -> Result<Hashed> {
+        let files = stat_tree(dir, &Ignores::for_dir(&self.root, dir))?;
+        let fingerprint = fingerprint(&files);
+        let key = dir.to_string_lossy().into_owned();
+        if reuse_fingerprint && let Some(known) = self.dirs.get(&key, &fingerprint) {
+            return Ok(Hashed::Dir { md5: known.md5.clone(), size: known.size, nfiles: known.nfiles, contents: None });
+        }
+        let state = &*self.state();
         // (relpath, size, freshly computed stamp+md5 for the state, md5)
         type Hashed1 = (String, u64, Option<(Stamp, [u8; 16])>, [u8; 16]);
-        let hashed: Vec<Hashed1> = found
+        let hashed: Vec<Hashed1> = files
             .into_par_iter()
             .map(|f| {
-                let meta = if f.symlink { std::fs::metadata(f.entry.path()) } else { f.entry.metadata() };
-                let meta = meta.map_err(Error::io(f.entry.path()))?;
-                let stamp = Stamp::of(&meta);
-                Ok(match state.get(&stamp) {
-                    Some(md5) => (f.relpath, meta.len(), None, md5),
+                Ok(match state.get(&f.stamp) {
+                    Some(md5) => (f.relpath, f.stamp.size, None, md5),
                     None => {
-                        let md5 = md5_file(&f.entry.path())?;
-                        (f.relpath, meta.len(), Some((stamp, md5)), md5)
+                        let md5 = md5_file(&dir.join(&f.relpath))?;
+                        (f.relpath, f.stamp.size, Some((f.stamp, md5)), md5)
                     }
                 })
             })
@@ -117,7 +161,7 @@ impl Hasher {
         let mut entries = Vec::with_capacity(hashed.len());
         for (relpath, size, fresh, md5) in hashed {
             if let Some((stamp, md5)) = fresh {
-                self.state.insert(stamp, md5);
+                self.state().insert(stamp, md5);
             }
             entries.push(DirEntry { relpath, md5, size });
         }
@@ -125,8 +169,69 @@ impl Hasher {
         let listing = dir_listing(&entries);
         let md5 = format!("{}.dir", hex::encode(Md5::digest(&listing)));
         let size = entries.iter().map(|e| e.size).sum();
-        Ok(Hashed::Dir { md5, size, nfiles: entries.len() as u64, entries: entries.into(), listing: listing.into() })
+        let nfiles = entries.len() as u64;
+        self.dirs.insert(key, KnownDir { fingerprint, md5: md5.clone(), size, nfiles });
+        Ok(Hashed::Dir { md5, size, nfiles, contents: Some(DirContents { entries: entries.into(), listing: listing.into() }) })
     }
+}
+
+/// md5 over every file's relative path and stamp, in walk order.
+fn fingerprint(files: &[Statted]) -> [u8; 16] {
+    let mut md5 = Md5::new();
+    for f in files {
+        md5.update(f.relpath.as_bytes());
+        md5.update([0]);
+        md5.update(f.stamp.inode.to_le_bytes());
+        md5.update(f.stamp.mtime_ns.to_le_bytes());
+        md5.update(f.stamp.size.to_le_bytes());
+    }
+    md5.finalize().into()
+}
+
+/// Walks `dir` and stats every file DVC would list, in walk order. The walk hands batches
+/// of entries to rayon's threads as it goes, so reading the directory overlaps the stats.
+fn stat_tree(dir: &Path, ignores: &Ignores) -> Result<Vec<Statted>> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let walked = rayon::scope(|s| {
+        let mut spawned = 0;
+        let mut spawn = |batch: Vec<Found>| {
+            let tx = tx.clone();
+            let index = spawned;
+            spawned += 1;
+            s.spawn(move |_| drop(tx.send((index, stat_batch(batch)))));
+        };
+        let mut batch = Vec::with_capacity(STAT_BATCH);
+        let walked = walk(dir, "", ignores, &mut |found| {
+            batch.push(found);
+            if batch.len() == STAT_BATCH {
+                spawn(std::mem::replace(&mut batch, Vec::with_capacity(STAT_BATCH)));
+            }
+        });
+        if !batch.is_empty() {
+            spawn(batch);
+        }
+        walked
+    });
+    drop(tx);
+    walked?;
+    let mut batches: Vec<(usize, Result<Vec<Statted>>)> = rx.into_iter().collect();
+    batches.sort_unstable_by_key(|(index, _)| *index);
+    let mut files = Vec::with_capacity(batches.len() * STAT_BATCH);
+    for (_, batch) in batches {
+        files.extend(batch?);
+    }
+    Ok(files)
+}
+
+fn stat_batch(batch: Vec<Found>) -> Result<Vec<Statted>> {
+    batch
+        .into_iter()
+        .map(|f| {
+            let meta = if f.symlink { std::fs::metadata(f.entry.path()) } else { f.entry.metadata() };
+            let meta = meta.map_err(|e| Error::io(f.entry.path())(e))?;
+            Ok(Statted { relpath: f.relpath, stamp: Stamp::of(&meta) })
+        })
+        .collect()
 }
 
 /// The bytes of a `.dir` object: `json.dumps(entries, sort_keys=True)`.
@@ -149,7 +254,7 @@ pub fn dir_listing(entries: &[DirEntry]) -> Vec<u8> {
     out.into_bytes()
 }
 
-fn walk(dir: &Path, prefix: &str, ignores: &Ignores, out: &mut Vec<Found>) -> Result<()> {
+fn walk(dir: &Path, prefix: &str, ignores: &Ignores, out: &mut impl FnMut(Found)) -> Result<()> {
     let mut ignores_here;
     let mut ignores = ignores;
     if !prefix.is_empty() && dir.join(DVCIGNORE).is_file() {
@@ -159,8 +264,8 @@ fn walk(dir: &Path, prefix: &str, ignores: &Ignores, out: &mut Vec<Found>) -> Re
     }
     let rd = std::fs::read_dir(dir).map_err(Error::io(dir))?;
     for entry in rd {
-        let entry = entry.map_err(Error::io(dir))?;
-        let ft = entry.file_type().map_err(Error::io(entry.path()))?;
+        let entry = entry.map_err(|e| Error::io(dir)(e))?;
+        let ft = entry.file_type().map_err(|e| Error::io(entry.path())(e))?;
         let symlink = ft.is_symlink();
         let is_dir = if symlink { entry.path().is_dir() } else { ft.is_dir() };
         let name = entry.file_name().to_string_lossy().into_owned();
@@ -171,7 +276,7 @@ fn walk(dir: &Path, prefix: &str, ignores: &Ignores, out: &mut Vec<Found>) -> Re
         if is_dir {
             walk(&entry.path(), &relpath, ignores, out)?;
         } else {
-            out.push(Found { relpath, entry, symlink });
+            out(Found { relpath, entry, symlink });
         }
     }
     Ok(())

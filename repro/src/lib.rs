@@ -8,6 +8,7 @@ pub mod cli;
 
 mod cache;
 mod dag;
+mod dirstate;
 mod dvcyaml;
 mod error;
 mod fsutil;

@@ -223,12 +223,17 @@ impl Run<'_> {
         let entry = self.ws.lock_entry(stage, &cur)?;
         let run_cache = Workspace::can_run_cache(stage, &cur) && Workspace::saves_run_cache(stage);
         for (o, item) in &cur.outs {
+            if !o.cache && !run_cache {
+                continue;
+            }
             let hashed = item.hashed.as_ref().expect("checked above");
+            let hashed = self.ws.with_contents(&item.rel, hashed)?.ok_or_else(|| Error::MissingOutput {
+                stage: stage.name.clone(),
+                path: item.rel.clone(),
+            })?;
+            self.ws.cache.save(&abs(self.root, &item.rel), &hashed)?;
             if o.cache {
-                self.ws.cache.save(&abs(self.root, &item.rel), hashed)?;
                 gitignore::ignore(self.root, &item.rel)?;
-            } else if run_cache {
-                self.ws.cache.save(&abs(self.root, &item.rel), hashed)?;
             }
         }
         if run_cache {

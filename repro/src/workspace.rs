@@ -80,6 +80,17 @@ impl Workspace {
         Ok(h)
     }
 
+    /// `hashed` again with a directory's contents, when the fingerprints left them out and
+    /// the cache does not hold the directory in full (saving it needs the listing).
+    pub fn with_contents(&mut self, rel: &str, hashed: &Hashed) -> Result<Option<Hashed>> {
+        match hashed {
+            Hashed::Dir { md5, contents: None, .. } if !self.cache.has_all(md5) => {
+                self.hasher.hash_listed(&abs(&self.root, rel))
+            }
+            _ => Ok(Some(hashed.clone())),
+        }
+    }
+
     fn param_file(&mut self, rel: &str) -> Result<Option<Value>> {
         if let Some(v) = self.param_files.get(rel) {
             return Ok(v.clone());

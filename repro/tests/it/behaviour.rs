@@ -105,3 +105,55 @@ fn ctrl_c_stops_the_command_and_leaves_lock_consistent() {
     assert_eq!(repo.ours_changed(), vec!["evaluate".to_string()]);
     assert_eq!(repo.dvc_changed(), vec!["evaluate".to_string()]);
 }
+
+/// A directory dep whose files keep their (inode, mtime, size) is recognised from its
+/// fingerprint on a no-op; every kind of change inside it is still seen.
+#[test]
+fn directory_fingerprints_never_hide_a_change() {
+    let repo = Repo::new(&[
+        ("data/raw/a.txt", "a\n"),
+        ("data/raw/sub/b.txt", "b\n"),
+        ("dvc.yaml", "stages:\n  all:\n    cmd: mkdir -p out && find data/raw -type f | sort > out/all.txt\n    deps:\n      - data/raw\n    outs:\n      - out\n"),
+    ]);
+    repo.ours(&["repro"]);
+    // Twice: the second status answers from the fingerprints the first one saved.
+    assert_eq!(repo.ours_changed(), Vec::<String>::new());
+    assert_eq!(repo.ours_changed(), Vec::<String>::new());
+    let later = std::time::SystemTime::now() + Duration::from_secs(5);
+    let rewrite_same_size = |r: &Repo| {
+        r.write("data/raw/a.txt", "A\n");
+        std::fs::File::options().write(true).open(r.path().join("data/raw/a.txt")).unwrap().set_modified(later).unwrap();
+    };
+    let edits: [(&str, &dyn Fn(&Repo)); 4] = [
+        ("same-size rewrite", &rewrite_same_size),
+        ("file added in a subfolder", &|r| r.write("data/raw/sub/c.txt", "c\n")),
+        ("file removed", &|r| std::fs::remove_file(r.path().join("data/raw/sub/b.txt")).unwrap()),
+        ("file renamed", &|r| std::fs::rename(r.path().join("data/raw/a.txt"), r.path().join("data/raw/z.txt")).unwrap()),
+    ];
+    for (what, edit) in edits {
+        let snapshot = repo.read("dvc.lock");
+        edit(&repo);
+        assert_eq!(repo.ours_changed(), ["all"], "{what}");
+        assert_eq!(repo.ours_changed(), repo.dvc_changed(), "{what}: against dvc");
+        repo.ours(&["repro"]);
+        assert_ne!(repo.read("dvc.lock"), snapshot, "{what}: the lock records the new hash");
+        assert_eq!(repo.ours_changed(), Vec::<String>::new(), "{what}: up to date after repro");
+    }
+}
+
+/// An unchanged output directory comes back from its fingerprint without a listing; if the
+/// cache lost it, a forced run lists and saves it again.
+#[test]
+fn an_unchanged_output_directory_is_saved_again_after_the_cache_is_lost() {
+    let repo = Repo::new(&[
+        ("in.txt", "x\n"),
+        ("dvc.yaml", "stages:\n  copy:\n    cmd: mkdir -p out && cp in.txt out/x.txt\n    deps:\n      - in.txt\n    outs:\n      - out\n"),
+    ]);
+    repo.ours(&["repro"]);
+    let cached = repo.cache_listing();
+    std::fs::remove_dir_all(repo.path().join(".dvc/cache")).unwrap();
+    repo.ours(&["repro", "-f"]);
+    assert_eq!(repo.cache_listing(), cached);
+    repo.dvc(&["status"]);
+    assert_eq!(repo.dvc_changed(), Vec::<String>::new());
+}
