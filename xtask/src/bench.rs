@@ -1,13 +1,44 @@
-//! `cargo xtask bench`: runs the model benchmark of this workspace and the same network in
-//! PyTorch (the cached wheel, same thread count) in one run, and prints both with their ratio.
+//! `cargo xtask bench [SUITE]`: the benchmarks behind BENCHMARKS.md. `model` runs the CNN
+//! benchmark of this workspace and the same network in PyTorch (the cached wheel, same thread
+//! count) in one run and prints both with their ratio; `dag` (the runner against DVC),
+//! `feedback` (durable adds from 8 writers) and `serve` (model-server against the FastAPI
+//! peer) run those crates' `cargo bench` harnesses, which print their own tables.
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
 use std::process::Command;
 
-use crate::setup;
+use crate::{demo, setup};
 
-pub fn run() -> Result<()> {
+/// Which benchmark to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Suite {
+    /// The CNN against PyTorch (issue 2).
+    Model,
+    /// `repro` against DVC 3 (issue 4).
+    Dag,
+    /// Durable feedback adds per second (issue 3).
+    Feedback,
+    /// model-server against the FastAPI peer (issue 6).
+    Serve,
+    /// All of the above, in that order.
+    All,
+}
+
+pub fn run(suite: Suite) -> Result<()> {
+    let harnesses = [(Suite::Dag, "repro", "vs_dvc"), (Suite::Feedback, "gitops", "feedback"), (Suite::Serve, "model-server", "serve")];
+    if matches!(suite, Suite::Model | Suite::All) {
+        model()?;
+    }
+    for (which, package, bench) in harnesses {
+        if suite == which || suite == Suite::All {
+            demo::cargo(&setup::repo_root(), &["bench", "-p", package, "--bench", bench], &[])?;
+        }
+    }
+    Ok(())
+}
+
+fn model() -> Result<()> {
     let libtorch = setup::run()?;
     let root = setup::repo_root();
     let ours = figures(

@@ -28,8 +28,11 @@ enum Task {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Measure training and inference speed against PyTorch and print the figures.
-    Bench,
+    /// Run the benchmarks behind BENCHMARKS.md and print their figures.
+    Bench {
+        #[arg(value_enum, default_value = "all")]
+        suite: bench::Suite,
+    },
 }
 
 fn main() -> Result<()> {
@@ -37,6 +40,6 @@ fn main() -> Result<()> {
         Task::Setup => setup::run().map(|_| ()),
         Task::Demo => demo::run(),
         Task::Test { args } => tools::test(&args),
-        Task::Bench => bench::run(),
+        Task::Bench { suite } => bench::run(suite),
     }
 }

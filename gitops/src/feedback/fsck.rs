@@ -192,19 +192,7 @@ impl Locked<'_> {
                 continue;
             }
             f.issue(IssueKind::MissingJournalLine, path.clone(), format!("{key} has no line"));
-            let (label, kind, sha) = parse_key(key).expect("valid key");
-            kept.push(FeedbackRecord {
-                time: chrono::Utc::now(),
-                label,
-                kind,
-                predicted: None,
-                confidence: None,
-                model_version: None,
-                sha256: sha.to_string(),
-                source: "fsck".into(),
-                path: key.clone(),
-                recovered: true,
-            });
+            kept.push(FeedbackRecord::recovered(key, "fsck").expect("keys come from parse_key"));
         }
         Ok(kept)
     }

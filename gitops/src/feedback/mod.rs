@@ -104,6 +104,26 @@ pub struct FeedbackRecord {
     pub recovered: bool,
 }
 
+impl FeedbackRecord {
+    /// The line of a stored sample whose own line was lost, rebuilt from its key
+    /// (`<label>/<sha256>.png` or `unsure/<label>/<sha256>.png`); `None` for another path.
+    pub(crate) fn recovered(key: &str, source: &str) -> Option<FeedbackRecord> {
+        let (label, kind, sha) = parse_key(key)?;
+        Some(FeedbackRecord {
+            time: chrono::Utc::now(),
+            label,
+            kind,
+            predicted: None,
+            confidence: None,
+            model_version: None,
+            sha256: sha.to_string(),
+            source: source.to_string(),
+            path: key.to_string(),
+            recovered: true,
+        })
+    }
+}
+
 /// The result of one [`FeedbackStore::add`].
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AddOutcome {

@@ -98,7 +98,9 @@ fn our_samples(repo: &Repository, ours: &Tree<'_>, upstream: &Tree<'_>) -> Resul
         if theirs.contains(&key) {
             continue;
         }
-        let record = journals.get(&(sub_set, key.clone())).cloned().unwrap_or_else(|| recovered(&key));
+        let record = journals.get(&(sub_set, key.clone())).cloned().unwrap_or_else(|| {
+            FeedbackRecord::recovered(&key, "git replay").expect("keys come from parse_key")
+        });
         out.push((repo.find_blob(blob)?.content().to_vec(), record));
     }
     out.sort_by_key(|s| s.1.time);
@@ -141,22 +143,6 @@ fn samples_in(repo: &Repository, tree: &Tree<'_>) -> Result<(Samples, Journals),
         }
     }
     Ok((samples, journals))
-}
-
-fn recovered(key: &str) -> FeedbackRecord {
-    let (label, kind, sha) = parse_key(key).expect("keys come from parse_key");
-    FeedbackRecord {
-        time: chrono::Utc::now(),
-        label,
-        kind,
-        predicted: None,
-        confidence: None,
-        model_version: None,
-        sha256: sha.to_string(),
-        source: "git replay".into(),
-        path: key.to_string(),
-        recovered: true,
-    }
 }
 
 enum Msg {
