@@ -44,17 +44,21 @@ fn sample(w: usize, i: usize, image: Vec<u8>) -> Sample {
     }
 }
 
-fn run(shape: Shape, per_writer: u32) -> f64 {
-    let dir = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string())).expect("temp dir");
+/// One run in a fresh store under `root`. Stores are only deleted when the bench ends: ext4
+/// skips inodes freed in the last ~30 s when it allocates new ones, so deleting a 2,000-file
+/// store between runs would make the next run pay for that scan, which no real store does.
+fn run(root: &std::path::Path, shape: Shape, per_writer: u32) -> f64 {
+    let dir = tempfile::tempdir_in(root).expect("temp dir");
+    let dir = dir.keep();
     let params = FeedbackParams { threshold: 10, ..FeedbackParams::default() };
-    let one = FeedbackStore::open_with(dir.path(), params.clone());
+    let one = FeedbackStore::open_with(dir.as_path(), params.clone());
     let images: Vec<Vec<Vec<u8>>> =
         (0..WRITERS).map(|w| (0..per_writer).map(|i| png(w * per_writer + i)).collect()).collect();
     let start = Instant::now();
     std::thread::scope(|s| {
         for (w, batch) in images.into_iter().enumerate() {
             let store = match shape {
-                Shape::PerWriter => FeedbackStore::open_with(dir.path(), params.clone()),
+                Shape::PerWriter => FeedbackStore::open_with(dir.as_path(), params.clone()),
                 Shape::Shared | Shape::Many => one.clone(),
             };
             s.spawn(move || {
@@ -84,8 +88,10 @@ fn main() {
         ("add, a store handle per writer (OS lock only)", Shape::PerWriter),
         ("add_many of 10, one shared store", Shape::Many),
     ];
+    let root = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()))
+        .expect("temp dir");
     for (name, shape) in shapes {
-        let runs: Vec<f64> = (0..3).map(|_| run(shape, per_writer)).collect();
+        let runs: Vec<f64> = (0..3).map(|_| run(root.path(), shape, per_writer)).collect();
         let mut sorted = runs.clone();
         sorted.sort_by(f64::total_cmp);
         println!("{name}: median {:.0} adds/s (runs: {})", sorted[1], runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", "));

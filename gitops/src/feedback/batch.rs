@@ -5,7 +5,7 @@
 //!    `sealed.json` to temp files; fsync them and the samples' temp PNGs, all at once (a
 //!    visible sample always has its metadata);
 //! 2. rename the PNGs into `sub_set_N/...` (each sample becomes visible atomically), then the
-//!    seal markers, then `count.json`;
+//!    seal markers, then swap the new `count.json` in (an exchange, so no inode is freed);
 //! 3. release the lock, and fsync every touched folder ([`Applied::sync`]) before the outcomes
 //!    are handed out. The next batch runs its step 1 meanwhile.
 //!
@@ -147,7 +147,7 @@ impl Locked<'_> {
             folders.insert(self.layout.sub_set(*n));
             synced.push(path);
         }
-        // (temp file, final path) for seal markers, then count.json last.
+        // (temp file, final path) for seal markers; count.json goes last, through its spare.
         let mut replaces = Vec::new();
         for seal in &writes.seals {
             let dir = self.layout.sub_set(seal.sub_set);
@@ -156,7 +156,16 @@ impl Locked<'_> {
         }
         let mut count_text = serde_json::to_vec_pretty(count).expect("counts serialize");
         count_text.push(b'\n');
-        replaces.push((count_text, self.layout.count()));
+        let spare = self.layout.count_spare();
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&spare)
+            .and_then(|mut f| f.write_all(&count_text))
+            .map_err(io_err(&spare))?;
+        synced.push(spare.clone());
+        folders.insert(self.layout.data.clone());
         let mut renames = writes.renames;
         for (text, target) in replaces {
             let tmp = tmp_dir.join(fsutil::unique_name(".json"));
@@ -170,6 +179,8 @@ impl Locked<'_> {
         for (from, to) in &renames {
             fs::rename(from, to).map_err(io_err(to))?;
         }
+        let count_path = self.layout.count();
+        fsutil::exchange_or_rename(&spare, &count_path).map_err(io_err(&count_path))?;
         Ok(folders.into_iter().collect())
     }
 }

@@ -8,7 +8,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::count::CountFile;
-use super::layout::{JOURNAL, SEALED, SealMarker, SubSetScan, parse_key};
+use super::layout::{COUNT_SPARE, JOURNAL, SEALED, SealMarker, SubSetScan, parse_key};
 use super::locked::Locked;
 use super::{FeedbackError, FeedbackRecord, io_err};
 use crate::fsutil;
@@ -110,7 +110,7 @@ impl Locked<'_> {
         let mut f = Findings::default();
         let tmp = self.layout.tmp();
         if let Ok(entries) = fs::read_dir(&tmp) {
-            for entry in entries.flatten() {
+            for entry in entries.flatten().filter(|e| e.file_name() != COUNT_SPARE) {
                 f.issue(IssueKind::TempFile, entry.path(), "temp file left by an interrupted write".into());
                 f.temp_files.push(entry.path());
             }

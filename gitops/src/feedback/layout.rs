@@ -29,6 +29,9 @@ pub(crate) const TRAINED: &str = "trained.json";
 pub(crate) const UNSURE: &str = "unsure";
 pub(crate) const LOCK: &str = ".lock";
 pub(crate) const TMP: &str = ".tmp";
+/// In `.tmp/`: the next `count.json`, swapped in place of the current one (see
+/// [`crate::fsutil::exchange_or_rename`]); it then holds the previous one.
+pub(crate) const COUNT_SPARE: &str = "count.json.spare";
 pub(crate) const GITIGNORE_TEXT: &str = "/.lock\n/.tmp/\n";
 
 /// Paths of one store.
@@ -46,6 +49,9 @@ impl Layout {
     }
     pub fn tmp(&self) -> PathBuf {
         self.data.join(TMP)
+    }
+    pub fn count_spare(&self) -> PathBuf {
+        self.tmp().join(COUNT_SPARE)
     }
     pub fn sub_set(&self, n: u32) -> PathBuf {
         self.data.join(sub_set_name(n))
