@@ -7,7 +7,7 @@
 //! `BENCH_SECONDS` (default 10) per load run, `BENCH_RUNS` (default 3; medians are reported).
 
 #[path = "../tests/it/support.rs"]
-#[allow(dead_code)]
+#[allow(dead_code, unused_macros)]
 mod support;
 
 use std::io::{BufRead, BufReader};
