@@ -119,6 +119,16 @@ fn directory_fingerprints_never_hide_a_change() {
     // Twice: the second status answers from the fingerprints the first one saved.
     assert_eq!(repo.ours_changed(), Vec::<String>::new());
     assert_eq!(repo.ours_changed(), Vec::<String>::new());
+    // Proof that an unchanged directory is answered from its fingerprint: a wrong recorded
+    // md5 is believed (and reported as a change) until the fingerprint file is gone.
+    let dirs_file = repo.path().join(".dvc/tmp/repro-dirs");
+    let mut dirs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&dirs_file).unwrap()).unwrap();
+    let (_, entry) = dirs["dirs"].as_object_mut().unwrap().iter_mut().find(|(k, _)| k.ends_with("data/raw")).unwrap();
+    entry[1] = "00000000000000000000000000000000.dir".into();
+    std::fs::write(&dirs_file, dirs.to_string()).unwrap();
+    assert_eq!(repo.ours_changed(), ["all"]);
+    std::fs::remove_file(&dirs_file).unwrap();
+    assert_eq!(repo.ours_changed(), Vec::<String>::new());
     let later = std::time::SystemTime::now() + Duration::from_secs(5);
     let rewrite_same_size = |r: &Repo| {
         r.write("data/raw/a.txt", "A\n");
