@@ -10,6 +10,7 @@ use pipeline::model::{Architecture, Net};
 use pipeline::params::TrainParams;
 
 fn main() {
+    pipeline::alloc::keep_freed_memory();
     let threads: i32 = std::env::var("BENCH_THREADS").ok().and_then(|t| t.parse().ok()).unwrap_or(2);
     tch::set_num_threads(threads);
     tch::set_num_interop_threads(1);

@@ -1,6 +1,7 @@
 //! The GitOps retraining pipeline for MNIST-style digit classifiers: data, preprocessing, the
 //! CNN and its saved form, the model registry, and the `pipeline` command line over them.
 
+pub mod alloc;
 pub mod base;
 pub mod ci;
 pub mod data;

@@ -58,6 +58,7 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
+    pipeline::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

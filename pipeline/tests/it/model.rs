@@ -113,3 +113,18 @@ fn evaluation_figures_follow_the_confusion_matrix() {
     assert_eq!(e.precision[1], 0.5);
     assert_eq!(e.confusion[0][1], 1);
 }
+
+#[test]
+fn pooling_by_strided_maxima_matches_libtorch_max_pool() {
+    use pipeline::model::net::max_pool_2x2;
+    use tch::{Kind, Tensor};
+    tch::manual_seed(1);
+    // Even sides as in the network, odd ones where the last row and column are dropped.
+    for shape in [[3i64, 5, 24, 24], [2, 3, 7, 9]] {
+        let xs = Tensor::randn(shape, (Kind::Float, Device::Cpu));
+        let expected = xs.max_pool2d_default(2);
+        assert!(max_pool_2x2(&xs).equal(&expected), "values differ for {shape:?}");
+        // The network pools before its ReLU: the same values as ReLU then pooling.
+        assert!(max_pool_2x2(&xs).relu().equal(&xs.relu().max_pool2d_default(2)), "{shape:?}");
+    }
+}
