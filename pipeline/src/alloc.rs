@@ -10,6 +10,11 @@
 //! 17% slower, and whether glibc's threshold rose in time differed from process to process
 //! (the bimodal timings in BENCHMARKS.md). [`keep_freed_memory`] fixes both thresholds: blocks
 //! up to 32 MiB come from the heap, and up to 128 MiB of freed heap stays mapped for reuse.
+//!
+//! model-server does not fix them: its batches are small, and it swaps models for days. With
+//! the thresholds fixed, each model's 4.7 MB weights came from the heap, and its resident
+//! memory after 100 reloads grew 10-13% instead of 3-8%. It calls [`release_freed_memory`]
+//! after evicting a model instead.
 
 /// Blocks up to this size come from the heap (glibc's largest allowed mmap threshold).
 pub const MMAP_THRESHOLD: usize = 32 << 20;
@@ -17,7 +22,7 @@ pub const MMAP_THRESHOLD: usize = 32 << 20;
 pub const TRIM_THRESHOLD: usize = 128 << 20;
 
 /// Sets glibc's mmap and trim thresholds for tensor-sized blocks; call it first in `main` of
-/// every binary that runs a model. Leaves them alone when the user tuned malloc through
+/// every binary that trains or runs large batches. Leaves them alone when the user tuned malloc through
 /// `GLIBC_TUNABLES` or a `MALLOC_*_` variable, and does nothing on other C libraries.
 pub fn keep_freed_memory() {
     let user_tuned = std::env::vars_os().any(|(name, value)| {
@@ -46,3 +51,15 @@ fn set_thresholds() {
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn set_thresholds() {}
+
+/// Gives every free page of the heap back to the kernel (glibc's `malloc_trim`); the next
+/// tensors fault their memory in once more.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[expect(unsafe_code, reason = "malloc_trim is a C function; it has no memory-safety preconditions")]
+pub fn release_freed_memory() {
+    // SAFETY: malloc_trim takes each arena's lock itself and only unmaps pages of free chunks.
+    unsafe { libc::malloc_trim(0) };
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+pub fn release_freed_memory() {}

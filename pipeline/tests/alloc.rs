@@ -1,6 +1,6 @@
-//! `pipeline::alloc::keep_freed_memory` in its own process (glibc's thresholds are global):
-//! once set, repeated batch-64 passes of the CNN reuse the memory their activations had,
-//! instead of mapping it afresh each time.
+//! `pipeline::alloc` in its own process (glibc's thresholds are global): once
+//! `keep_freed_memory` is set, repeated batch-64 passes of the CNN reuse the memory their
+//! activations had instead of mapping it afresh each time, until `release_freed_memory`.
 
 use pipeline::model::{Architecture, Net};
 use tch::{Device, Kind, Tensor, nn, nn::ModuleT};
@@ -31,5 +31,13 @@ fn batch_passes_reuse_freed_tensor_memory() {
         // One pass allocates two 9.4 MB conv activations; mapping them afresh would take
         // over 4,600 faults a pass. Reused memory takes almost none.
         assert!(faults < 1_000, "{faults} minor page faults in 10 batch-64 passes");
+
+        // What model-server calls after evicting a model: the kept pages go back, and the
+        // next pass maps its activations again.
+        pipeline::alloc::release_freed_memory();
+        let before = minor_faults();
+        let _ = net.forward_t(&x, false);
+        let faults = minor_faults() - before;
+        assert!(faults > 1_000, "only {faults} faults after release_freed_memory: nothing was given back");
     });
 }

@@ -23,7 +23,6 @@ fn env_or(name: &str, default: u64) -> u64 {
 }
 
 fn main() {
-    pipeline::alloc::keep_freed_memory();
     let seconds = env_or("BENCH_SECONDS", 10);
     let runs = env_or("BENCH_RUNS", 3) as usize;
     let work = tempfile::tempdir().unwrap();
