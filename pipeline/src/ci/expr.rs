@@ -45,10 +45,10 @@ impl Context {
             "github.workspace" => return Ok(self.workspace.clone()),
             _ => {}
         }
-        if let Some(rest) = term.strip_prefix("steps.") {
-            if let Some((id, key)) = rest.split_once(".outputs.") {
-                return Ok(self.outputs.get(id).map(|o| lookup(o, key)).unwrap_or_default());
-            }
+        if let Some(rest) = term.strip_prefix("steps.")
+            && let Some((id, key)) = rest.split_once(".outputs.")
+        {
+            return Ok(self.outputs.get(id).map(|o| lookup(o, key)).unwrap_or_default());
         }
         Err(CiError::Expression(term.to_string()))
     }

@@ -63,15 +63,15 @@ pub fn run(repo: &Path, opts: &RunOptions) -> Result<Vec<StepReport>, CiError> {
     for step in &job.steps {
         let label = step.label();
         let mut note = if opts.dry { "would run".to_string() } else { "ran".to_string() };
-        if let Some(cond) = &step.condition {
-            if !ctx.condition(cond)? {
-                // A dry run has no step outputs: a step gated on them would run if they were set.
-                if !(opts.dry && cond.contains("steps.")) {
-                    reports.push(StepReport { label, script: None, note: format!("skipped: `{cond}` is false") });
-                    continue;
-                }
-                note = format!("would run if `{cond}`");
+        if let Some(cond) = &step.condition
+            && !ctx.condition(cond)?
+        {
+            // A dry run has no step outputs: a step gated on them would run if they were set.
+            if !(opts.dry && cond.contains("steps.")) {
+                reports.push(StepReport { label, script: None, note: format!("skipped: `{cond}` is false") });
+                continue;
             }
+            note = format!("would run if `{cond}`");
         }
         let Some(run) = &step.run else {
             let uses = step.uses.clone().unwrap_or_default();

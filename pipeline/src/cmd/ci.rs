@@ -46,10 +46,8 @@ pub fn run(repo: &RepoPaths, command: CiCommand) -> Result<ExitCode> {
             let steps = run::run(&repo.root, &opts).with_context(|| format!("workflow {workflow}"))?;
             for step in steps {
                 println!("{:<40} {}", step.label, step.note);
-                if dry {
-                    if let Some(script) = step.script {
-                        println!("    {}", script.trim_end().replace('\n', "\n    "));
-                    }
+                if dry && let Some(script) = step.script {
+                    println!("    {}", script.trim_end().replace('\n', "\n    "));
                 }
             }
         }

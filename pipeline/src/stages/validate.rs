@@ -101,10 +101,11 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     let mut per_class = [0usize; 10];
     feedback_clean.iter().for_each(|r| per_class[r.label as usize] += 1);
     let mut warnings = Vec::new();
-    if let Some((digit, n)) = per_class.iter().enumerate().max_by_key(|(_, n)| **n) {
-        if feedback_clean.len() >= 10 && *n as f64 / feedback_clean.len() as f64 > p.max_class_share {
-            warnings.push(format!("class balance: digit {digit} is {n} of {} feedback samples", feedback_clean.len()));
-        }
+    if let Some((digit, n)) = per_class.iter().enumerate().max_by_key(|(_, n)| **n)
+        && feedback_clean.len() >= 10
+        && *n as f64 / feedback_clean.len() as f64 > p.max_class_share
+    {
+        warnings.push(format!("class balance: digit {digit} is {n} of {} feedback samples", feedback_clean.len()));
     }
     let report = Report {
         rows: clean.len() + quarantine.len(),

@@ -134,7 +134,8 @@ fn directory_fingerprints_never_hide_a_change() {
         r.write("data/raw/a.txt", "A\n");
         std::fs::File::options().write(true).open(r.path().join("data/raw/a.txt")).unwrap().set_modified(later).unwrap();
     };
-    let edits: [(&str, &dyn Fn(&Repo)); 4] = [
+    type Edit<'a> = (&'a str, &'a dyn Fn(&Repo));
+    let edits: [Edit; 4] = [
         ("same-size rewrite", &rewrite_same_size),
         ("file added in a subfolder", &|r| r.write("data/raw/sub/c.txt", "c\n")),
         ("file removed", &|r| std::fs::remove_file(r.path().join("data/raw/sub/b.txt")).unwrap()),

@@ -106,7 +106,7 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_are_refused() {
     let log = repo.git(&["log", "-1", "--format=%B"]);
     assert!(log.starts_with(&format!("Promote {}", tuned.version())) && log.contains("feedback_accuracy"), "{log}");
     assert!(crate::repro(root).ran.is_empty(), "nothing changed, nothing runs");
-    assert!(!store.should_retrain().unwrap().is_some(), "every sealed sub_set is marked trained");
+    assert!(store.should_retrain().unwrap().is_none(), "every sealed sub_set is marked trained");
 
     // Deliberately wrong labels: every digit called the next one.
     for i in 200..260 {
