@@ -101,9 +101,9 @@ impl Models {
         cache.retain(|s| s.version() != model.version());
         cache.push_front(model.clone());
         cache.truncate(self.keep);
-        // The weights of an evicted model (the one serving now is never the oldest) and the
-        // loader's buffers go back to the kernel before the swap is visible; `pipeline::alloc`
-        // would otherwise keep them for reuse, and RSS would grow with each reload.
+        // The weights of an evicted model and the loader's buffers go back to the kernel
+        // before the swap is visible; glibc would otherwise keep the freed heap pages, and
+        // RSS crept up with each reload.
         pipeline::alloc::release_freed_memory();
         self.current.store(Some(model));
     }

@@ -115,6 +115,19 @@ fn evaluation_figures_follow_the_confusion_matrix() {
 }
 
 #[test]
+fn the_net_gives_the_same_logits_with_and_without_gradients() {
+    use tch::nn::ModuleT;
+    // With gradients the net pools through libtorch, without them through strided maxima.
+    let vs = train::seeded_store(Device::Cpu, 2);
+    let net = Net::new(&vs.root(), Architecture::default());
+    let xs = tch::Tensor::randn([5, 784], (tch::Kind::Float, Device::Cpu));
+    let with_grad = net.forward_t(&xs, false);
+    assert!(with_grad.requires_grad());
+    let without = tch::no_grad(|| net.forward_t(&xs, false));
+    assert!(without.equal(&with_grad.detach()));
+}
+
+#[test]
 fn pooling_by_strided_maxima_matches_libtorch_max_pool() {
     use pipeline::model::net::max_pool_2x2;
     use tch::{Kind, Tensor};
