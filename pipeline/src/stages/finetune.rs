@@ -44,12 +44,13 @@ pub struct FinetuneParams {
     pub batch_size: usize,
     pub learning_rate: f64,
     pub replay_ratio: f64,
+    pub min_replay: usize,
     pub feedback_weight: f64,
 }
 
 impl Default for FinetuneParams {
     fn default() -> Self {
-        Self { seed: 0, epochs: 3, batch_size: 64, learning_rate: 5e-4, replay_ratio: 1.0, feedback_weight: 1.0 }
+        Self { seed: 0, epochs: 3, batch_size: 64, learning_rate: 5e-4, replay_ratio: 1.5, min_replay: 1000, feedback_weight: 1.0 }
     }
 }
 
@@ -67,7 +68,7 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
     let mut chosen: Vec<&Row> = feedback.iter().flat_map(|r| std::iter::repeat_n(*r, repeats)).collect();
     chosen.extend(augmented.iter());
     let base: Vec<&Row> = rows.iter().filter(|r| r.role == Role::Train).collect();
-    let replay = ((chosen.len() as f64 * p.replay_ratio).round() as usize).min(base.len());
+    let replay = replay_count(chosen.len(), base.len(), &p);
     chosen.extend(replay_sample(&base, replay, p.seed));
 
     let mut log = String::from("epoch,loss,train_accuracy,seconds,images_per_second\n");
@@ -100,6 +101,12 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
     Ok(file)
 }
 
+/// How many base rows train next to `feedback` feedback-derived images: `replay_ratio` of them,
+/// at least `min_replay`, at most all there are.
+fn replay_count(feedback: usize, base: usize, p: &FinetuneParams) -> usize {
+    ((feedback as f64 * p.replay_ratio).round() as usize).max(p.min_replay).min(base)
+}
+
 /// `n` base rows picked by a seeded shuffle.
 fn replay_sample<'a>(base: &[&'a Row], n: usize, seed: u64) -> Vec<&'a Row> {
     let mut keyed: Vec<(String, &Row)> = base
@@ -120,4 +127,17 @@ fn fingerprint(rows: &[&Row]) -> String {
 /// The one model a candidate folder holds.
 pub fn candidate_in(dir: &Path) -> Result<ModelFile, StageError> {
     ModelFile::list(dir)?.pop().ok_or_else(|| StageError::Invalid { path: dir.to_path_buf(), what: "holds no candidate model (run finetune)".into() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_small_feedback_batch_still_trains_among_min_replay_base_images() {
+        let p = FinetuneParams::default();
+        assert_eq!(replay_count(55, 6000, &p), 1000);
+        assert_eq!(replay_count(2200, 6000, &p), 3300);
+        assert_eq!(replay_count(55, 400, &p), 400);
+    }
 }

@@ -42,20 +42,36 @@ fn prediction_is_the_same_for_every_variant_of_a_digit() {
         // Through a PNG file, as users send them.
         let png = tmp.path().join(format!("{i}.png"));
         digit.save(&png).unwrap();
-        let plain = preprocess::preprocess(&image::open(&png).unwrap()).unwrap();
-        let answer = classifier.predict(&[plain]).remove(0);
+        let plain = classifier.predict(&[preprocess::preprocess(&image::open(&png).unwrap()).unwrap()])[0].digit;
         for (name, variant) in variants(&digit) {
             let got = classifier.predict(&[preprocess::preprocess(&variant).unwrap()])[0].digit;
-            if got != answer.digit {
-                changed.push((answer.confidence, format!("#{i} (label {}): {name} gives {got}, plain {} at {:.2}", test.labels[i], answer.digit, answer.confidence)));
+            if got != plain {
+                changed.push(format!("#{i} (label {}): plain {plain}, {name} {got}", test.labels[i]));
             }
         }
     }
-    // Resampling a large or shifted copy moves a few grey levels, which can only tip a digit the
-    // model was unsure of: an answer above 90% never changes, and at most 2% of all do.
-    let confident: Vec<_> = changed.iter().filter(|(c, _)| *c >= 0.9).collect();
-    assert!(confident.is_empty(), "{confident:#?}");
-    assert!(changed.len() <= 8, "{changed:#?}");
+    assert!(changed.is_empty(), "{changed:#?}");
+}
+
+#[test]
+fn every_variant_reaches_the_model_within_a_few_grey_levels() {
+    let Some(dir) = crate::shared_mnist() else { return };
+    let test = Mnist::load(&dir, Split::Test).unwrap();
+    let mut drift = [0.0f64; 4];
+    for i in 0..100 {
+        let digit = mnist_image(test.image(i));
+        let plain = preprocess::to_mnist(&DynamicImage::ImageLuma8(digit.clone())).unwrap();
+        for (k, (_, variant)) in variants(&digit).iter().enumerate() {
+            let seen = preprocess::to_mnist(variant).unwrap();
+            drift[k] += plain.iter().zip(seen).map(|(&a, b)| (a as f64 - b as f64).abs()).sum::<f64>() / 784.0 / 100.0;
+        }
+    }
+    // Mean absolute difference per pixel, of 255. Inverting is exact and enlarging by
+    // interpolation nearly so; the 2x and 3x copies lose a little sharpness in their own
+    // resampling, and the paper's grey clips the faintest ink.
+    let [inverted, large, off_centre, paper] = drift;
+    assert!(inverted < 0.01 && large < 0.5, "inverted {inverted:.2}, large {large:.2}");
+    assert!(off_centre < 3.0 && paper < 3.0, "off-centre {off_centre:.2}, tall paper {paper:.2}");
 }
 
 #[test]
@@ -66,7 +82,7 @@ fn an_mnist_digit_keeps_its_shape() {
         let raw = test.image(i);
         let out = preprocess::to_mnist(&DynamicImage::ImageLuma8(mnist_image(raw))).unwrap();
         let diff: f64 = raw.iter().zip(out).map(|(&a, b)| (a as f64 - b as f64).abs()).sum::<f64>() / 784.0;
-        assert!(diff < 20.0, "digit #{i} changed by {diff:.1} grey levels per pixel on average");
+        assert!(diff < 16.0, "digit #{i} changed by {diff:.1} grey levels per pixel on average");
     }
 }
 

@@ -3,8 +3,12 @@
 //! MNIST's own recipe: grayscale, light ink on dark, crop to the ink, fit in 20x20 keeping the
 //! aspect ratio, then place in 28x28 with the centre of mass in the middle.
 
-use image::imageops::{self, FilterType};
+mod ink;
+mod resample;
+
 use image::{DynamicImage, ImageBuffer, Luma};
+use ink::Ink;
+use resample::Axis;
 
 use crate::data::{PIXELS, SIDE};
 
@@ -12,12 +16,11 @@ use crate::data::{PIXELS, SIDE};
 pub const MEAN: f32 = 0.1307;
 pub const STD: f32 = 0.3081;
 
-/// The box the ink is scaled to fit, as in MNIST.
-const FIT: u32 = 20;
-/// How much larger than the box the intermediate canvas is.
-const CANVAS: u32 = 4;
-/// Pixels dimmer than this share of the brightest ink are not ink when finding its bounding box.
-const INK_THRESHOLD: f32 = 0.1;
+/// The side the ink's box is scaled to. MNIST fits its digits in 20x20 whole pixels; measured
+/// between the points where the ink fades out (`ink.rs`), the same digits span 20.75.
+const FIT: f32 = 20.75;
+/// Where the centre of mass goes: the middle of pixel (14, 14), where MNIST puts it.
+const CENTRE: f32 = 14.5;
 /// Below this contrast (0-255) between background and ink the image is treated as blank.
 const MIN_CONTRAST: f32 = 24.0 / 255.0;
 
@@ -32,17 +35,13 @@ type Gray = ImageBuffer<Luma<f32>, Vec<f32>>;
 
 /// Turns any image into a 28x28 MNIST-style digit: `u8` pixels, white ink on black.
 pub fn to_mnist(image: &DynamicImage) -> Result<[u8; PIXELS], PreprocessError> {
-    let mut gray = ink_map(image)?;
-    let (x0, y0, x1, y1) = ink_box(&gray).ok_or(PreprocessError::Blank { contrast: 0.0 })?;
-    let crop = imageops::crop(&mut gray, x0, y0, x1 - x0 + 1, y1 - y0 + 1).to_image();
-    let (w, h) = crop.dimensions();
-    let scale = FIT as f32 / w.max(h) as f32;
-    let (fw, fh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
-    // Every input reaches the 20x20 box through the same last step, from a canvas 4x as large,
-    // so a digit sent small, large or shifted comes out with the same smoothing.
-    let canvas = imageops::resize(&crop, fw * CANVAS, fh * CANVAS, FilterType::Triangle);
-    let fitted = imageops::resize(&canvas, fw, fh, FilterType::Triangle);
-    Ok(place_by_centre_of_mass(&fitted))
+    let gray = ink_map(image)?;
+    // Faint ink up to half an output pixel outside the box is drawn too, at any resolution.
+    let ink = Ink::measure(&gray, 0.5 / FIT).ok_or(PreprocessError::Blank { contrast: 0.0 })?;
+    let scale = FIT / ink.extent;
+    let x = Axis { centre: ink.cx, target: CENTRE, scale, keep: ink.columns };
+    let y = Axis { centre: ink.cy, target: CENTRE, scale, keep: ink.rows };
+    Ok(resample::render(&gray, x, y))
 }
 
 /// `to_mnist` followed by the normalisation the model was trained with.
@@ -100,40 +99,6 @@ fn border_median(gray: &Gray) -> f32 {
         .collect();
     border.sort_by(f32::total_cmp);
     border[border.len() / 2]
-}
-
-/// The inclusive bounding box of the ink, or `None` when there is none.
-fn ink_box(gray: &Gray) -> Option<(u32, u32, u32, u32)> {
-    let cut = INK_THRESHOLD;
-    gray.enumerate_pixels().filter(|(_, _, p)| p.0[0] > cut).fold(None, |acc, (x, y, _)| {
-        Some(match acc {
-            None => (x, y, x, y),
-            Some((x0, y0, x1, y1)) => (x0.min(x), y0.min(y), x1.max(x), y1.max(y)),
-        })
-    })
-}
-
-/// Pastes the fitted digit into 28x28 so its centre of mass sits at the centre.
-fn place_by_centre_of_mass(fitted: &Gray) -> [u8; PIXELS] {
-    let (mut mass, mut mx, mut my) = (0.0f64, 0.0f64, 0.0f64);
-    for (x, y, p) in fitted.enumerate_pixels() {
-        let v = p.0[0].max(0.0) as f64;
-        mass += v;
-        mx += v * x as f64;
-        my += v * y as f64;
-    }
-    let (cx, cy) = if mass > 0.0 { (mx / mass, my / mass) } else { (0.0, 0.0) };
-    // MNIST digits have their centre of mass at pixel (14, 14) on average.
-    let centre = SIDE as f64 / 2.0;
-    let (dx, dy) = ((centre - cx).round() as i64, (centre - cy).round() as i64);
-    let mut out = [0u8; PIXELS];
-    for (x, y, p) in fitted.enumerate_pixels() {
-        let (tx, ty) = (x as i64 + dx, y as i64 + dy);
-        if (0..SIDE as i64).contains(&tx) && (0..SIDE as i64).contains(&ty) {
-            out[ty as usize * SIDE + tx as usize] = (p.0[0].clamp(0.0, 1.0) * 255.0).round() as u8;
-        }
-    }
-    out
 }
 
 /// Wraps 28x28 MNIST pixels as an image (to write PNGs of dataset digits).
