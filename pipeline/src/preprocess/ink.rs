@@ -31,43 +31,53 @@ impl Ink {
     pub fn measure(gray: &Gray, margin: f32) -> Option<Ink> {
         let (w, h) = (gray.width() as usize, gray.height() as usize);
         let raw = gray.as_raw();
-        let (mut left, mut right, mut top, mut bottom) = (f32::MAX, f32::MIN, f32::MAX, f32::MIN);
-        for line in raw.chunks_exact(w) {
-            if let Some((rise, fall)) = crossings(w, |x| line[x]) {
-                left = left.min(rise);
-                right = right.max(fall);
-            }
-        }
-        for x in 0..w {
-            if let Some((rise, fall)) = crossings(h, |y| raw[y * w + x]) {
-                top = top.min(rise);
-                bottom = bottom.max(fall);
-            }
-        }
-        if left > right {
-            return None;
-        }
+        let at = |x: usize, y: usize| raw[y * w + x];
+        // The first and last ink pixel of every row give the box in whole pixels.
+        let spans: Vec<Option<(usize, usize)>> = raw.chunks_exact(w).map(ink_span).collect();
+        let inked = || spans.iter().enumerate().filter_map(|(y, span)| span.map(|(first, last)| (y, first, last)));
+        let (top_row, bottom_row) = (inked().next()?.0, inked().last()?.0);
+        let first_column = inked().map(|(_, first, _)| first).min()?;
+        let last_column = inked().map(|(_, _, last)| last).max()?;
+        // An edge crosses the threshold within half a pixel of its outermost ink pixels, so
+        // only the lines through those pixels can hold the outermost crossing.
+        let across = |y: usize| crossings(w, |x| at(x, y)).expect("an inked row");
+        let down = |x: usize| crossings(h, |y| at(x, y)).expect("an inked column");
+        let inked_in_row = |y: usize| (0..w).filter(move |&x| at(x, y) > INK_THRESHOLD);
+        let left = inked().filter(|&(_, first, _)| first == first_column).map(|(y, _, _)| across(y).0).fold(f32::MAX, f32::min);
+        let right = inked().filter(|&(_, _, last)| last == last_column).map(|(y, _, _)| across(y).1).fold(f32::MIN, f32::max);
+        let top = inked_in_row(top_row).map(|x| down(x).0).fold(f32::MAX, f32::min);
+        let bottom = inked_in_row(bottom_row).map(|x| down(x).1).fold(f32::MIN, f32::max);
+
         let extent = (right - left).max(bottom - top);
         let m = margin * extent;
         let (columns, rows) = ((left - m, right + m), (top - m, bottom + m));
-        let within = |p: f64, (lo, hi): (f32, f32)| p >= lo as f64 && p <= hi as f64;
+        // The pixels whose centres lie within the grown box.
+        let centres = |(lo, hi): (f32, f32), len: usize| {
+            let first = (lo as f64 - 0.5).ceil().max(0.0) as usize;
+            let end = ((hi as f64 - 0.5).floor() + 1.0).clamp(0.0, len as f64) as usize;
+            first..end.max(first)
+        };
         let (mut mass, mut mx, mut my) = (0.0f64, 0.0f64, 0.0f64);
-        for (y, line) in raw.chunks_exact(w).enumerate() {
+        for y in centres(rows, h) {
             let py = y as f64 + 0.5;
-            if !within(py, rows) {
-                continue;
-            }
-            for (x, &v) in line.iter().enumerate() {
-                let px = x as f64 + 0.5;
-                if v > 0.0 && within(px, columns) {
+            for x in centres(columns, w) {
+                let v = at(x, y);
+                if v > 0.0 {
                     mass += v as f64;
-                    mx += v as f64 * px;
+                    mx += v as f64 * (x as f64 + 0.5);
                     my += v as f64 * py;
                 }
             }
         }
         Some(Ink { extent, columns, rows, cx: (mx / mass) as f32, cy: (my / mass) as f32 })
     }
+}
+
+/// The first and last pixel of a line above the threshold.
+fn ink_span(line: &[f32]) -> Option<(usize, usize)> {
+    let first = line.iter().position(|&v| v > INK_THRESHOLD)?;
+    let last = line.iter().rposition(|&v| v > INK_THRESHOLD)?;
+    Some((first, last))
 }
 
 /// Where a line of `len` pixels, interpolated linearly between pixel centres and down to zero

@@ -56,49 +56,87 @@ pub fn normalize(pixels: &[u8; PIXELS]) -> [f32; PIXELS] {
 
 /// Grayscale ink intensity, bright on a zero background, stretched so the ink peaks at 1.
 fn ink_map(image: &DynamicImage) -> Result<Gray, PreprocessError> {
-    let rgba = image.to_rgba32f();
-    let (w, h) = rgba.dimensions();
-    // Transparent pixels take the colour the ink is not, so strokes on a transparent canvas survive.
-    let (mut sum, mut weight) = (0.0f32, 0.0f32);
-    for p in rgba.pixels() {
-        sum += luma(p.0) * p.0[3];
-        weight += p.0[3];
+    let (w, h) = (image.width(), image.height());
+    let (mut gray, alpha) = luma_alpha(image);
+    if let Some(alpha) = alpha {
+        // Transparent pixels take the colour the ink is not, so strokes on a transparent
+        // canvas survive.
+        let (mut sum, mut weight) = (0.0f32, 0.0f32);
+        for (l, a) in gray.iter().zip(&alpha) {
+            sum += l * a;
+            weight += a;
+        }
+        let backdrop = if weight > 0.0 && sum / weight < 0.5 { 1.0 } else { 0.0 };
+        gray.iter_mut().zip(&alpha).for_each(|(l, a)| *l = *l * a + backdrop * (1.0 - a));
     }
-    let ink_is_dark = weight > 0.0 && sum / weight < 0.5;
-    let backdrop = if ink_is_dark { 1.0 } else { 0.0 };
-    let mut gray = Gray::from_fn(w, h, |x, y| {
-        let p = rgba.get_pixel(x, y).0;
-        Luma([luma(p) * p[3] + backdrop * (1.0 - p[3])])
-    });
-    let mut background = border_median(&gray);
+    let mut background = border_median(&gray, w as usize, h as usize);
+    let mut peak = 0.0f32;
     if background > 0.5 {
-        gray.pixels_mut().for_each(|p| p.0[0] = 1.0 - p.0[0]);
+        gray.iter_mut().for_each(|v| {
+            *v = 1.0 - *v;
+            peak = peak.max(*v);
+        });
         background = 1.0 - background;
+    } else {
+        peak = gray.iter().fold(peak, |m, &v| m.max(v));
     }
-    let peak = gray.pixels().fold(0.0f32, |m, p| m.max(p.0[0]));
     let contrast = peak - background;
     if contrast < MIN_CONTRAST {
         return Err(PreprocessError::Blank { contrast });
     }
     let stretch = 1.0 / contrast;
-    gray.pixels_mut().for_each(|p| p.0[0] = ((p.0[0] - background) * stretch).max(0.0));
-    Ok(gray)
+    gray.iter_mut().for_each(|v| *v = ((*v - background) * stretch).max(0.0));
+    Ok(Gray::from_raw(w, h, gray).expect("one value per pixel"))
 }
 
-fn luma([r, g, b, _]: [f32; 4]) -> f32 {
+/// Luma in [0, 1] of every pixel, row by row, and alpha when the image has any. The common
+/// 8-bit layouts are read directly; the others through `image`'s conversion.
+fn luma_alpha(image: &DynamicImage) -> (Vec<f32>, Option<Vec<f32>>) {
+    let unit = |v: u8| UNIT[v as usize];
+    match image {
+        DynamicImage::ImageLuma8(g) => (g.as_raw().iter().map(|&v| luma([unit(v); 3])).collect(), None),
+        DynamicImage::ImageRgb8(c) => (c.as_raw().chunks_exact(3).map(|p| luma([unit(p[0]), unit(p[1]), unit(p[2])])).collect(), None),
+        DynamicImage::ImageRgba8(c) => {
+            let (luma, alpha) = c.as_raw().chunks_exact(4).map(|p| (luma([unit(p[0]), unit(p[1]), unit(p[2])]), unit(p[3]))).unzip();
+            (luma, Some(alpha))
+        }
+        other => {
+            let (luma, alpha) = other.to_rgba32f().pixels().map(|p| (luma([p.0[0], p.0[1], p.0[2]]), p.0[3])).unzip();
+            (luma, Some(alpha))
+        }
+    }
+}
+
+/// `v / 255` for every byte value, so reading a pixel costs no division.
+const UNIT: [f32; 256] = {
+    let mut table = [0.0; 256];
+    let mut v = 0;
+    while v < 256 {
+        table[v] = v as f32 / 255.0;
+        v += 1;
+    }
+    table
+};
+
+fn luma([r, g, b]: [f32; 3]) -> f32 {
     0.299 * r + 0.587 * g + 0.114 * b
 }
 
 /// The median of the outermost pixels: the paper or canvas colour.
-fn border_median(gray: &Gray) -> f32 {
-    let (w, h) = gray.dimensions();
-    let mut border: Vec<f32> = gray
-        .enumerate_pixels()
-        .filter(|(x, y, _)| *x == 0 || *y == 0 || *x == w - 1 || *y == h - 1)
-        .map(|(_, _, p)| p.0[0])
-        .collect();
-    border.sort_by(f32::total_cmp);
-    border[border.len() / 2]
+fn border_median(gray: &[f32], w: usize, h: usize) -> f32 {
+    let mut border = Vec::with_capacity(2 * (w + h));
+    for (y, row) in gray.chunks_exact(w).enumerate() {
+        if y == 0 || y == h - 1 {
+            border.extend_from_slice(row);
+        } else {
+            border.push(row[0]);
+            if w > 1 {
+                border.push(row[w - 1]);
+            }
+        }
+    }
+    let middle = border.len() / 2;
+    *border.select_nth_unstable_by(middle, f32::total_cmp).1
 }
 
 /// Wraps 28x28 MNIST pixels as an image (to write PNGs of dataset digits).

@@ -87,6 +87,39 @@ fn an_mnist_digit_keeps_its_shape() {
 }
 
 #[test]
+fn every_pixel_layout_of_a_digit_gives_the_same_input() {
+    let Some(dir) = crate::shared_mnist() else { return };
+    let test = Mnist::load(&dir, Split::Test).unwrap();
+    for i in 0..10 {
+        let gray = DynamicImage::ImageLuma8(mnist_image(test.image(i)));
+        let expected = preprocess::to_mnist(&gray).unwrap();
+        let layouts = [
+            ("RGB", DynamicImage::ImageRgb8(gray.to_rgb8())),
+            ("RGBA", DynamicImage::ImageRgba8(gray.to_rgba8())),
+            ("gray + alpha", DynamicImage::ImageLumaA8(gray.to_luma_alpha8())),
+            ("16-bit gray", DynamicImage::ImageLuma16(gray.to_luma16())),
+            ("float RGB", DynamicImage::ImageRgb32F(gray.to_rgb32f())),
+        ];
+        for (name, image) in layouts {
+            let got = preprocess::to_mnist(&image).unwrap();
+            let worst = expected.iter().zip(got).map(|(&a, b)| a.abs_diff(b)).max().unwrap();
+            assert!(worst <= 1, "digit #{i} as {name}: a pixel differs by {worst}");
+        }
+    }
+}
+
+#[test]
+fn a_one_pixel_line_is_a_digit_too() {
+    // A 1-pixel-high strip and a 1-pixel-wide one: the border is the whole image, mostly dark.
+    let strip = GrayImage::from_fn(40, 1, |x, _| Luma([if (15..25).contains(&x) { 255 } else { 0 }]));
+    let column = GrayImage::from_fn(1, 40, |_, y| Luma([if (15..25).contains(&y) { 255 } else { 0 }]));
+    for image in [strip, column] {
+        let out = preprocess::to_mnist(&DynamicImage::ImageLuma8(image)).unwrap();
+        assert!(out.iter().map(|&p| p as u32).sum::<u32>() > 255 * 10, "the line leaves ink");
+    }
+}
+
+#[test]
 fn transparent_canvas_strokes_are_ink() {
     // What a browser canvas sends: dark strokes on a fully transparent background.
     let mut canvas = image::RgbaImage::new(280, 280);
