@@ -35,7 +35,7 @@ impl Ink {
         // The first and last ink pixel of every row give the box in whole pixels.
         let spans: Vec<Option<(usize, usize)>> = raw.chunks_exact(w).map(ink_span).collect();
         let inked = || spans.iter().enumerate().filter_map(|(y, span)| span.map(|(first, last)| (y, first, last)));
-        let (top_row, bottom_row) = (inked().next()?.0, inked().last()?.0);
+        let (top_row, bottom_row) = (inked().next()?.0, inked().next_back()?.0);
         let first_column = inked().map(|(_, first, _)| first).min()?;
         let last_column = inked().map(|(_, _, last)| last).max()?;
         // An edge crosses the threshold within half a pixel of its outermost ink pixels, so
