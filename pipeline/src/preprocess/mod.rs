@@ -1,7 +1,10 @@
 //! The one preprocessing function shared by training and serving, so a digit drawn on a canvas,
 //! photographed on paper or read from MNIST reaches the model in the same form. It follows
 //! MNIST's own recipe: grayscale, light ink on dark, crop to the ink, fit in 20x20 keeping the
-//! aspect ratio, then place in 28x28 with the centre of mass in the middle.
+//! aspect ratio, then place in 28x28 with the centre of mass in the middle. The box and the
+//! centre are measured to a fraction of a pixel (`ink.rs`) and the digit is drawn in one
+//! resampling step (`resample.rs`), so its size and position in the input do not change what
+//! the model sees.
 
 mod ink;
 mod resample;
@@ -30,7 +33,7 @@ pub enum PreprocessError {
     Blank { contrast: f32 },
 }
 
-/// Ink intensity in [0, 1] (the range `image` keeps `f32` pixels in when resizing).
+/// Ink intensity in [0, 1], one value per pixel.
 type Gray = ImageBuffer<Luma<f32>, Vec<f32>>;
 
 /// Turns any image into a 28x28 MNIST-style digit: `u8` pixels, white ink on black.
@@ -57,6 +60,9 @@ pub fn normalize(pixels: &[u8; PIXELS]) -> [f32; PIXELS] {
 /// Grayscale ink intensity, bright on a zero background, stretched so the ink peaks at 1.
 fn ink_map(image: &DynamicImage) -> Result<Gray, PreprocessError> {
     let (w, h) = (image.width(), image.height());
+    if w == 0 || h == 0 {
+        return Err(PreprocessError::Blank { contrast: 0.0 });
+    }
     let (mut gray, alpha) = luma_alpha(image);
     if let Some(alpha) = alpha {
         // Transparent pixels take the colour the ink is not, so strokes on a transparent

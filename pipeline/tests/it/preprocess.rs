@@ -140,4 +140,8 @@ fn a_blank_image_is_refused() {
         let blank = DynamicImage::ImageLuma8(GrayImage::from_pixel(64, 64, Luma([shade])));
         assert!(matches!(preprocess::to_mnist(&blank), Err(PreprocessError::Blank { .. })), "shade {shade}");
     }
+    for (w, h) in [(0, 0), (0, 5), (5, 0)] {
+        let empty = DynamicImage::ImageLuma8(GrayImage::new(w, h));
+        assert!(matches!(preprocess::to_mnist(&empty), Err(PreprocessError::Blank { .. })), "{w}x{h}");
+    }
 }
