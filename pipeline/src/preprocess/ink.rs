@@ -33,7 +33,7 @@ impl Ink {
         let raw = gray.as_raw();
         let at = |x: usize, y: usize| raw[y * w + x];
         // The first and last ink pixel of every row give the box in whole pixels.
-        let spans: Vec<Option<(usize, usize)>> = raw.chunks_exact(w).map(ink_span).collect();
+        let spans: Vec<Option<(usize, usize)>> = raw.chunks_exact(w).map(|line| ink_span(w, |x| line[x])).collect();
         let inked = || spans.iter().enumerate().filter_map(|(y, span)| span.map(|(first, last)| (y, first, last)));
         let (top_row, bottom_row) = (inked().next()?.0, inked().next_back()?.0);
         let first_column = inked().map(|(_, first, _)| first).min()?;
@@ -73,10 +73,10 @@ impl Ink {
     }
 }
 
-/// The first and last pixel of a line above the threshold.
-fn ink_span(line: &[f32]) -> Option<(usize, usize)> {
-    let first = line.iter().position(|&v| v > INK_THRESHOLD)?;
-    let last = line.iter().rposition(|&v| v > INK_THRESHOLD)?;
+/// The first and last of `len` pixels above the threshold.
+fn ink_span(len: usize, at: impl Fn(usize) -> f32) -> Option<(usize, usize)> {
+    let first = (0..len).find(|&i| at(i) > INK_THRESHOLD)?;
+    let last = (first..len).rev().find(|&i| at(i) > INK_THRESHOLD)?;
     Some((first, last))
 }
 
@@ -84,8 +84,7 @@ fn ink_span(line: &[f32]) -> Option<(usize, usize)> {
 /// beyond its ends, first rises above the threshold and last falls below it.
 fn crossings(len: usize, at: impl Fn(usize) -> f32) -> Option<(f32, f32)> {
     let cut = INK_THRESHOLD;
-    let first = (0..len).find(|&i| at(i) > cut)?;
-    let last = (first..len).rev().find(|&i| at(i) > cut)?;
+    let (first, last) = ink_span(len, &at)?;
     let before = if first == 0 { 0.0 } else { at(first - 1) };
     let after = if last + 1 == len { 0.0 } else { at(last + 1) };
     let rise = first as f32 - 0.5 + (cut - before) / (at(first) - before);

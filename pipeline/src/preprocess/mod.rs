@@ -76,16 +76,11 @@ fn ink_map(image: &DynamicImage) -> Result<Gray, PreprocessError> {
         gray.iter_mut().zip(&alpha).for_each(|(l, a)| *l = *l * a + backdrop * (1.0 - a));
     }
     let mut background = border_median(&gray, w as usize, h as usize);
-    let mut peak = 0.0f32;
     if background > 0.5 {
-        gray.iter_mut().for_each(|v| {
-            *v = 1.0 - *v;
-            peak = peak.max(*v);
-        });
+        gray.iter_mut().for_each(|v| *v = 1.0 - *v);
         background = 1.0 - background;
-    } else {
-        peak = gray.iter().fold(peak, |m, &v| m.max(v));
     }
+    let peak = gray.iter().fold(0.0f32, |m, &v| m.max(v));
     let contrast = peak - background;
     if contrast < MIN_CONTRAST {
         return Err(PreprocessError::Blank { contrast });

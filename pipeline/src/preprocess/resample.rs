@@ -26,15 +26,15 @@ pub(super) struct Axis {
 pub(super) fn render(gray: &Gray, x: Axis, y: Axis) -> [u8; PIXELS] {
     let w = gray.width() as usize;
     let (columns, rows) = (taps(w, x), taps(gray.height() as usize, y));
-    let lines: Vec<&[f32]> = gray.as_raw().chunks_exact(w).collect();
+    // Every source row an output row averages, narrowed once to the 28 output columns.
+    let (lo, hi) = (rows.iter().map(|r| r.first).min().unwrap_or(0), rows.iter().map(|r| r.first + r.weights.len()).max().unwrap_or(0));
+    let narrowed: Vec<[f32; SIDE]> =
+        gray.as_raw().chunks_exact(w).skip(lo).take(hi - lo).map(|line| std::array::from_fn(|ox| columns[ox].apply(line))).collect();
     let mut out = [0u8; PIXELS];
     for (oy, row) in rows.iter().enumerate() {
-        // The source rows this output row averages, each narrowed to the 28 output columns.
         let mut blended = [0.0f32; SIDE];
-        for (line, weight) in lines[row.first..].iter().zip(&row.weights) {
-            for (b, column) in blended.iter_mut().zip(&columns) {
-                *b += weight * column.apply(line);
-            }
+        for (line, weight) in narrowed[row.first - lo..].iter().zip(&row.weights) {
+            blended.iter_mut().zip(line).for_each(|(b, v)| *b += weight * v);
         }
         for (ox, v) in blended.into_iter().enumerate() {
             out[oy * SIDE + ox] = (v.clamp(0.0, 1.0) * 255.0).round() as u8;
