@@ -17,12 +17,12 @@
 //! instead.
 
 /// Blocks up to this size come from the heap (glibc's largest allowed mmap threshold).
-pub const MMAP_THRESHOLD: usize = 32 << 20;
+const MMAP_THRESHOLD: usize = 32 << 20;
 /// Freed memory at the top of the heap up to this size is kept for reuse.
-pub const TRIM_THRESHOLD: usize = 128 << 20;
+const TRIM_THRESHOLD: usize = 128 << 20;
 
-/// Sets glibc's mmap and trim thresholds for tensor-sized blocks; call it first in `main` of
-/// every binary that trains or runs large batches. Leaves them alone when the user tuned
+/// Sets glibc's mmap and trim thresholds for tensor-sized blocks; call it at the start of
+/// `main` of every binary that trains or runs large batches. Leaves them alone when the user tuned
 /// malloc through `GLIBC_TUNABLES` or a `MALLOC_*_` variable; does nothing on other C libraries.
 pub fn keep_freed_memory() {
     let user_tuned = std::env::vars_os().any(|(name, value)| {

@@ -58,11 +58,12 @@ enum Command {
 }
 
 pub fn main() -> ExitCode {
-    pipeline::alloc::keep_freed_memory();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
+    // After the subscriber, so a refused setting is reported.
+    pipeline::alloc::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
