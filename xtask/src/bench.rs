@@ -1,8 +1,9 @@
 //! `cargo xtask bench [SUITE]`: the benchmarks behind BENCHMARKS.md. `model` runs the CNN
 //! benchmark of this workspace and the same network in PyTorch (the cached wheel, same thread
 //! count) in one run and prints both with their ratio; `dag` (the runner against DVC),
-//! `feedback` (durable adds from 8 writers) and `serve` (model-server against the FastAPI
-//! peer) run those crates' `cargo bench` harnesses, which print their own tables.
+//! `preprocess` (`to_mnist` on a digit, a canvas and a photo), `feedback` (durable adds from 8
+//! writers) and `serve` (model-server against the FastAPI peer) run those crates' `cargo bench`
+//! harnesses, which print their own figures.
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -17,6 +18,8 @@ pub enum Suite {
     Model,
     /// `repro` against DVC 3 (issue 4).
     Dag,
+    /// The shared preprocessing on a digit, a canvas and a photo (issue 2).
+    Preprocess,
     /// Durable feedback adds per second (issue 3).
     Feedback,
     /// model-server against the FastAPI peer (issue 6).
@@ -26,7 +29,7 @@ pub enum Suite {
 }
 
 pub fn run(suite: Suite) -> Result<()> {
-    let harnesses = [(Suite::Dag, "repro", "vs_dvc"), (Suite::Feedback, "gitops", "feedback"), (Suite::Serve, "model-server", "serve")];
+    let harnesses = [(Suite::Dag, "repro", "vs_dvc"), (Suite::Preprocess, "pipeline", "preprocess"), (Suite::Feedback, "gitops", "feedback"), (Suite::Serve, "model-server", "serve")];
     if matches!(suite, Suite::Model | Suite::All) {
         model()?;
     }
