@@ -18,10 +18,6 @@ fn embed_serving_model() {
     let registry = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/registry.json");
     println!("cargo:rerun-if-changed={}", registry.display());
     let text = std::fs::read_to_string(&registry).unwrap_or_default();
-    let version = text
-        .split("\"serving\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').nth(1))
-        .unwrap_or_default();
+    let version = text.split("\"serving\"").nth(1).and_then(|rest| rest.split('"').nth(1)).unwrap_or_default();
     println!("cargo:rustc-env=BASE_MODEL={version}");
 }

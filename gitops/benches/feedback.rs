@@ -15,7 +15,9 @@ use image::{GrayImage, ImageFormat, Luma};
 const WRITERS: u32 = 8;
 
 fn png(seed: u32) -> Vec<u8> {
-    let img = GrayImage::from_fn(28, 28, |x, y| Luma([((x * 7 + y * 13) as u8).wrapping_mul(seed as u8 | 1) ^ (seed >> 8) as u8]));
+    let img = GrayImage::from_fn(28, 28, |x, y| {
+        Luma([((x * 7 + y * 13) as u8).wrapping_mul(seed as u8 | 1) ^ (seed >> 8) as u8])
+    });
     let mut out = Vec::new();
     img.write_to(&mut Cursor::new(&mut out), ImageFormat::Png).expect("encode");
     out
@@ -64,8 +66,12 @@ fn run(root: &std::path::Path, shape: Shape, per_writer: u32) -> f64 {
             s.spawn(move || {
                 let samples: Vec<Sample> = batch.into_iter().enumerate().map(|(i, img)| sample(w, i, img)).collect();
                 let outcomes: Vec<_> = match shape {
-                    Shape::Many => samples.chunks(10).flat_map(|c| store.add_many(c.to_vec()).expect("add_many")).collect(),
-                    Shape::Shared | Shape::PerWriter => samples.into_iter().map(|s| store.add(s).expect("add")).collect(),
+                    Shape::Many => {
+                        samples.chunks(10).flat_map(|c| store.add_many(c.to_vec()).expect("add_many")).collect()
+                    }
+                    Shape::Shared | Shape::PerWriter => {
+                        samples.into_iter().map(|s| store.add(s).expect("add")).collect()
+                    }
                 };
                 assert!(outcomes.iter().all(|o| !o.duplicate), "images are distinct");
             });
@@ -88,12 +94,17 @@ fn main() {
         ("add, a store handle per writer (OS lock only)", Shape::PerWriter),
         ("add_many of 10, one shared store", Shape::Many),
     ];
-    let root = tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()))
-        .expect("temp dir");
+    let root =
+        tempfile::tempdir_in(std::env::var_os("BENCH_DIR").unwrap_or_else(|| std::env::temp_dir().into_os_string()))
+            .expect("temp dir");
     for (name, shape) in shapes {
         let runs: Vec<f64> = (0..3).map(|_| run(root.path(), shape, per_writer)).collect();
         let mut sorted = runs.clone();
         sorted.sort_by(f64::total_cmp);
-        println!("{name}: median {:.0} adds/s (runs: {})", sorted[1], runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", "));
+        println!(
+            "{name}: median {:.0} adds/s (runs: {})",
+            sorted[1],
+            runs.iter().map(|r| format!("{r:.0}")).collect::<Vec<_>>().join(", ")
+        );
     }
 }

@@ -10,9 +10,7 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 /// A file name unique across threads and processes: `<pid>-<counter>-<nanos><suffix>`.
 pub(crate) fn unique_name(suffix: &str) -> String {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     format!("{}-{n}-{nanos}{suffix}", std::process::id())
 }
 

@@ -62,9 +62,7 @@ pub fn decode_limited(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage
     }
     let format = image::guess_format(bytes).map_err(|_| ImageInputError::NotAnImage)?;
     let reader = || ImageReader::with_format(Cursor::new(bytes), format);
-    let (width, height) = reader()
-        .into_dimensions()
-        .map_err(|source| ImageInputError::Header { format, source })?;
+    let (width, height) = reader().into_dimensions().map_err(|source| ImageInputError::Header { format, source })?;
     let pixels = u64::from(width) * u64::from(height);
     if pixels == 0 {
         return Err(ImageInputError::NoPixels { width, height });

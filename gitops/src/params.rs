@@ -164,10 +164,7 @@ impl Params {
     }
 
     /// [`Params::load`] with the environment given as a function (for tests).
-    pub fn load_with_env(
-        repo_root: &Path,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, ParamsError> {
+    pub fn load_with_env(repo_root: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ParamsError> {
         let path = repo_root.join("params.yaml");
         let mut params = match std::fs::read_to_string(&path) {
             Ok(text) => Self::from_yaml(&text).map_err(|source| ParamsError::Parse { path, source })?,

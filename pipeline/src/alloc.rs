@@ -38,9 +38,10 @@ pub fn keep_freed_memory() {
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "mallopt is a C function; it has no memory-safety preconditions")]
 fn set_thresholds() {
-    for (param, value, name) in
-        [(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD, "M_MMAP_THRESHOLD"), (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD, "M_TRIM_THRESHOLD")]
-    {
+    for (param, value, name) in [
+        (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD, "M_MMAP_THRESHOLD"),
+        (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD, "M_TRIM_THRESHOLD"),
+    ] {
         // SAFETY: mallopt takes glibc's arena lock itself, reads no pointers, and answers 0
         // for a value it refuses; both values fit a C int.
         if unsafe { libc::mallopt(param, value as libc::c_int) } != 1 {

@@ -9,7 +9,9 @@ use tch::Device;
 
 use crate::data::{IdxError, Mnist, Split};
 use crate::model::train::{self, Batch, EpochLog};
-use crate::model::{Architecture, Classifier, Evaluation, ModelError, ModelFile, Net, Sidecar, artifact::LoadedModel, eval};
+use crate::model::{
+    Architecture, Classifier, Evaluation, ModelError, ModelFile, Net, Sidecar, artifact::LoadedModel, eval,
+};
 use crate::params::{self, ParamsError, TrainParams};
 use crate::preprocess;
 use crate::registry::{Registry, RegistryError};

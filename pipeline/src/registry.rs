@@ -65,7 +65,11 @@ impl Registry {
 
     /// A registry serving `version` from the start.
     pub fn new_base(version: &str, reason: &str) -> Self {
-        Self { serving: version.to_string(), pinned: Vec::new(), history: Vec::new() }.with_event(Action::Base, version, reason)
+        Self { serving: version.to_string(), pinned: Vec::new(), history: Vec::new() }.with_event(
+            Action::Base,
+            version,
+            reason,
+        )
     }
 
     /// Records `action` on `version`; promotions and rollbacks move the pointer.
@@ -77,7 +81,13 @@ impl Registry {
             Action::Pin => {}
             Action::Unpin => self.pinned.retain(|v| v != version),
         }
-        self.history.push(Event { at: Utc::now(), action, version: version.to_string(), previous, reason: reason.to_string() });
+        self.history.push(Event {
+            at: Utc::now(),
+            action,
+            version: version.to_string(),
+            previous,
+            reason: reason.to_string(),
+        });
         self
     }
 

@@ -28,8 +28,10 @@ const FILES: &[(&str, &[u8])] = &[
 ];
 
 const BASE: &str = env!("BASE_MODEL");
-const BASE_WEIGHTS: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/", env!("BASE_MODEL"), ".safetensors"));
-const BASE_SIDECAR: &[u8] = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/", env!("BASE_MODEL"), ".json"));
+const BASE_WEIGHTS: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/", env!("BASE_MODEL"), ".safetensors"));
+const BASE_SIDECAR: &[u8] =
+    include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/", env!("BASE_MODEL"), ".json"));
 
 const README: &str = "# Digit classifier, retrained from feedback through git
 

@@ -36,7 +36,12 @@ fn run(repo: &Repo, dvc: bool, args: &[&str]) {
         Command::new(support::ours_bin()).args(args).current_dir(repo.path()).output()
     }
     .expect("spawn");
-    assert!(out.status.success(), "{} {args:?} failed: {}", if dvc { "dvc" } else { "repro" }, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{} {args:?} failed: {}",
+        if dvc { "dvc" } else { "repro" },
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn big_repo() -> Repo {
@@ -101,7 +106,15 @@ fn main() {
     for r in &rows {
         let ratio = r.dvc / r.ours;
         ok &= ratio >= r.target;
-        println!("| {} | {:.3} | {:.3} | {:.1}x | {:.0}x{} |", r.name, r.dvc, r.ours, ratio, r.target, if ratio >= r.target { "" } else { " MISSED" });
+        println!(
+            "| {} | {:.3} | {:.3} | {:.1}x | {:.0}x{} |",
+            r.name,
+            r.dvc,
+            r.ours,
+            ratio,
+            r.target,
+            if ratio >= r.target { "" } else { " MISSED" }
+        );
     }
     println!("{}", if ok { "all targets met" } else { "some targets missed" });
 }

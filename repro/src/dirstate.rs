@@ -38,10 +38,8 @@ impl DirState {
     /// Loads the fingerprints under `tmp_dir`.
     pub fn load(tmp_dir: &Path) -> DirState {
         let path = tmp_dir.join("repro-dirs");
-        let json: Value = std::fs::read(&path)
-            .ok()
-            .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .unwrap_or_default();
+        let json: Value =
+            std::fs::read(&path).ok().and_then(|bytes| serde_json::from_slice(&bytes).ok()).unwrap_or_default();
         let section = |name: &str| json.get(name).and_then(Value::as_object).into_iter().flatten();
         let dirs = section("dirs").filter_map(|(k, v)| Some((k.clone(), parse_dir(v)?))).collect();
         let files = section("files").filter_map(|(k, v)| Some((k.clone(), parse_file(v)?))).collect();

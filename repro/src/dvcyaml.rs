@@ -76,12 +76,11 @@ pub struct Stage {
     pub always_changed: bool,
 }
 
-const STAGE_KEYS: &[&str] = &[
-    "cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "frozen", "always_changed", "desc", "meta", "vars",
-];
+const STAGE_KEYS: &[&str] =
+    &["cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "frozen", "always_changed", "desc", "meta", "vars"];
 const OUT_KEYS: &[&str] = &[
-    "cache", "persist", "desc", "remote", "push", "type", "labels", "meta", "x", "y", "template", "title",
-    "x_label", "y_label", "header",
+    "cache", "persist", "desc", "remote", "push", "type", "labels", "meta", "x", "y", "template", "title", "x_label",
+    "y_label", "header",
 ];
 
 struct Parser<'a> {
@@ -123,7 +122,9 @@ impl Parser<'_> {
 
     fn boolean(&self, ctx: &Context, node: &Node, what: &str) -> Result<bool> {
         let v = match &node.kind {
-            NodeKind::Scalar { text, .. } if text.contains("${") => ctx.interpolate(text).map_err(|m| self.err(node, m))?,
+            NodeKind::Scalar { text, .. } if text.contains("${") => {
+                ctx.interpolate(text).map_err(|m| self.err(node, m))?
+            }
             _ => node.to_value(),
         };
         match v {
@@ -196,15 +197,13 @@ impl Parser<'_> {
 
     fn params(&self, ctx: &Context, node: &Node) -> Result<Vec<ParamsDep>> {
         let mut groups: Vec<ParamsDep> = Vec::new();
-        let mut add = |file: String, keys: Option<Vec<String>>| {
-            match groups.iter_mut().find(|g| g.file == file) {
-                Some(g) => match (&mut g.keys, keys) {
-                    (Some(have), Some(more)) => have.extend(more),
-                    (slot, None) => *slot = None,
-                    (None, Some(_)) => {}
-                },
-                None => groups.push(ParamsDep { file, keys }),
-            }
+        let mut add = |file: String, keys: Option<Vec<String>>| match groups.iter_mut().find(|g| g.file == file) {
+            Some(g) => match (&mut g.keys, keys) {
+                (Some(have), Some(more)) => have.extend(more),
+                (slot, None) => *slot = None,
+                (None, Some(_)) => {}
+            },
+            None => groups.push(ParamsDep { file, keys }),
         };
         for item in self.list(node, "params")? {
             match &item.kind {
@@ -255,16 +254,19 @@ impl Parser<'_> {
                     has_cmd = true;
                     stage.cmd = match &v.kind {
                         NodeKind::Scalar { .. } => Cmd::One(self.string(&ctx, v, "cmd")?),
-                        NodeKind::List(items) if !items.is_empty() => Cmd::Many(
-                            items.iter().map(|n| self.string(&ctx, n, "cmd")).collect::<Result<_>>()?,
-                        ),
+                        NodeKind::List(items) if !items.is_empty() => {
+                            Cmd::Many(items.iter().map(|n| self.string(&ctx, n, "cmd")).collect::<Result<_>>()?)
+                        }
                         _ => return Err(self.err(v, "cmd must be a string or a non-empty list of strings")),
                     }
                 }
                 "wdir" => stage.wdir = self.string(&ctx, v, "wdir")?,
                 "deps" => {
-                    stage.deps =
-                        self.list(v, "deps")?.iter().map(|n| self.string(&ctx, n, "dependency")).collect::<Result<_>>()?
+                    stage.deps = self
+                        .list(v, "deps")?
+                        .iter()
+                        .map(|n| self.string(&ctx, n, "dependency"))
+                        .collect::<Result<_>>()?
                 }
                 "params" => stage.params = self.params(&ctx, v)?,
                 "outs" => self.outs(&ctx, v, OutKind::Out, &mut stage.outs)?,

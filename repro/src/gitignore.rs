@@ -20,7 +20,8 @@ pub fn ignore(root: &Path, rel: &str) -> Result<()> {
         return Ok(());
     }
     let prefix = if existing.is_empty() || existing.ends_with('\n') { "" } else { "\n" };
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&gitignore).map_err(Error::io(&gitignore))?;
+    let mut f =
+        std::fs::OpenOptions::new().create(true).append(true).open(&gitignore).map_err(Error::io(&gitignore))?;
     f.write_all(format!("{prefix}{entry}\n").as_bytes()).map_err(Error::io(&gitignore))
 }
 

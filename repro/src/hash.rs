@@ -12,10 +12,10 @@ use std::sync::Arc;
 use md5::{Digest, Md5};
 use rayon::prelude::*;
 
+use crate::dirstate::{DirState, KnownDir};
 use crate::error::{Error, Result};
 use crate::ignore::{DVCIGNORE, Ignores};
 use crate::pyjson::write_str;
-use crate::dirstate::{DirState, KnownDir};
 use crate::state::{Stamp, State};
 
 /// One file inside a hashed directory.
@@ -36,9 +36,18 @@ impl DirEntry {
 /// The hash of a file or directory, with the metadata DVC records next to it.
 #[derive(Clone, Debug)]
 pub enum Hashed {
-    File { md5: String, size: u64, isexec: bool },
+    File {
+        md5: String,
+        size: u64,
+        isexec: bool,
+    },
     /// `contents` is `None` when the md5 came from the directory's unchanged fingerprint.
-    Dir { md5: String, size: u64, nfiles: u64, contents: Option<DirContents> },
+    Dir {
+        md5: String,
+        size: u64,
+        nfiles: u64,
+        contents: Option<DirContents>,
+    },
 }
 
 /// The files of a hashed directory and the bytes of its `.dir` listing.
@@ -171,7 +180,12 @@ impl Hasher {
         let size = entries.iter().map(|e| e.size).sum();
         let nfiles = entries.len() as u64;
         self.dirs.insert(key, KnownDir { fingerprint, md5: md5.clone(), size, nfiles });
-        Ok(Hashed::Dir { md5, size, nfiles, contents: Some(DirContents { entries: entries.into(), listing: listing.into() }) })
+        Ok(Hashed::Dir {
+            md5,
+            size,
+            nfiles,
+            contents: Some(DirContents { entries: entries.into(), listing: listing.into() }),
+        })
     }
 }
 

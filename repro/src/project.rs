@@ -167,7 +167,13 @@ impl Run<'_> {
 
     /// Restores outputs from the cache when the stage's inputs match the lock entry or a
     /// run-cache entry whose outputs are all cached.
-    fn restore(&mut self, stage: &Stage, cur: &Current, lock: Option<&StageLock>, status: &crate::status::StageStatus) -> Result<bool> {
+    fn restore(
+        &mut self,
+        stage: &Stage,
+        cur: &Current,
+        lock: Option<&StageLock>,
+        status: &crate::status::StageStatus,
+    ) -> Result<bool> {
         if !Workspace::can_run_cache(stage, cur) {
             return Ok(false);
         }
@@ -227,10 +233,10 @@ impl Run<'_> {
                 continue;
             }
             let hashed = item.hashed.as_ref().expect("checked above");
-            let hashed = self.ws.with_contents(&item.rel, hashed)?.ok_or_else(|| Error::MissingOutput {
-                stage: stage.name.clone(),
-                path: item.rel.clone(),
-            })?;
+            let hashed = self
+                .ws
+                .with_contents(&item.rel, hashed)?
+                .ok_or_else(|| Error::MissingOutput { stage: stage.name.clone(), path: item.rel.clone() })?;
             self.ws.cache.save(&abs(self.root, &item.rel), &hashed)?;
             if o.cache {
                 gitignore::ignore(self.root, &item.rel)?;

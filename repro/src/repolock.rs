@@ -19,8 +19,13 @@ impl RepoLock {
         let dir = root.join(".dvc").join("tmp");
         std::fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
         let path = dir.join("lock");
-        let mut file =
-            OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(Error::io(&path))?;
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(Error::io(&path))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {

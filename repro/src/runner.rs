@@ -2,8 +2,8 @@
 //! SIGINT/SIGTERM are caught: forwarded to the running command's process group, and the
 //! run stops at the next safe point so the lock and the cache stay consistent.
 
-use std::path::Path;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};

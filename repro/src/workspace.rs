@@ -167,7 +167,9 @@ impl Workspace {
                 let mut keys: Vec<String> = p.values.iter().map(|(k, _)| k.clone()).collect();
                 keys.extend(p.missing.iter().cloned());
                 if p.whole {
-                    keys.extend(info.iter().map(|(k, _)| k.clone()).filter(|k| !p.values.iter().any(|(k2, _)| k2 == k)));
+                    keys.extend(
+                        info.iter().map(|(k, _)| k.clone()).filter(|k| !p.values.iter().any(|(k2, _)| k2 == k)),
+                    );
                 }
                 let mut changes = Vec::new();
                 for key in keys {

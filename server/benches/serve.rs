@@ -39,7 +39,12 @@ fn main() {
         body.display()
     ))
     .unwrap();
-    println!("## model-server bench: {} CPUs, {seconds}s per run, median of {runs}, request body {} bytes (PNG {} bytes)\n", cpus(), std::fs::metadata(&body).unwrap().len(), png.len());
+    println!(
+        "## model-server bench: {} CPUs, {seconds}s per run, median of {runs}, request body {} bytes (PNG {} bytes)\n",
+        cpus(),
+        std::fs::metadata(&body).unwrap().len(),
+        png.len()
+    );
 
     let ceiling = in_process(&testkit::workspace_root().join("models"));
     println!("in-process forward (2 torch threads): batch 1 {:.0} img/s, batch 32 {:.0} img/s\n", ceiling.0, ceiling.1);
@@ -54,14 +59,21 @@ fn main() {
         load_levels("fastapi peer (2 workers, 1 thread)", &peer_url, &lua, seconds, runs);
         stop(peer.0);
     } else {
-        println!("\n(peer skipped: set PEER_PYTHON to a Python with fastapi, uvicorn, python-multipart, pillow, numpy, safetensors, torch)");
+        println!(
+            "\n(peer skipped: set PEER_PYTHON to a Python with fastapi, uvicorn, python-multipart, pillow, numpy, safetensors, torch)"
+        );
     }
     if let Some((_, rps, ..)) = ours.iter().find(|l| l.0 == 32) {
         println!("\nat concurrency 32: {:.0}% of the in-process batch-1 ceiling", 100.0 * rps / ceiling.0);
     }
 
     let rss = reload_memory(&repo, &server, 100);
-    println!("\nRSS after the first reload {:.1} MiB, after 100 reloads {:.1} MiB ({:+.1}%)", rss.0, rss.1, 100.0 * (rss.1 / rss.0 - 1.0));
+    println!(
+        "\nRSS after the first reload {:.1} MiB, after 100 reloads {:.1} MiB ({:+.1}%)",
+        rss.0,
+        rss.1,
+        100.0 * (rss.1 / rss.0 - 1.0)
+    );
     let _ = server.0.kill();
     let _ = server.0.wait();
 }
@@ -77,7 +89,8 @@ fn in_process(models: &Path) -> (f64, f64) {
     let model = ModelFile::new(models, &registry.serving).unwrap().load(tch::Device::Cpu, None).unwrap();
     let classifier = Classifier::new(model);
     let (pixels, _) = support::test_pixels(32).expect("the benchmark needs MNIST (MNIST_DIR)");
-    let digits: Vec<[f32; 784]> = pixels.chunks_exact(784).map(|c| pipeline::preprocess::normalize(c.try_into().unwrap())).collect();
+    let digits: Vec<[f32; 784]> =
+        pixels.chunks_exact(784).map(|c| pipeline::preprocess::normalize(c.try_into().unwrap())).collect();
     let rate = |batch: usize| {
         let mut rates: Vec<f64> = (0..3)
             .map(|_| {
@@ -134,7 +147,20 @@ fn spawn_peer(work: &Path) -> Option<(Child, String)> {
     }
     let port = 18_000 + (std::process::id() % 1000) as u16;
     let child = Command::new(&python)
-        .args(["-m", "uvicorn", "server:app", "--host", "127.0.0.1", "--port", &port.to_string(), "--workers", "2", "--no-access-log", "--log-level", "warning"])
+        .args([
+            "-m",
+            "uvicorn",
+            "server:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--workers",
+            "2",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ])
         .current_dir(&peer)
         .env("PYTHONPATH", format!("{}:{pythonpath}", peer.display()))
         .env("MNIST_MODEL", &model)
@@ -167,7 +193,11 @@ fn load_levels(name: &str, url: &str, lua: &Path, seconds: u64, runs: usize) -> 
         let rps = median(|r| r.rps, &mut results);
         let p50 = median(|r| r.p50_ms, &mut results);
         let p99 = median(|r| r.p99_ms, &mut results);
-        let spread: Vec<String> = { let mut v: Vec<f64> = results.iter().map(|r| r.rps).collect(); v.sort_by(f64::total_cmp); v.iter().map(|r| format!("{r:.0}")).collect() };
+        let spread: Vec<String> = {
+            let mut v: Vec<f64> = results.iter().map(|r| r.rps).collect();
+            v.sort_by(f64::total_cmp);
+            v.iter().map(|r| format!("{r:.0}")).collect()
+        };
         println!("| {name} | {c} | {rps:.0} ({}) | {p50:.2} | {p99:.2} | {errors} |", spread.join("/"));
         out.push((c, rps, p50, p99));
     }
@@ -184,7 +214,18 @@ struct Wrk {
 fn wrk(url: &str, lua: &Path, connections: u32, seconds: u64) -> Wrk {
     let threads = connections.min(2).to_string();
     let out = Command::new("wrk")
-        .args(["-t", &threads, "-c", &connections.to_string(), "-d", &format!("{seconds}s"), "--latency", "-s", lua.to_str().unwrap(), url])
+        .args([
+            "-t",
+            &threads,
+            "-c",
+            &connections.to_string(),
+            "-d",
+            &format!("{seconds}s"),
+            "--latency",
+            "-s",
+            lua.to_str().unwrap(),
+            url,
+        ])
         .output()
         .expect("wrk runs (apt-get install wrk)");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
@@ -231,6 +272,14 @@ fn reload_memory(repo: &support::TestRepo, server: &(Child, String), n: usize) -
 
 fn rss_mib(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).unwrap().trim().trim_end_matches("kB").trim().parse().unwrap();
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
     kb / 1024.0
 }

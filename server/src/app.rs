@@ -67,12 +67,16 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
 async fn json_errors(req: Request, next: Next) -> Response {
     let response = next.run(req).await;
     let status = response.status();
-    let is_json = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
+    let is_json =
+        response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("json"));
     if !(status.is_client_error() || status.is_server_error()) || is_json {
         return response;
     }
     let (parts, body) = response.into_parts();
-    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT).await.map(|b| String::from_utf8_lossy(&b).trim().to_string()).unwrap_or_default();
+    let text = axum::body::to_bytes(body, MAX_ERROR_TEXT)
+        .await
+        .map(|b| String::from_utf8_lossy(&b).trim().to_string())
+        .unwrap_or_default();
     let message = match (text.is_empty(), status) {
         (false, _) => text,
         (true, StatusCode::NOT_FOUND) => "no such route".to_string(),
@@ -81,7 +85,9 @@ async fn json_errors(req: Request, next: Next) -> Response {
         (true, s) => s.canonical_reason().unwrap_or("error").to_lowercase(),
     };
     let mut fixed = (status, axum::Json(serde_json::json!({ "error": message }))).into_response();
-    for (name, value) in parts.headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH) {
+    for (name, value) in
+        parts.headers.iter().filter(|(n, _)| *n != header::CONTENT_TYPE && *n != header::CONTENT_LENGTH)
+    {
         fixed.headers_mut().insert(name, value.clone());
     }
     fixed

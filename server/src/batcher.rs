@@ -73,7 +73,9 @@ impl Batcher {
                 self.metrics.queue_rejections.inc();
                 return Err(AppError::Busy);
             }
-            Err(TrySendError::Disconnected(_)) => return Err(AppError::Unavailable("the inference workers have stopped".into())),
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(AppError::Unavailable("the inference workers have stopped".into()));
+            }
         }
         match answer.await {
             Ok(Some(answer)) => Ok(answer),

@@ -58,9 +58,10 @@ impl From<ImageInputError> for AppError {
         match e {
             ImageInputError::TooLarge { .. } | ImageInputError::TooManyPixels { .. } => Self::TooLarge(e.to_string()),
             ImageInputError::NotAnImage => Self::Unsupported(e.to_string()),
-            ImageInputError::Empty | ImageInputError::NoPixels { .. } | ImageInputError::Header { .. } | ImageInputError::Decode { .. } => {
-                Self::BadRequest(e.to_string())
-            }
+            ImageInputError::Empty
+            | ImageInputError::NoPixels { .. }
+            | ImageInputError::Header { .. }
+            | ImageInputError::Decode { .. } => Self::BadRequest(e.to_string()),
         }
     }
 }

@@ -17,7 +17,10 @@ pub enum Body {
     Image(Bytes),
     Json(serde_json::Value),
     /// `multipart/form-data`: the `file` part and the text fields.
-    Form { file: Option<Bytes>, fields: HashMap<String, String> },
+    Form {
+        file: Option<Bytes>,
+        fields: HashMap<String, String>,
+    },
 }
 
 pub async fn read(req: Request, limit: usize) -> Result<Body, AppError> {
@@ -63,8 +66,8 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
 }
 
 fn body_error(e: &axum::Error, limit: usize) -> AppError {
-    let too_large = std::error::Error::source(e)
-        .is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
+    let too_large =
+        std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<http_body_util::LengthLimitError>().is_some());
     if too_large {
         AppError::TooLarge(format!("the request body is larger than the limit of {limit} bytes"))
     } else {
@@ -76,7 +79,8 @@ fn body_error(e: &axum::Error, limit: usize) -> AppError {
 pub fn decode_image_text(text: &str) -> Result<Vec<u8>, AppError> {
     let payload = match text.strip_prefix("data:") {
         Some(rest) => {
-            let (meta, data) = rest.split_once(',').ok_or_else(|| AppError::BadRequest("a data URL without a comma".into()))?;
+            let (meta, data) =
+                rest.split_once(',').ok_or_else(|| AppError::BadRequest("a data URL without a comma".into()))?;
             if !meta.ends_with(";base64") {
                 return Err(AppError::BadRequest("only base64 data URLs are supported".into()));
             }

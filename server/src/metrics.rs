@@ -2,9 +2,13 @@
 //! status, predictions by class, confidence, feedback by kind, the serving model's version,
 //! reloads and load time, batching and the queue.
 
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry, TextEncoder};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    TextEncoder,
+};
 
-const LATENCY_BUCKETS: &[f64] = &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
+const LATENCY_BUCKETS: &[f64] =
+    &[0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
 
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -38,14 +42,18 @@ impl Metrics {
             h
         };
         let http_duration = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route, method and status.").buckets(LATENCY_BUCKETS.to_vec()),
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route, method and status.")
+                .buckets(LATENCY_BUCKETS.to_vec()),
             &["route", "method", "status"],
         )
         .expect("valid histogram");
         registry.register(Box::new(http_duration.clone())).expect("unique metric");
-        let model_info = IntGaugeVec::new(Opts::new("model_info", "The model version serving now (value 1)."), &["version"]).expect("valid gauge");
+        let model_info =
+            IntGaugeVec::new(Opts::new("model_info", "The model version serving now (value 1)."), &["version"])
+                .expect("valid gauge");
         registry.register(Box::new(model_info.clone())).expect("unique metric");
-        let queue_depth = IntGauge::new("inference_queue_depth", "Requests waiting for inference.").expect("valid gauge");
+        let queue_depth =
+            IntGauge::new("inference_queue_depth", "Requests waiting for inference.").expect("valid gauge");
         registry.register(Box::new(queue_depth.clone())).expect("unique metric");
         let single = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid counter");
@@ -53,19 +61,49 @@ impl Metrics {
             c
         };
         Self {
-            http_requests: counter("http_requests_total", "HTTP requests by route, method and status.", &["route", "method", "status"]),
+            http_requests: counter(
+                "http_requests_total",
+                "HTTP requests by route, method and status.",
+                &["route", "method", "status"],
+            ),
             http_duration,
             predictions: counter("predictions_total", "Predictions by predicted digit.", &["digit"]),
-            confidence: histogram("prediction_confidence", "Confidence (top probability) of predictions.", (1..=10).map(|i| f64::from(i) / 10.0).collect()),
+            confidence: histogram(
+                "prediction_confidence",
+                "Confidence (top probability) of predictions.",
+                (1..=10).map(|i| f64::from(i) / 10.0).collect(),
+            ),
             feedback: counter("feedback_total", "Feedback received, by kind.", &["kind"]),
             model_info,
-            reloads: counter("model_reloads_total", "Model loads for serving, by result (success or failure).", &["result"]),
-            load_seconds: histogram("model_load_duration_seconds", "Time to verify, load and warm up a model.", vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
-            batch_size: histogram("inference_batch_size", "Images per inference batch.", vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0]),
+            reloads: counter(
+                "model_reloads_total",
+                "Model loads for serving, by result (success or failure).",
+                &["result"],
+            ),
+            load_seconds: histogram(
+                "model_load_duration_seconds",
+                "Time to verify, load and warm up a model.",
+                vec![0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0],
+            ),
+            batch_size: histogram(
+                "inference_batch_size",
+                "Images per inference batch.",
+                vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+            ),
             queue_depth,
-            queue_rejections: single("inference_queue_rejections_total", "Requests refused with 503 because the inference queue was full."),
-            git_fetches: counter("git_fetches_total", "Fetches of the git remote by the puller, by result.", &["result"]),
-            predlog_dropped: single("prediction_log_dropped_total", "Prediction log records dropped because the writer fell behind."),
+            queue_rejections: single(
+                "inference_queue_rejections_total",
+                "Requests refused with 503 because the inference queue was full.",
+            ),
+            git_fetches: counter(
+                "git_fetches_total",
+                "Fetches of the git remote by the puller, by result.",
+                &["result"],
+            ),
+            predlog_dropped: single(
+                "prediction_log_dropped_total",
+                "Prediction log records dropped because the writer fell behind.",
+            ),
             registry,
         }
     }

@@ -57,7 +57,15 @@ pub struct Models {
 impl Models {
     pub fn new(dir: &Path, device: Device, arch: Architecture, keep: usize, replicas: usize) -> Self {
         let keep = keep.max(1);
-        Self { dir: dir.to_path_buf(), device, arch, keep, replicas: replicas.max(1), current: ArcSwapOption::empty(), loaded: Mutex::default() }
+        Self {
+            dir: dir.to_path_buf(),
+            device,
+            arch,
+            keep,
+            replicas: replicas.max(1),
+            current: ArcSwapOption::empty(),
+            loaded: Mutex::default(),
+        }
     }
 
     pub fn dir(&self) -> &Path {

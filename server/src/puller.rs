@@ -63,9 +63,15 @@ pub struct Puller {
 
 impl Puller {
     /// Starts the thread, which loads the serving model at once.
-    pub fn spawn(config: PullerConfig, models: Arc<Models>, metrics: Arc<Metrics>, store: Option<FeedbackStore>) -> Self {
+    pub fn spawn(
+        config: PullerConfig,
+        models: Arc<Models>,
+        metrics: Arc<Metrics>,
+        store: Option<FeedbackStore>,
+    ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let worker = Worker { config, models, metrics, store, creds: Credentials::from_env(), failures: HashMap::new() };
+        let worker =
+            Worker { config, models, metrics, store, creds: Credentials::from_env(), failures: HashMap::new() };
         std::thread::Builder::new().name("puller".into()).spawn(move || worker.run(&rx)).expect("spawning the puller");
         Self { tx }
     }
@@ -128,7 +134,9 @@ impl Worker {
                     next_poll = Instant::now() + self.config.interval;
                 }
                 Some(Command::Reload(reply)) => {
-                    let result = self.poll(true).map_err(|e| AppError::Conflict(format!("reload failed, the old model keeps serving: {e}")));
+                    let result = self
+                        .poll(true)
+                        .map_err(|e| AppError::Conflict(format!("reload failed, the old model keeps serving: {e}")));
                     let _ = reply.send(result);
                 }
                 Some(Command::Rollback(version, reply)) => {
@@ -214,8 +222,10 @@ impl Worker {
         if !file.sidecar_path().is_file() {
             return Err(AppError::NotFound(format!("no model {version} in models/")));
         }
-        let model = self.models.get(version).map_err(|e| AppError::Conflict(format!("cannot roll back to {version}: {e}")))?;
-        let previous = Registry::load(self.models_dir()).map_err(|e| AppError::internal("reading the registry", e))?.serving;
+        let model =
+            self.models.get(version).map_err(|e| AppError::Conflict(format!("cannot roll back to {version}: {e}")))?;
+        let previous =
+            Registry::load(self.models_dir()).map_err(|e| AppError::internal("reading the registry", e))?.serving;
         if previous != version {
             let reason = format!("rolled back from {previous} through the model-server admin API");
             // The feedback committer must not commit while the pointer moves.
@@ -230,7 +240,8 @@ impl Worker {
         self.models.swap(model);
         self.failures.remove(version);
         tracing::info!(version, %previous, "rolled back");
-        let commit = git2::Repository::open(&self.config.root).ok().and_then(|r| r.head().ok()?.target()).map(|o| o.to_string());
+        let commit =
+            git2::Repository::open(&self.config.root).ok().and_then(|r| r.head().ok()?.target()).map(|o| o.to_string());
         Ok(RollbackOutcome { serving: version.to_string(), previous, commit })
     }
 }

@@ -29,7 +29,9 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
     let local = listener.local_addr().map_err(|source| ServeError::Bind { addr, source })?;
     tracing::info!("listening on http://{local}");
     println!("model-server listening on http://{local}");
-    serve(listener, state, config.request_timeout, config.shutdown_timeout, shutdown_signal()).await.map_err(ServeError::Serve)
+    serve(listener, state, config.request_timeout, config.shutdown_timeout, shutdown_signal())
+        .await
+        .map_err(ServeError::Serve)
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then waits up to `grace` for

@@ -60,12 +60,15 @@ impl AppState {
     pub fn start(config: &Config) -> Result<Self, StartError> {
         let root = match &config.repo {
             Some(dir) => dir.clone(),
-            None => std::env::current_dir().map_err(|e| StartError::Params { path: ".".into(), source: Box::new(e) })?,
+            None => {
+                std::env::current_dir().map_err(|e| StartError::Params { path: ".".into(), source: Box::new(e) })?
+            }
         };
         let repo = RepoPaths::new(root.clone());
-        let params = Params::load(&root).map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
-        let arch: Architecture =
-            pipeline::params::section(&repo.params(), "model").map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
+        let params =
+            Params::load(&root).map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
+        let arch: Architecture = pipeline::params::section(&repo.params(), "model")
+            .map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
         let device = config.device.resolve()?;
         let metrics = Arc::new(Metrics::new());
         let workers = config.workers as usize;
@@ -80,10 +83,19 @@ impl AppState {
         };
         let batcher = Batcher::spawn(models.clone(), metrics.clone(), batch);
         let feedback = Arc::new(FeedbackService::open(&root, &params));
-        let puller_config =
-            PullerConfig { root: root.clone(), git: params.git.clone(), fetch: !config.no_fetch, interval: config.poll_interval };
+        let puller_config = PullerConfig {
+            root: root.clone(),
+            git: params.git.clone(),
+            fetch: !config.no_fetch,
+            interval: config.poll_interval,
+        };
         let puller = Puller::spawn(puller_config, models.clone(), metrics.clone(), Some(feedback.store.clone()));
-        let predlog = PredLog::spawn(&root.join(pipeline::predlog::DIR), config.predlog_max_bytes, config.predlog_keep, metrics.clone())?;
+        let predlog = PredLog::spawn(
+            &root.join(pipeline::predlog::DIR),
+            config.predlog_max_bytes,
+            config.predlog_keep,
+            metrics.clone(),
+        )?;
         let limits = ImageLimits::from(&params.feedback);
         let settings = Settings {
             body_limit: usize::try_from(limits.max_bytes.saturating_mul(4) / 3 + (64 << 10)).unwrap_or(usize::MAX),

@@ -4,7 +4,11 @@
 use std::process::ExitCode;
 
 /// Runs a stage's `run`, printing `summary` on success and the error chain on failure.
-pub fn main<T, E: std::error::Error>(name: &str, run: impl FnOnce() -> Result<T, E>, summary: impl FnOnce(&T) -> String) -> ExitCode {
+pub fn main<T, E: std::error::Error>(
+    name: &str,
+    run: impl FnOnce() -> Result<T, E>,
+    summary: impl FnOnce(&T) -> String,
+) -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)

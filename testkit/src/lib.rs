@@ -27,9 +27,9 @@ pub fn shared_mnist() -> Option<PathBuf> {
 
 /// The cache shared with `cargo xtask setup`.
 pub fn cache_root() -> PathBuf {
-    std::env::var_os("MNIST_GITOPS_CACHE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/mnist-gitops")
-    })
+    std::env::var_os("MNIST_GITOPS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/mnist-gitops"))
 }
 
 /// `bin/<exe>` of a venv named `name` in the cache, created with `pip install packages` on
@@ -77,7 +77,17 @@ impl PipelineRepo {
         let origin = tempfile::tempdir().expect("tempdir");
         let root = workspace_root();
         let path = dir.path();
-        for file in ["params.yaml", "dvc.yaml", ".dvcignore", ".dvc/config", ".dvc/.gitignore", "new_data/count.json", "new_data/.gitignore", ".github/workflows/retrain.yml", ".github/workflows/ci.yml"] {
+        for file in [
+            "params.yaml",
+            "dvc.yaml",
+            ".dvcignore",
+            ".dvc/config",
+            ".dvc/.gitignore",
+            "new_data/count.json",
+            "new_data/.gitignore",
+            ".github/workflows/retrain.yml",
+            ".github/workflows/ci.yml",
+        ] {
             let to = path.join(file);
             std::fs::create_dir_all(to.parent().expect("a parent")).expect("mkdir");
             std::fs::copy(root.join(file), &to).unwrap_or_else(|e| panic!("copy {file}: {e}"));
@@ -122,7 +132,12 @@ impl PipelineRepo {
                 if !line.starts_with(' ') && !line.is_empty() {
                     in_section = line.starts_with(&format!("{section}:"));
                 }
-                if in_section && !done && line.trim_start().starts_with(&format!("{key}:")) && line.starts_with("  ") && !line.starts_with("   ") {
+                if in_section
+                    && !done
+                    && line.trim_start().starts_with(&format!("{key}:"))
+                    && line.starts_with("  ")
+                    && !line.starts_with("   ")
+                {
                     done = true;
                     return format!("  {key}: {value}");
                 }

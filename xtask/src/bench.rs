@@ -29,7 +29,12 @@ pub enum Suite {
 }
 
 pub fn run(suite: Suite) -> Result<()> {
-    let harnesses = [(Suite::Dag, "repro", "vs_dvc"), (Suite::Preprocess, "pipeline", "preprocess"), (Suite::Feedback, "gitops", "feedback"), (Suite::Serve, "model-server", "serve")];
+    let harnesses = [
+        (Suite::Dag, "repro", "vs_dvc"),
+        (Suite::Preprocess, "pipeline", "preprocess"),
+        (Suite::Feedback, "gitops", "feedback"),
+        (Suite::Serve, "model-server", "serve"),
+    ];
     if matches!(suite, Suite::Model | Suite::All) {
         model()?;
     }
@@ -51,9 +56,7 @@ fn model() -> Result<()> {
     )?;
     let site = libtorch.parent().context("libtorch has a parent")?;
     let python = setup::which("python3").context("python3 is needed to measure PyTorch")?;
-    let theirs = figures(
-        Command::new(python).arg(root.join("xtask/bench/torch_model.py")).env("PYTHONPATH", site),
-    )?;
+    let theirs = figures(Command::new(python).arg(root.join("xtask/bench/torch_model.py")).env("PYTHONPATH", site))?;
     println!("| figure | pipeline (tch) | PyTorch | ratio (higher is better for us) |");
     println!("| --- | ---: | ---: | ---: |");
     for (name, ours_v) in &ours {
@@ -73,7 +76,10 @@ fn figures(cmd: &mut Command) -> Result<BTreeMap<String, f64>> {
     let mut figures = BTreeMap::new();
     for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with('{')) {
         let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("bad figure line {line}"))?;
-        figures.insert(value["figure"].as_str().unwrap_or_default().to_string(), value["value"].as_f64().unwrap_or(f64::NAN));
+        figures.insert(
+            value["figure"].as_str().unwrap_or_default().to_string(),
+            value["value"].as_f64().unwrap_or(f64::NAN),
+        );
     }
     Ok(figures)
 }

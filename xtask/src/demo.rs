@@ -44,7 +44,22 @@ pub fn run() -> Result<()> {
     }
 
     let digits = demo.join("digits");
-    step(&pipeline, &root, &["data".into(), "export".into(), "--count".into(), "10".into(), "--skip".into(), "300".into(), "--rotate".into(), "50".into(), "--out".into(), digits.display().to_string()])?;
+    step(
+        &pipeline,
+        &root,
+        &[
+            "data".into(),
+            "export".into(),
+            "--count".into(),
+            "10".into(),
+            "--skip".into(),
+            "300".into(),
+            "--rotate".into(),
+            "50".into(),
+            "--out".into(),
+            digits.display().to_string(),
+        ],
+    )?;
     let port = free_port()?;
     let base = format!("http://127.0.0.1:{port}");
     eprintln!("$ model-server --repo {} --port {port}   (trigger: local)", repo.display());
@@ -64,13 +79,24 @@ pub fn run() -> Result<()> {
     pngs.sort();
     let mut tenth = Instant::now();
     for png in &pngs {
-        let label: u8 = png.file_stem().and_then(|s| s.to_str()?.split('_').nth(1)?.parse().ok()).context("digit file name")?;
+        let label: u8 =
+            png.file_stem().and_then(|s| s.to_str()?.split('_').nth(1)?.parse().ok()).context("digit file name")?;
         let p = json(ureq::post(&format!("{base}/predict")).content_type("image/png").send(&std::fs::read(png)?)?)?;
         let kind = if p["digit"].as_u64() == Some(label as u64) { "correct" } else { "wrong" };
         let body = serde_json::json!({"request_id": p["request_id"], "label": label, "kind": kind});
-        let fb = json(ureq::post(&format!("{base}/feedback")).content_type("application/json").send(&serde_json::to_vec(&body)?)?)?;
+        let fb = json(
+            ureq::post(&format!("{base}/feedback"))
+                .content_type("application/json")
+                .send(&serde_json::to_vec(&body)?)?,
+        )?;
         tenth = Instant::now();
-        println!("{}: predicted {} ({kind}), {} / {} toward the next retrain", png.display(), p["digit"], fb["current_count"], fb["threshold"]);
+        println!(
+            "{}: predicted {} ({kind}), {} / {} toward the next retrain",
+            png.display(),
+            p["digit"],
+            fb["current_count"],
+            fb["threshold"]
+        );
     }
     eprintln!("ten samples given: the local trigger runs the retrain workflow's steps; waiting for the result");
     wait_until(Duration::from_secs(900), || {
@@ -149,8 +175,10 @@ fn git(dir: &Path, args: &[&str], create: bool) -> Result<()> {
 /// one was cloned from, for a throwaway clone of a local repo — when present.
 pub fn local_mnist(root: &Path) -> Option<PathBuf> {
     let origin = Command::new("git").args(["remote", "get-url", "origin"]).current_dir(root).output().ok();
-    let origin = origin.filter(|o| o.status.success()).map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    let candidates = [std::env::var_os("MNIST_DIR").map(PathBuf::from), root.parent().map(|p| p.join("shared/data/mnist"))];
+    let origin =
+        origin.filter(|o| o.status.success()).map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
+    let candidates =
+        [std::env::var_os("MNIST_DIR").map(PathBuf::from), root.parent().map(|p| p.join("shared/data/mnist"))];
     let from_origin = origin.filter(|o| o.is_dir()).and_then(|o| Some(o.parent()?.join("shared/data/mnist")));
     candidates.into_iter().chain([from_origin]).flatten().find(|d| d.join("train-images-idx3-ubyte.gz").is_file())
 }
@@ -172,7 +200,11 @@ pub fn cargo(root: &Path, args: &[&str], env: &[(&str, std::ffi::OsString)]) -> 
 
 fn step(bin: &Path, root: &Path, args: &[String]) -> Result<()> {
     eprintln!("$ pipeline {}", args.join(" "));
-    let status = Command::new(bin).args(args).current_dir(root).status().with_context(|| format!("running {}", bin.display()))?;
+    let status = Command::new(bin)
+        .args(args)
+        .current_dir(root)
+        .status()
+        .with_context(|| format!("running {}", bin.display()))?;
     if !status.success() {
         bail!("pipeline {} failed ({status})", args.join(" "));
     }

@@ -58,7 +58,15 @@ fn ensure_cached_torch(cache: &Path) -> Result<PathBuf> {
     }
     eprintln!("installing torch=={TORCH_VERSION} from PyPI into {} (once, about 5 GB)", site.display());
     let status = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-warn-script-location", "--target"])
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--no-warn-script-location",
+            "--target",
+        ])
         .arg(&partial)
         .arg(format!("torch=={TORCH_VERSION}"))
         .status()
@@ -106,7 +114,5 @@ fn link(target: &Path, link: &Path) -> Result<()> {
 
 /// The first executable called `name` on PATH.
 pub fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?)
-        .map(|dir| dir.join(name))
-        .find(|p| p.is_file())
+    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
 }

@@ -23,9 +23,14 @@ impl FakeGithub {
             for stream in listener.incoming() {
                 let Ok(mut stream) = stream else { continue };
                 let (request_line, headers, body) = read_request(&mut stream);
-                let dispatch = request_line.starts_with("POST /repos/acme/digits/actions/workflows/retrain.yml/dispatches");
+                let dispatch =
+                    request_line.starts_with("POST /repos/acme/digits/actions/workflows/retrain.yml/dispatches");
                 let authorized = headers.iter().any(|h| h.eq_ignore_ascii_case("authorization: Bearer test-token"));
-                let reply = if dispatch && authorized { "HTTP/1.1 204 No Content\r\n\r\n" } else { "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}" };
+                let reply = if dispatch && authorized {
+                    "HTTP/1.1 204 No Content\r\n\r\n"
+                } else {
+                    "HTTP/1.1 404 Not Found\r\ncontent-length: 2\r\n\r\n{}"
+                };
                 let _ = stream.write_all(reply.as_bytes());
                 drop(stream);
                 if dispatch && authorized {
@@ -52,7 +57,10 @@ fn read_request(stream: &mut std::net::TcpStream) -> (String, Vec<String>, Vec<u
         }
         headers.push(h);
     }
-    let len = headers.iter().find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0))).unwrap_or(0);
+    let len = headers
+        .iter()
+        .find_map(|h| h.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+        .unwrap_or(0);
     let mut body = vec![0; len];
     reader.read_exact(&mut body).unwrap();
     (line, headers, body)
@@ -63,7 +71,9 @@ fn read_request(stream: &mut std::net::TcpStream) -> (String, Vec<String>, Vec<u
 fn run_workflow(origin: &Path, mnist: &Path, work: &Path, inputs: &serde_json::Value) {
     let clone: PathBuf = work.join("runner");
     let _ = std::fs::remove_dir_all(&clone);
-    let git = |args: &[&str], dir: &Path| testkit::run(Command::new("git").args(args).current_dir(dir), &format!("git {}", args.join(" ")));
+    let git = |args: &[&str], dir: &Path| {
+        testkit::run(Command::new("git").args(args).current_dir(dir), &format!("git {}", args.join(" ")))
+    };
     git(&["clone", "-q", origin.to_str().unwrap(), clone.to_str().unwrap()], work);
     git(&["config", "user.name", "runner"], &clone);
     git(&["config", "user.email", "runner@example.com"], &clone);

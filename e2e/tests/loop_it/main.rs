@@ -20,7 +20,9 @@ fn full_loop(trigger: Trigger) {
     let after = lp.wait_for_new_model(&before, Duration::from_secs(900));
     let seconds = tenth.elapsed().as_secs_f64();
     let (ok, failed) = load.stop();
-    println!("FIGURES {trigger:?} trigger: {before} -> {after} in {seconds:.1} s after the tenth feedback; {ok} predictions, {failed} failed");
+    println!(
+        "FIGURES {trigger:?} trigger: {before} -> {after} in {seconds:.1} s after the tenth feedback; {ok} predictions, {failed} failed"
+    );
     assert_ne!(after, before);
     assert_eq!(failed, 0, "requests failed during the loop");
     assert!(ok > 0);

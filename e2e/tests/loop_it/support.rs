@@ -21,12 +21,19 @@ pub fn bins() -> PathBuf {
     let dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
     let needed = ["pipeline", "model-server", "ingest", "validate", "augment", "finetune", "evaluate", "promote"];
     let missing: Vec<&str> = needed.into_iter().filter(|b| !dir.join(b).is_file()).collect();
-    assert!(missing.is_empty(), "{missing:?} not built in {}: run `cargo build --bins` first (cargo xtask test does)", dir.display());
+    assert!(
+        missing.is_empty(),
+        "{missing:?} not built in {}: run `cargo build --bins` first (cargo xtask test does)",
+        dir.display()
+    );
     dir
 }
 
 pub fn path_with_bins() -> std::ffi::OsString {
-    std::env::join_paths(std::iter::once(bins()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()))).unwrap()
+    std::env::join_paths(
+        std::iter::once(bins()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
+    )
+    .unwrap()
 }
 
 pub struct Loop {
@@ -57,7 +64,8 @@ pub fn get_json(url: &str) -> serde_json::Value {
 impl Loop {
     pub fn start(mnist: &Path, trigger: Trigger) -> Self {
         let repo = testkit::PipelineRepo::new(Some(mnist));
-        let github = (trigger == Trigger::Github).then(|| super::fake_github::FakeGithub::start(repo.origin.path(), mnist));
+        let github =
+            (trigger == Trigger::Github).then(|| super::fake_github::FakeGithub::start(repo.origin.path(), mnist));
         if let Some(fake) = &github {
             let params = repo.path().join("params.yaml");
             let text = std::fs::read_to_string(&params).unwrap();
@@ -105,11 +113,17 @@ impl Loop {
         let mut answer = serde_json::Value::Null;
         for png in &pngs {
             let label: u64 = png.file_stem().unwrap().to_str().unwrap().split('_').nth(1).unwrap().parse().unwrap();
-            let mut r = ureq::post(&format!("{}/predict", self.base)).content_type("image/png").send(&std::fs::read(png).unwrap()).unwrap();
+            let mut r = ureq::post(&format!("{}/predict", self.base))
+                .content_type("image/png")
+                .send(&std::fs::read(png).unwrap())
+                .unwrap();
             let p: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
             let kind = if p["digit"].as_u64() == Some(label) { "correct" } else { "wrong" };
             let body = serde_json::json!({"request_id": p["request_id"], "label": label, "kind": kind});
-            let mut r = ureq::post(&format!("{}/feedback", self.base)).content_type("application/json").send(&serde_json::to_vec(&body).unwrap()).unwrap();
+            let mut r = ureq::post(&format!("{}/feedback", self.base))
+                .content_type("application/json")
+                .send(&serde_json::to_vec(&body).unwrap())
+                .unwrap();
             answer = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
         }
         assert_eq!(answer["retrain_triggered"], true, "the tenth sample seals the sub_set: {answer}");
@@ -127,7 +141,10 @@ impl Loop {
             if start.elapsed() > limit {
                 let status = get_json(&format!("{}/api/status", self.base));
                 let log = std::fs::read_to_string(self.repo.path().join(".git/model-server.log")).unwrap_or_default();
-                panic!("no new model after {limit:?}; status {status:#}\nserver log tail:\n{}", &log[log.len().saturating_sub(4000)..]);
+                panic!(
+                    "no new model after {limit:?}; status {status:#}\nserver log tail:\n{}",
+                    &log[log.len().saturating_sub(4000)..]
+                );
             }
             std::thread::sleep(Duration::from_millis(500));
         }
@@ -158,7 +175,10 @@ impl Loop {
     }
 
     pub fn origin_log(&self) -> String {
-        testkit::run(Command::new("git").args(["log", "--format=%s", "main"]).current_dir(self.repo.origin.path()), "git log origin")
+        testkit::run(
+            Command::new("git").args(["log", "--format=%s", "main"]).current_dir(self.repo.origin.path()),
+            "git log origin",
+        )
     }
 }
 
@@ -167,7 +187,16 @@ fn export(repo: &Path, mnist: &Path, skip: usize, count: usize, rotate: f64) -> 
     let out = tempfile::tempdir().unwrap();
     testkit::run(
         Command::new(bins().join("pipeline"))
-            .args(["--repo", repo.to_str().unwrap(), "data", "export", "--count", &count.to_string(), "--skip", &skip.to_string()])
+            .args([
+                "--repo",
+                repo.to_str().unwrap(),
+                "data",
+                "export",
+                "--count",
+                &count.to_string(),
+                "--skip",
+                &skip.to_string(),
+            ])
             .args(["--rotate", &rotate.to_string(), "--data"])
             .arg(mnist)
             .arg("--out")

@@ -62,11 +62,18 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
         }
         match &outcome.push {
             Some(PushOutcome::Pushed { head, .. }) => println!("pushed {head} to {}", params.git.remote),
-            Some(PushOutcome::Offline { reason }) => println!("remote unreachable ({reason}): the commit will be pushed later"),
+            Some(PushOutcome::Offline { reason }) => {
+                println!("remote unreachable ({reason}): the commit will be pushed later")
+            }
             Some(PushOutcome::UpToDate) | None => {}
         }
         sealed.extend(outcome.sealed.iter().map(|&n| (n, params.feedback.threshold)));
-        commit = git2::Repository::open(repo_root).map_err(GitError::from)?.head().ok().and_then(|h| h.target()).map(|o| o.to_string());
+        commit = git2::Repository::open(repo_root)
+            .map_err(GitError::from)?
+            .head()
+            .ok()
+            .and_then(|h| h.target())
+            .map(|o| o.to_string());
     }
     if !sealed.is_empty() {
         let trigger = Trigger::from_params(repo_root, &params.trigger)?;
@@ -74,7 +81,9 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
             let request = RetrainRequest { sub_set, count, commit: commit.clone() };
             match trigger.fire(&request)? {
                 Fired::Dispatched => println!("sub_set {sub_set} sealed: retrain dispatched on GitHub"),
-                Fired::Queued { .. } => println!("sub_set {sub_set} sealed: retraining locally (log in .pipeline/retrain.log)"),
+                Fired::Queued { .. } => {
+                    println!("sub_set {sub_set} sealed: retraining locally (log in .pipeline/retrain.log)")
+                }
                 Fired::Disabled => println!("sub_set {sub_set} sealed (trigger: none)"),
             }
         }

@@ -28,7 +28,12 @@ pub(super) fn status(repo_root: &Path, args: &StatusArgs) -> Result<ExitCode, Cl
         if pending.is_empty() { "none".to_string() } else { pending.join(", ") }
     );
     let by_label: Vec<String> = count.totals.by_label.iter().enumerate().map(|(d, n)| format!("{d}:{n}")).collect();
-    println!("totals: {} counted, {} unsure; by label {}", count.totals.counted, count.totals.unsure, by_label.join(" "));
+    println!(
+        "totals: {} counted, {} unsure; by label {}",
+        count.totals.counted,
+        count.totals.unsure,
+        by_label.join(" ")
+    );
     if retrain.state != RetrainState::Idle {
         let sub_set = retrain.request.as_ref().map_or(String::new(), |r| format!(" sub_set {}", r.sub_set));
         let when = retrain.finished_at.or(retrain.started_at).map_or(String::new(), |t| format!(" at {t}"));
@@ -49,7 +54,10 @@ pub(super) fn fsck(repo_root: &Path, args: &FsckArgs) -> Result<ExitCode, CliErr
         }
         let c = &report.count;
         if report.is_consistent() {
-            println!("consistent: sub_set {} open with {}/{}, {} counted in all", c.sub_set_count, c.current_count, c.threshold, c.totals.counted);
+            println!(
+                "consistent: sub_set {} open with {}/{}, {} counted in all",
+                c.sub_set_count, c.current_count, c.threshold, c.totals.counted
+            );
         } else {
             let hint = if report.repaired { "" } else { " (run with --repair)" };
             println!("{} issue(s){hint}", report.remaining.len());

@@ -20,10 +20,10 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use super::count::CountFile;
 use super::layout::{JOURNAL, NEW_DATA, SEALED, SealMarker, SubSetScan, sub_set_name};
 use super::locked::{Locked, OpenSubSet};
 use super::prepare::{Prepared, prepare_stored};
-use super::count::CountFile;
 use super::{AddOutcome, FeedbackError, FeedbackRecord, io_err};
 use crate::fsutil;
 

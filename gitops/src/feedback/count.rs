@@ -59,14 +59,7 @@ impl CountFile {
     ) -> Self {
         let mut totals = sealed.clone();
         totals.absorb(open);
-        Self {
-            current_count: open.counted(),
-            sub_set_count: open_index,
-            threshold,
-            pending_retrain,
-            totals,
-            epoch,
-        }
+        Self { current_count: open.counted(), sub_set_count: open_index, threshold, pending_retrain, totals, epoch }
     }
 
     /// Equal in every field that describes the files (everything but `epoch`).

@@ -131,7 +131,11 @@ impl Locked<'_> {
                 let (label, kind, sha) = parse_key(key).expect("scan yields valid keys");
                 let bytes = fs::read(&path).map_err(io_err(&path))?;
                 if hex::encode(Sha256::digest(&bytes)) != sha || decode_limited(&bytes, &limits).is_err() {
-                    f.issue(IssueKind::CorruptSample, path.clone(), "content does not match its sha256 name or does not decode".into());
+                    f.issue(
+                        IssueKind::CorruptSample,
+                        path.clone(),
+                        "content does not match its sha256 name or does not decode".into(),
+                    );
                     f.delete.push(path);
                 } else if let Some(first) = seen.get(key) {
                     f.issue(IssueKind::DuplicateSample, path.clone(), format!("also stored in sub_set_{first}"));
@@ -180,7 +184,11 @@ impl Locked<'_> {
                 continue;
             };
             if !wanted.contains(record.path.as_str()) {
-                f.issue(IssueKind::OrphanJournalLine, path.clone(), format!("line {} names {}, which is not stored", i + 1, record.path));
+                f.issue(
+                    IssueKind::OrphanJournalLine,
+                    path.clone(),
+                    format!("line {} names {}, which is not stored", i + 1, record.path),
+                );
             } else if covered.insert(record.path.clone()) {
                 kept.push(record);
             } else {
@@ -197,13 +205,23 @@ impl Locked<'_> {
         Ok(kept)
     }
 
-    fn check_seal(&self, n: u32, good: &SubSetScan, open: &mut Option<u32>, f: &mut Findings) -> Result<(), FeedbackError> {
+    fn check_seal(
+        &self,
+        n: u32,
+        good: &SubSetScan,
+        open: &mut Option<u32>,
+        f: &mut Findings,
+    ) -> Result<(), FeedbackError> {
         let dir = self.layout.sub_set(n);
         let threshold = self.params.threshold;
         let counted = good.counted();
         if let Some(first_open) = *open {
             if good.sealed || counted + good.unsure > 0 {
-                f.issue(IssueKind::SealOrder, dir, format!("holds samples or a seal after the open sub_set_{first_open}"));
+                f.issue(
+                    IssueKind::SealOrder,
+                    dir,
+                    format!("holds samples or a seal after the open sub_set_{first_open}"),
+                );
             }
             return Ok(());
         }
@@ -212,12 +230,20 @@ impl Locked<'_> {
             let text = fs::read(&path).map_err(io_err(&path))?;
             let marker: Option<SealMarker> = serde_json::from_slice(&text).ok();
             if marker.as_ref().is_none_or(|m| m.sub_set != n || m.counted != counted) {
-                f.issue(IssueKind::SealMismatch, path, format!("sealed.json does not record sub_set {n} with {counted} counted"));
+                f.issue(
+                    IssueKind::SealMismatch,
+                    path,
+                    format!("sealed.json does not record sub_set {n} with {counted} counted"),
+                );
                 let sealed_at = marker.map_or_else(chrono::Utc::now, |m| m.sealed_at);
                 f.reseal.push(SealMarker { sub_set: n, sealed_at, threshold, counted });
             }
         } else if counted >= threshold {
-            f.issue(IssueKind::NotSealed, dir, format!("holds {counted} counted samples (threshold {threshold}) but is not sealed"));
+            f.issue(
+                IssueKind::NotSealed,
+                dir,
+                format!("holds {counted} counted samples (threshold {threshold}) but is not sealed"),
+            );
             f.reseal.push(SealMarker { sub_set: n, sealed_at: chrono::Utc::now(), threshold, counted });
         } else {
             *open = Some(n);
@@ -227,7 +253,8 @@ impl Locked<'_> {
 
     fn repair(&mut self, f: &Findings) -> Result<(), FeedbackError> {
         if f.issues.iter().any(|i| i.kind == IssueKind::SealOrder) {
-            let what: Vec<_> = f.issues.iter().filter(|i| !i.repairable()).map(|i| i.path.display().to_string()).collect();
+            let what: Vec<_> =
+                f.issues.iter().filter(|i| !i.repairable()).map(|i| i.path.display().to_string()).collect();
             return Err(FeedbackError::Unrepairable(what.join(", ")));
         }
         for path in f.temp_files.iter().chain(&f.delete) {

@@ -86,7 +86,8 @@ impl<'a> Locked<'a> {
         if guard.is_none() {
             fsutil::create_dir_durable(&layout.data).map_err(io_err(&layout.data))?;
             let path = layout.data.join(LOCK);
-            let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+            let file =
+                OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
             *guard = Some(LockState { file, cache: Cache::default() });
         }
         let file = &guard.as_ref().expect("set above").file;
@@ -178,7 +179,8 @@ impl<'a> Locked<'a> {
 
     pub(crate) fn write_count(&self, count: &CountFile) -> Result<(), FeedbackError> {
         let path = self.layout.count();
-        let mut text = serde_json::to_vec_pretty(count).map_err(|source| FeedbackError::Json { path: path.clone(), source })?;
+        let mut text =
+            serde_json::to_vec_pretty(count).map_err(|source| FeedbackError::Json { path: path.clone(), source })?;
         text.push(b'\n');
         fsutil::replace_durable(&path, &text, &self.layout.tmp()).map_err(io_err(&path))
     }
@@ -188,9 +190,11 @@ impl<'a> Locked<'a> {
         if !dir.join(SEALED).exists() {
             return Err(FeedbackError::NotSealed { sub_set });
         }
-        let marker = TrainedMarker { sub_set, trained_at: chrono::Utc::now(), model_version: model_version.to_string() };
+        let marker =
+            TrainedMarker { sub_set, trained_at: chrono::Utc::now(), model_version: model_version.to_string() };
         let path = dir.join(TRAINED);
-        let text = serde_json::to_vec_pretty(&marker).map_err(|source| FeedbackError::Json { path: path.clone(), source })?;
+        let text =
+            serde_json::to_vec_pretty(&marker).map_err(|source| FeedbackError::Json { path: path.clone(), source })?;
         fsutil::replace_durable(&path, &text, &self.layout.tmp()).map_err(io_err(&path))?;
         self.recompute()
     }

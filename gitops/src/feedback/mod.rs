@@ -25,8 +25,8 @@ use serde::{Deserialize, Serialize};
 
 pub use count::{CountFile, Totals};
 pub use fsck::{FsckIssue, FsckReport, IssueKind};
-pub use layout::{SealMarker, TrainedMarker};
 pub(crate) use layout::parse_key;
+pub use layout::{SealMarker, TrainedMarker};
 pub use locked::{Locked, SubSetStatus};
 
 use crate::image_input::ImageInputError;

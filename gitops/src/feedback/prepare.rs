@@ -83,11 +83,17 @@ pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) 
 }
 
 /// A PNG that was already stored elsewhere (a git replay), with its original record.
-pub(crate) fn prepare_stored(png: &[u8], mut record: FeedbackRecord, layout: &Layout) -> Result<Prepared, FeedbackError> {
+pub(crate) fn prepare_stored(
+    png: &[u8],
+    mut record: FeedbackRecord,
+    layout: &Layout,
+) -> Result<Prepared, FeedbackError> {
     validate_record(&record)?;
     let sha256 = hex::encode(Sha256::digest(png));
     if sha256 != record.sha256 {
-        return Err(FeedbackError::InvalidSample { reason: format!("content hashes to {sha256}, not {}", record.sha256) });
+        return Err(FeedbackError::InvalidSample {
+            reason: format!("content hashes to {sha256}, not {}", record.sha256),
+        });
     }
     let key = sample_key(record.label, record.kind, &sha256);
     record.path = key.clone();

@@ -42,7 +42,10 @@ impl Credentials {
                 let reason = if tried.get().is_empty() {
                     format!("no credentials for {url}: set {} or start an SSH agent", TOKEN_ENVS.join(" or "))
                 } else {
-                    format!("the credentials for {url} were rejected (token from {} or the SSH agent)", TOKEN_ENVS.join("/"))
+                    format!(
+                        "the credentials for {url} were rejected (token from {} or the SSH agent)",
+                        TOKEN_ENVS.join("/")
+                    )
                 };
                 failure.set(Some(reason.clone()));
                 Err(git2::Error::from_str(&reason))

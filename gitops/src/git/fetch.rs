@@ -33,7 +33,9 @@ pub fn fetch_fast_forward(repo_root: &Path, params: &GitParams, creds: &Credenti
         Some(old) if old == upstream || repo.graph_descendant_of(old, upstream)? => {
             Ok(FastForward { old_head, new_head: old })
         }
-        Some(old) if !repo.graph_descendant_of(upstream, old)? => Err(GitError::Diverged { branch: params.branch.clone() }),
+        Some(old) if !repo.graph_descendant_of(upstream, old)? => {
+            Err(GitError::Diverged { branch: params.branch.clone() })
+        }
         _ => {
             move_branch(&repo, &params.branch, upstream, "fast-forward")?;
             Ok(FastForward { old_head, new_head: upstream })

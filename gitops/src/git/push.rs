@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use git2::{ErrorClass, ErrorCode, Oid, PushOptions, Repository};
 
+use super::GitError;
 use super::credentials::Credentials;
 use super::fetch::{fetch, move_branch};
 use super::replay::Replay;
-use super::GitError;
 use crate::params::GitParams;
 
 /// The result of [`push_with_retry`].
@@ -40,7 +40,10 @@ impl NetFailure {
         if e.code() == ErrorCode::Auth || e.class() == ErrorClass::Callback && e.message().contains("credentials") {
             return Self::Auth { url: url.to_string(), reason: e.message().to_string() };
         }
-        if e.code() == ErrorCode::NotFastForward || e.message().contains("non-fast") || e.message().contains("fetch first") {
+        if e.code() == ErrorCode::NotFastForward
+            || e.message().contains("non-fast")
+            || e.message().contains("fetch first")
+        {
             return Self::Rejected;
         }
         match e.class() {

@@ -45,7 +45,11 @@ pub(crate) fn rebase_excluding(
                 let entry = conflict.our.or(conflict.their).or(conflict.ancestor).expect("a conflict has a side");
                 let path = String::from_utf8_lossy(&entry.path).into_owned();
                 if exclude.is_none_or(|dir| !path.starts_with(&format!("{dir}/"))) {
-                    return Err(GitError::Conflict { commit: oid_short(commit.id()), onto: oid_short(onto.id()), path });
+                    return Err(GitError::Conflict {
+                        commit: oid_short(commit.id()),
+                        onto: oid_short(onto.id()),
+                        path,
+                    });
                 }
                 index.conflict_remove(std::path::Path::new(&path))?;
             }
@@ -70,7 +74,12 @@ pub(crate) fn rebase_excluding(
     Ok(onto.id())
 }
 
-fn recommit<'r>(repo: &'r Repository, original: &git2::Commit<'_>, parent: &git2::Commit<'_>, tree: Oid) -> Result<git2::Commit<'r>, GitError> {
+fn recommit<'r>(
+    repo: &'r Repository,
+    original: &git2::Commit<'_>,
+    parent: &git2::Commit<'_>,
+    tree: Oid,
+) -> Result<git2::Commit<'r>, GitError> {
     let tree = repo.find_tree(tree)?;
     let committer = super::commit::signature(repo)?;
     let oid = repo.commit(None, &original.author(), &committer, original.message().unwrap_or(""), &tree, &[parent])?;

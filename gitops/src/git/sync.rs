@@ -9,12 +9,12 @@ use std::time::{Duration, Instant};
 
 use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 
+use super::GitError;
 use super::commit::commit_in;
 use super::credentials::Credentials;
 use super::fetch::move_branch;
 use super::push::{PushOutcome, push_with_retry};
 use super::replay::{Replay, rebase_excluding};
-use super::GitError;
 use crate::feedback::{FeedbackRecord, FeedbackStore, parse_key};
 use crate::params::GitParams;
 
@@ -90,7 +90,11 @@ impl Replay for FeedbackReplay<'_> {
 
 /// Samples in `ours` (by label, kind and sha256, whatever the sub_set) that `upstream` lacks,
 /// with their PNG bytes and journal records.
-fn our_samples(repo: &Repository, ours: &Tree<'_>, upstream: &Tree<'_>) -> Result<Vec<(Vec<u8>, FeedbackRecord)>, GitError> {
+fn our_samples(
+    repo: &Repository,
+    ours: &Tree<'_>,
+    upstream: &Tree<'_>,
+) -> Result<Vec<(Vec<u8>, FeedbackRecord)>, GitError> {
     let theirs: BTreeSet<String> = samples_in(repo, upstream)?.0.into_keys().collect();
     let (mine, journals) = samples_in(repo, ours)?;
     let mut out = Vec::new();
@@ -98,9 +102,10 @@ fn our_samples(repo: &Repository, ours: &Tree<'_>, upstream: &Tree<'_>) -> Resul
         if theirs.contains(&key) {
             continue;
         }
-        let record = journals.get(&(sub_set, key.clone())).cloned().unwrap_or_else(|| {
-            FeedbackRecord::recovered(&key, "git replay").expect("keys come from parse_key")
-        });
+        let record = journals
+            .get(&(sub_set, key.clone()))
+            .cloned()
+            .unwrap_or_else(|| FeedbackRecord::recovered(&key, "git replay").expect("keys come from parse_key"));
         out.push((repo.find_blob(blob)?.content().to_vec(), record));
     }
     out.sort_by_key(|s| s.1.time);
@@ -223,7 +228,8 @@ fn run(sync: &FeedbackSync, rx: &mpsc::Receiver<Msg>, on_sync: &dyn Fn(Result<Sy
         deadline = offline.then(|| Instant::now() + OFFLINE_RETRY);
         match flush_reply {
             Some(reply) => {
-                let copy = result.as_ref().map(Clone::clone).map_err(|e| GitError::Git(git2::Error::from_str(&e.to_string())));
+                let copy =
+                    result.as_ref().map(Clone::clone).map_err(|e| GitError::Git(git2::Error::from_str(&e.to_string())));
                 report(on_sync, copy);
                 let _ = reply.send(result);
             }

@@ -32,7 +32,12 @@ pub(crate) fn tree_with_paths(repo: &Repository, base: Option<&Tree<'_>>, paths:
 }
 
 /// Puts `entry` at `parts` inside `tree`; returns `None` when the result is empty.
-fn splice(repo: &Repository, tree: Option<&Tree<'_>>, parts: &[String], entry: Option<(Oid, i32)>) -> Result<Option<Oid>, GitError> {
+fn splice(
+    repo: &Repository,
+    tree: Option<&Tree<'_>>,
+    parts: &[String],
+    entry: Option<(Oid, i32)>,
+) -> Result<Option<Oid>, GitError> {
     let mut builder = repo.treebuilder(tree)?;
     let name = &parts[0];
     let new = if parts.len() == 1 {

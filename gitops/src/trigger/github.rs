@@ -130,9 +130,9 @@ impl GithubTrigger {
         let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
         let retry_after = header("retry-after").and_then(|v| v.trim().parse::<u64>().ok()).map(Duration::from_secs);
         let rate_limited = header("x-ratelimit-remaining").as_deref() == Some("0");
-        let reset_wait = header("x-ratelimit-reset").and_then(|v| v.parse::<i64>().ok()).map(|reset| {
-            Duration::from_secs(u64::try_from(reset - chrono::Utc::now().timestamp()).unwrap_or(0))
-        });
+        let reset_wait = header("x-ratelimit-reset")
+            .and_then(|v| v.parse::<i64>().ok())
+            .map(|reset| Duration::from_secs(u64::try_from(reset - chrono::Utc::now().timestamp()).unwrap_or(0)));
         let message = client.body_to_string(response).await.unwrap_or_default();
         let message = serde_json::from_str::<Value>(&message)
             .ok()
@@ -146,7 +146,9 @@ impl GithubTrigger {
             }
             500..=599 => Ok(Attempt::Retry { wait: retry_after, why: format!("{status}: {message}") }),
             401 => Err(TriggerError::Unauthorized),
-            403 => Err(TriggerError::Forbidden { repo: format!("{}/{}", self.params.owner, self.params.repo), message }),
+            403 => {
+                Err(TriggerError::Forbidden { repo: format!("{}/{}", self.params.owner, self.params.repo), message })
+            }
             404 => Err(TriggerError::NotFound { path: path.to_string() }),
             _ => Err(TriggerError::Status { status, path: path.to_string(), message }),
         }

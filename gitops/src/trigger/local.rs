@@ -57,8 +57,10 @@ impl RetrainStatus {
     pub fn read(repo_root: &Path) -> Result<Self, TriggerError> {
         let path = repo_root.join(STATUS_FILE);
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| TriggerError::Io { path, source: std::io::Error::new(std::io::ErrorKind::InvalidData, e) }),
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| TriggerError::Io {
+                path,
+                source: std::io::Error::new(std::io::ErrorKind::InvalidData, e),
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(source) => Err(TriggerError::Io { path, source }),
         }
@@ -198,7 +200,8 @@ impl Inner {
     fn run(&self, request: &RetrainRequest) -> (Option<i32>, String) {
         let log_path = self.dir.join("retrain.log");
         let result = (|| -> std::io::Result<Option<i32>> {
-            let lock = OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join("retrain.lock"))?;
+            let lock =
+                OpenOptions::new().create(true).truncate(false).write(true).open(self.dir.join("retrain.lock"))?;
             FileExt::lock_exclusive(&lock)?;
             let log = File::create(&log_path)?;
             let status = Command::new(&self.command[0])
@@ -230,7 +233,8 @@ fn tail(path: &Path) -> String {
 }
 
 fn default_command() -> Result<Vec<String>, TriggerError> {
-    let exe = std::env::current_exe().map_err(|source| TriggerError::Io { path: "current executable".into(), source })?;
+    let exe =
+        std::env::current_exe().map_err(|source| TriggerError::Io { path: "current executable".into(), source })?;
     let pipeline = exe.with_file_name(format!("pipeline{}", std::env::consts::EXE_SUFFIX));
     if !pipeline.is_file() {
         return Err(TriggerError::NoCommand { exe });

@@ -28,7 +28,9 @@ pub enum TriggerError {
     NoToken,
     #[error("GitHub rejected the token (401 Unauthorized): check {}", TOKEN_ENVS.join(" / "))]
     Unauthorized,
-    #[error("GitHub refused the dispatch (403 Forbidden): the token lacks the `actions: write` (or `contents: write`) permission on {repo}: {message}")]
+    #[error(
+        "GitHub refused the dispatch (403 Forbidden): the token lacks the `actions: write` (or `contents: write`) permission on {repo}: {message}"
+    )]
     Forbidden { repo: String, message: String },
     #[error("GitHub answered 404 for {path}: no such repository or workflow, or the token cannot see it")]
     NotFound { path: String },

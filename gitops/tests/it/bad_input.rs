@@ -99,7 +99,10 @@ fn the_cli_refuses_bad_files_before_writing_anything() {
         (&["--label", "11", "good.png"], "11"),
     ];
     for (args, expected) in cases {
-        let files: Vec<String> = args.iter().map(|a| if a.ends_with(".png") { root.join(a).display().to_string() } else { a.to_string() }).collect();
+        let files: Vec<String> = args
+            .iter()
+            .map(|a| if a.ends_with(".png") { root.join(a).display().to_string() } else { a.to_string() })
+            .collect();
         let mut full = vec!["feedback", "add"];
         full.extend(files.iter().map(String::as_str));
         let out = cli(root, &full);

@@ -32,7 +32,20 @@ fn add_status_should_retrain_and_fsck() {
     write_params(root, 2);
     assert_eq!(cli(root, &["feedback", "should-retrain"]).status.code(), Some(1));
     let files = images(root, &[1, 2, 3]);
-    let mut args = vec!["feedback", "add", "--label", "4", "--kind", "wrong", "--predicted", "9", "--confidence", "0.7", "--model", "v3"];
+    let mut args = vec![
+        "feedback",
+        "add",
+        "--label",
+        "4",
+        "--kind",
+        "wrong",
+        "--predicted",
+        "9",
+        "--confidence",
+        "0.7",
+        "--model",
+        "v3",
+    ];
     args.extend(files.iter().map(String::as_str));
     let out = cli(root, &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -48,7 +61,10 @@ fn add_status_should_retrain_and_fsck() {
     assert_eq!(json["retrain"]["state"], "idle");
     let journal = std::fs::read_to_string(root.join("new_data/sub_set_0/feedback.jsonl")).unwrap();
     let line: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
-    assert_eq!((line["kind"].as_str(), line["predicted"].as_u64(), line["model_version"].as_str()), (Some("wrong"), Some(9), Some("v3")));
+    assert_eq!(
+        (line["kind"].as_str(), line["predicted"].as_u64(), line["model_version"].as_str()),
+        (Some("wrong"), Some(9), Some("v3"))
+    );
 
     let fsck = cli(root, &["fsck"]);
     assert_eq!(fsck.status.code(), Some(0), "{}", stdout(&fsck));

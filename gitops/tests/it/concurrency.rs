@@ -30,13 +30,19 @@ fn eight_threads_times_a_hundred_adds_are_exact() {
             .map(|t| {
                 // Half share one handle (group commit), half open their own (OS lock).
                 let store = if t % 2 == 0 { shared.clone() } else { store(root, 10) };
-                s.spawn(move || (0..100u32).map(|i| store.add(sample(t * 1000 + i, (i % 10) as u8)).unwrap()).collect::<Vec<_>>())
+                s.spawn(move || {
+                    (0..100u32).map(|i| store.add(sample(t * 1000 + i, (i % 10) as u8)).unwrap()).collect::<Vec<_>>()
+                })
             })
             .collect();
-        handles.into_iter().flat_map(|h| h.join().unwrap()).map(|o| {
-            assert!(!o.duplicate);
-            o.sha256
-        }).collect()
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .map(|o| {
+                assert!(!o.duplicate);
+                o.sha256
+            })
+            .collect()
     });
     assert_eq!(shas.iter().collect::<BTreeSet<_>>().len(), 800);
     assert_exact(root, 10, 800);
@@ -68,9 +74,8 @@ fn four_processes_at_once_are_exact() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     write_params(root, 7);
-    let children: Vec<_> = (0..4u32)
-        .map(|p| add_command(root, p as u8, &write_images(root, p * 1000, 50)).spawn().unwrap())
-        .collect();
+    let children: Vec<_> =
+        (0..4u32).map(|p| add_command(root, p as u8, &write_images(root, p * 1000, 50)).spawn().unwrap()).collect();
     for child in children {
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -99,7 +104,10 @@ fn a_writer_killed_mid_add_leaves_no_partial_file_and_fsck_repairs() {
         for issue in &report.found {
             assert!(allowed.contains(&issue.kind), "round {round}: a kill left {issue:?}");
         }
-        eprintln!("round {round}: after the kill fsck found {:?}", report.found.iter().map(|i| i.kind).collect::<Vec<_>>());
+        eprintln!(
+            "round {round}: after the kill fsck found {:?}",
+            report.found.iter().map(|i| i.kind).collect::<Vec<_>>()
+        );
         let repaired = FeedbackStore::open(root).unwrap().fsck(true).unwrap();
         assert!(repaired.is_consistent(), "{:#?}", repaired.remaining);
         let n = stored_pngs(root).len() as u64;

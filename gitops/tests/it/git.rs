@@ -6,7 +6,10 @@ use std::path::Path;
 use std::time::Duration;
 
 use gitops::feedback::FeedbackStore;
-use gitops::git::{Committer, Credentials, FeedbackSync, GitError, PushOutcome, Rebase, commit_paths, fetch_fast_forward, push_with_retry};
+use gitops::git::{
+    Committer, Credentials, FeedbackSync, GitError, PushOutcome, Rebase, commit_paths, fetch_fast_forward,
+    push_with_retry,
+};
 
 use crate::repos::{Remote, commit_count, count_at, git_params, tree_files};
 use crate::support::{sample, stored_pngs};
@@ -19,11 +22,7 @@ fn sync_for(root: &Path) -> (FeedbackStore, FeedbackSync) {
 
 fn sample_keys(files: &[String]) -> BTreeSet<String> {
     // "new_data/sub_set_N/<label>/<sha>.png" -> "<label>/<sha>"
-    files
-        .iter()
-        .filter(|f| f.ends_with(".png"))
-        .map(|f| f.splitn(3, '/').nth(2).unwrap().to_string())
-        .collect()
+    files.iter().filter(|f| f.ends_with(".png")).map(|f| f.splitn(3, '/').nth(2).unwrap().to_string()).collect()
 }
 
 #[test]

@@ -49,7 +49,9 @@ async fn repository_dispatch_sends_event_retrain() {
     Mock::given(method("POST"))
         .and(path("/repos/acme/mnist/dispatches"))
         .and(header("authorization", "Bearer tok123"))
-        .and(body_json(json!({"event_type": "retrain", "client_payload": {"sub_set": 4, "count": 10, "commit": "abc123"}})))
+        .and(body_json(
+            json!({"event_type": "retrain", "client_payload": {"sub_set": 4, "count": 10, "commit": "abc123"}}),
+        ))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
         .mount(&server)
@@ -103,7 +105,9 @@ async fn rate_limits_honour_retry_after() {
         .mount(&server)
         .await;
     workflow_mock()
-        .respond_with(ResponseTemplate::new(403).insert_header("x-ratelimit-remaining", "0").insert_header("retry-after", "1"))
+        .respond_with(
+            ResponseTemplate::new(403).insert_header("x-ratelimit-remaining", "0").insert_header("retry-after", "1"),
+        )
         .up_to_n_times(1)
         .expect(1)
         .mount(&server)

@@ -62,7 +62,11 @@ impl Context {
             (false, _) => (inner.split("||").collect(), false),
         };
         let mut results = parts.iter().map(|p| self.comparison(p));
-        if all { results.try_fold(true, |acc, r| Ok(acc && r?)) } else { results.try_fold(false, |acc, r| Ok(acc || r?)) }
+        if all {
+            results.try_fold(true, |acc, r| Ok(acc && r?))
+        } else {
+            results.try_fold(false, |acc, r| Ok(acc || r?))
+        }
     }
 
     fn comparison(&self, text: &str) -> Result<bool, CiError> {

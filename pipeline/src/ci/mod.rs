@@ -17,7 +17,9 @@ pub enum CiError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{}: {what}", path.display())]
     Workflow { path: PathBuf, what: String },
-    #[error("unsupported expression `${{{{ {0} }}}}`: the local executor knows inputs.*, github.event.inputs.*, github.event_name, github.workspace, env.*, secrets.*, steps.<id>.outputs.*, always()")]
+    #[error(
+        "unsupported expression `${{{{ {0} }}}}`: the local executor knows inputs.*, github.event.inputs.*, github.event_name, github.workspace, env.*, secrets.*, steps.<id>.outputs.*, always()"
+    )]
     Expression(String),
     #[error("step `{step}` failed ({status})")]
     StepFailed { step: String, status: String },

@@ -9,13 +9,15 @@ use crate::stages::promote::Decision;
 use gitops::git::{self, Credentials, PushOutcome, Rebase};
 
 pub fn publish(repo: &Path) -> Result<Option<PushOutcome>, CiError> {
-    let decision: Option<Decision> = std::fs::read(repo.join("artifacts/promote/decision.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let decision: Option<Decision> =
+        std::fs::read(repo.join("artifacts/promote/decision.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let title = match &decision {
         Some(d) if d.promoted => format!("Retrain: {} promoted", d.candidate.as_deref().unwrap_or("candidate")),
         Some(d) => format!("Retrain: rejected, {} keeps serving", d.serving_before),
         None => "Retrain: pipeline state".to_string(),
     };
-    let paths: Vec<&Path> = ["dvc.lock", "models", "new_data"].iter().map(Path::new).filter(|p| repo.join(p).exists()).collect();
+    let paths: Vec<&Path> =
+        ["dvc.lock", "models", "new_data"].iter().map(Path::new).filter(|p| repo.join(p).exists()).collect();
     git::commit_paths(repo, &paths, &format!("{title} [skip ci]"))?;
     let params = gitops::params::Params::load(repo).map_err(crate::release::ReleaseError::from)?.git;
     let has_remote = git2::Repository::open(repo).is_ok_and(|r| r.find_remote(&params.remote).is_ok());

@@ -40,7 +40,9 @@ pub fn run(repo: &Path, opts: &RunOptions) -> Result<Vec<StepReport>, CiError> {
     let bad = |what: String| CiError::Workflow { path: path.clone(), what };
     let (job_name, job) = match &opts.job {
         Some(name) => (name.clone(), workflow.jobs.get(name).ok_or_else(|| bad(format!("no job `{name}`")))?.clone()),
-        None if workflow.jobs.len() == 1 => workflow.jobs.iter().next().map(|(k, v)| (k.clone(), v.clone())).expect("one job"),
+        None if workflow.jobs.len() == 1 => {
+            workflow.jobs.iter().next().map(|(k, v)| (k.clone(), v.clone())).expect("one job")
+        }
         None => return Err(bad(format!("{} jobs; choose one with --job", workflow.jobs.len()))),
     };
     let state = repo.join(".pipeline/ci");
@@ -52,7 +54,8 @@ pub fn run(repo: &Path, opts: &RunOptions) -> Result<Vec<StepReport>, CiError> {
     let [output_file, path_file, summary_file] = files;
     let mut inputs = workflow.input_defaults();
     inputs.extend(opts.inputs.clone());
-    let mut ctx = Context { inputs, event_name: opts.event.clone(), workspace: repo.display().to_string(), ..Default::default() };
+    let mut ctx =
+        Context { inputs, event_name: opts.event.clone(), workspace: repo.display().to_string(), ..Default::default() };
     ctx.env.insert("PIPELINE_LOCAL_RUNNER".into(), "true".into());
     for (k, v) in workflow.env.iter().chain(&job.env) {
         let value = ctx.substitute(v)?;
@@ -75,7 +78,11 @@ pub fn run(repo: &Path, opts: &RunOptions) -> Result<Vec<StepReport>, CiError> {
         }
         let Some(run) = &step.run else {
             let uses = step.uses.clone().unwrap_or_default();
-            reports.push(StepReport { label, script: None, note: format!("skipped: `uses: {uses}` is a GitHub-hosted action") });
+            reports.push(StepReport {
+                label,
+                script: None,
+                note: format!("skipped: `uses: {uses}` is a GitHub-hosted action"),
+            });
             continue;
         };
         let script = ctx.substitute(run)?;
@@ -88,8 +95,9 @@ pub fn run(repo: &Path, opts: &RunOptions) -> Result<Vec<StepReport>, CiError> {
             std::fs::write(&output_file, "").map_err(|source| CiError::Io { path: output_file.clone(), source })?;
             let extra = std::fs::read_to_string(&path_file).unwrap_or_default();
             let dirs = opts.path.iter().cloned().chain(extra.lines().map(PathBuf::from));
-            let search = std::env::join_paths(dirs.chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
-                .map_err(|e| bad(e.to_string()))?;
+            let search =
+                std::env::join_paths(dirs.chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())))
+                    .map_err(|e| bad(e.to_string()))?;
             let status = Command::new("bash")
                 .args(["--noprofile", "--norc", "-eo", "pipefail", "-c", &script])
                 .current_dir(repo)
@@ -108,7 +116,11 @@ pub fn run(repo: &Path, opts: &RunOptions) -> Result<Vec<StepReport>, CiError> {
             }
             if let Some(id) = &step.id {
                 let text = std::fs::read_to_string(&output_file).unwrap_or_default();
-                let outputs = text.lines().filter_map(|l| l.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect();
+                let outputs = text
+                    .lines()
+                    .filter_map(|l| l.split_once('='))
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
                 ctx.outputs.insert(id.clone(), outputs);
             }
         }

@@ -40,7 +40,11 @@ pub struct Step {
 impl Step {
     /// What the log calls the step.
     pub fn label(&self) -> String {
-        self.name.clone().or_else(|| self.uses.clone()).or_else(|| self.run.as_ref().map(|r| r.lines().next().unwrap_or_default().to_string())).unwrap_or_default()
+        self.name
+            .clone()
+            .or_else(|| self.uses.clone())
+            .or_else(|| self.run.as_ref().map(|r| r.lines().next().unwrap_or_default().to_string()))
+            .unwrap_or_default()
     }
 }
 
@@ -48,12 +52,13 @@ impl Workflow {
     /// Reads `.github/workflows/<name>.yml` (or `.yaml`) under `repo`.
     pub fn load(repo: &Path, name: &str) -> Result<(std::path::PathBuf, Self), CiError> {
         let dir = repo.join(".github/workflows");
-        let path = ["yml", "yaml"].iter().map(|ext| dir.join(format!("{name}.{ext}"))).find(|p| p.is_file()).ok_or_else(|| CiError::Workflow {
-            path: dir.join(format!("{name}.yml")),
-            what: "no such workflow".into(),
-        })?;
+        let path =
+            ["yml", "yaml"].iter().map(|ext| dir.join(format!("{name}.{ext}"))).find(|p| p.is_file()).ok_or_else(
+                || CiError::Workflow { path: dir.join(format!("{name}.yml")), what: "no such workflow".into() },
+            )?;
         let text = std::fs::read_to_string(&path).map_err(|source| CiError::Io { path: path.clone(), source })?;
-        let workflow = serde_yaml::from_str(&text).map_err(|e| CiError::Workflow { path: path.clone(), what: e.to_string() })?;
+        let workflow =
+            serde_yaml::from_str(&text).map_err(|e| CiError::Workflow { path: path.clone(), what: e.to_string() })?;
         Ok((path, workflow))
     }
 

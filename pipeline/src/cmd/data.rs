@@ -7,9 +7,9 @@ use std::process::ExitCode;
 
 use pipeline::data::fetch::{self, Source};
 use pipeline::data::{Mnist, PIXELS, Split};
-use pipeline::stages::augment::affine;
 use pipeline::preprocess;
 use pipeline::repo::RepoPaths;
+use pipeline::stages::augment::affine;
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -52,7 +52,9 @@ pub enum SplitArg {
 pub fn run(repo: &RepoPaths, command: DataCommand) -> Result<ExitCode> {
     match command {
         DataCommand::Fetch { from, to } => fetch(repo, from, to),
-        DataCommand::Export { count, split, out, data, skip, rotate } => export(repo, ExportArgs { count, split, out, data, skip, rotate }),
+        DataCommand::Export { count, split, out, data, skip, rotate } => {
+            export(repo, ExportArgs { count, split, out, data, skip, rotate })
+        }
     }
 }
 

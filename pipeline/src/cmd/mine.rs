@@ -40,7 +40,12 @@ pub fn run(repo: &RepoPaths, args: MineArgs) -> Result<ExitCode> {
             println!("{}", serde_json::Value::Object(line));
         }
     } else {
-        println!("{} of {} predictions to review (confidence below {}, or marked wrong)", shown.height(), found.height(), args.below);
+        println!(
+            "{} of {} predictions to review (confidence below {}, or marked wrong)",
+            shown.height(),
+            found.height(),
+            args.below
+        );
         if shown.height() > 0 {
             println!("{shown}");
         }

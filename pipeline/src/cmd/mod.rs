@@ -3,8 +3,8 @@
 mod ci;
 mod data;
 mod init;
-mod models;
 mod mine;
+mod models;
 mod predict;
 mod train;
 
@@ -16,7 +16,11 @@ use std::process::ExitCode;
 use pipeline::repo::RepoPaths;
 
 #[derive(Parser)]
-#[command(name = "pipeline", version, about = "GitOps batch retraining for digit classifiers: data, training, feedback, the retrain DAG and the model registry")]
+#[command(
+    name = "pipeline",
+    version,
+    about = "GitOps batch retraining for digit classifiers: data, training, feedback, the retrain DAG and the model registry"
+)]
 struct Cli {
     /// The pipeline repository (default: the nearest folder upwards holding params.yaml or dvc.yaml).
     #[arg(long, global = true, env = "PIPELINE_REPO")]

@@ -28,7 +28,9 @@ pub enum FetchError {
     Missing { name: String, dir: PathBuf },
     #[error("{}: sha256 is {got}, expected {expected}; the file is damaged or not the MNIST release", path.display())]
     Checksum { path: PathBuf, got: String, expected: String },
-    #[error("could not download {name} from any mirror (is there network access? use --from DIR or MNIST_DIR for a local copy): {reasons}")]
+    #[error(
+        "could not download {name} from any mirror (is there network access? use --from DIR or MNIST_DIR for a local copy): {reasons}"
+    )]
     Download { name: String, reasons: String },
 }
 
@@ -42,7 +44,10 @@ pub enum Source {
 /// Fetches the four files into `dest`; files already there with the right checksum are kept.
 /// Returns the paths written or verified.
 pub fn fetch(source: &Source, dest: &Path) -> Result<Vec<PathBuf>, FetchError> {
-    let io = |path: &Path| { let path = path.to_path_buf(); move |source| FetchError::Io { path, source } };
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| FetchError::Io { path, source }
+    };
     std::fs::create_dir_all(dest).map_err(io(dest))?;
     let expected = match source {
         Source::Dir(dir) => checksums_of(dir)?,
@@ -53,7 +58,8 @@ pub fn fetch(source: &Source, dest: &Path) -> Result<Vec<PathBuf>, FetchError> {
     let mut verified = String::new();
     for (name, canonical) in CANONICAL {
         let target = dest.join(name);
-        let want = if matches!(source, Source::Mirrors) && !target.is_file() { canonical } else { expected[name].as_str() };
+        let want =
+            if matches!(source, Source::Mirrors) && !target.is_file() { canonical } else { expected[name].as_str() };
         verified.push_str(&format!("{want}  {name}\n"));
         if target.is_file() && sha256_file(&target)? == want {
             done.push(target);

@@ -79,7 +79,10 @@ pub fn read_images(path: &Path) -> Result<Images, IdxError> {
     let dims = header(path, &bytes, IMAGES_MAGIC, 3)?;
     let (count, rows, cols) = (dims[0], dims[1], dims[2]);
     if (rows, cols) != (super::SIDE, super::SIDE) {
-        return Err(IdxError::Corrupt { path: path.to_path_buf(), what: format!("images are {rows}x{cols}, expected 28x28") });
+        return Err(IdxError::Corrupt {
+            path: path.to_path_buf(),
+            what: format!("images are {rows}x{cols}, expected 28x28"),
+        });
     }
     let pixels = body(path, &bytes, 16, count * super::PIXELS)?.to_vec();
     Ok(Images { count, pixels })
@@ -91,7 +94,10 @@ pub fn read_labels(path: &Path) -> Result<Vec<u8>, IdxError> {
     let count = header(path, &bytes, LABELS_MAGIC, 1)?[0];
     let labels = body(path, &bytes, 8, count)?;
     if let Some(i) = labels.iter().position(|&l| l > 9) {
-        return Err(IdxError::Corrupt { path: path.to_path_buf(), what: format!("label {} at index {i} is not a digit", labels[i]) });
+        return Err(IdxError::Corrupt {
+            path: path.to_path_buf(),
+            what: format!("label {} at index {i} is not a digit", labels[i]),
+        });
     }
     Ok(labels.to_vec())
 }

@@ -114,7 +114,10 @@ impl ModelFile {
 
     /// Writes the weights of `vs` and then the sidecar, each atomically.
     pub fn save(&self, vs: &nn::VarStore, mut sidecar: Sidecar) -> Result<Sidecar, ModelError> {
-        let io = |path: &Path| { let path = path.to_path_buf(); move |source| ModelError::Io { path, source } };
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Io { path, source }
+        };
         std::fs::create_dir_all(&self.dir).map_err(io(&self.dir))?;
         let weights = self.weights_path();
         let tmp = self.dir.join(format!(".{}.partial.safetensors", self.version));
@@ -165,13 +168,22 @@ fn copy_weights(vs: &mut nn::VarStore, bytes: &[u8]) -> Result<(), tch::TchError
         .collect::<Result<_, tch::TchError>>()?;
     let mut vars = vs.variables();
     if weights.len() != vars.len() {
-        return Err(tch::TchError::Shape(format!("{} tensors in the file, {} in the network", weights.len(), vars.len())));
+        return Err(tch::TchError::Shape(format!(
+            "{} tensors in the file, {} in the network",
+            weights.len(),
+            vars.len()
+        )));
     }
     tch::no_grad(|| {
         for (name, tensor) in weights {
-            let var = vars.get_mut(&name).ok_or_else(|| tch::TchError::TensorNameNotFound(name.clone(), "network".into()))?;
+            let var =
+                vars.get_mut(&name).ok_or_else(|| tch::TchError::TensorNameNotFound(name.clone(), "network".into()))?;
             if var.size() != tensor.size() {
-                return Err(tch::TchError::Shape(format!("{name}: {:?} in the file, {:?} in the network", tensor.size(), var.size())));
+                return Err(tch::TchError::Shape(format!(
+                    "{name}: {:?} in the file, {:?} in the network",
+                    tensor.size(),
+                    var.size()
+                )));
             }
             var.f_copy_(&tensor)?;
         }

@@ -43,8 +43,12 @@ impl Ink {
         let across = |y: usize| crossings(w, |x| at(x, y)).expect("an inked row");
         let down = |x: usize| crossings(h, |y| at(x, y)).expect("an inked column");
         let inked_in_row = |y: usize| (0..w).filter(move |&x| at(x, y) > INK_THRESHOLD);
-        let left = inked().filter(|&(_, first, _)| first == first_column).map(|(y, _, _)| across(y).0).fold(f32::MAX, f32::min);
-        let right = inked().filter(|&(_, _, last)| last == last_column).map(|(y, _, _)| across(y).1).fold(f32::MIN, f32::max);
+        let left = inked()
+            .filter(|&(_, first, _)| first == first_column)
+            .map(|(y, _, _)| across(y).0)
+            .fold(f32::MAX, f32::min);
+        let right =
+            inked().filter(|&(_, _, last)| last == last_column).map(|(y, _, _)| across(y).1).fold(f32::MIN, f32::max);
         let top = inked_in_row(top_row).map(|x| down(x).0).fold(f32::MAX, f32::min);
         let bottom = inked_in_row(bottom_row).map(|x| down(x).1).fold(f32::MIN, f32::max);
 

@@ -96,9 +96,12 @@ fn luma_alpha(image: &DynamicImage) -> (Vec<f32>, Option<Vec<f32>>) {
     let unit = |v: u8| UNIT[v as usize];
     match image {
         DynamicImage::ImageLuma8(g) => (g.as_raw().iter().map(|&v| luma([unit(v); 3])).collect(), None),
-        DynamicImage::ImageRgb8(c) => (c.as_raw().chunks_exact(3).map(|p| luma([unit(p[0]), unit(p[1]), unit(p[2])])).collect(), None),
+        DynamicImage::ImageRgb8(c) => {
+            (c.as_raw().chunks_exact(3).map(|p| luma([unit(p[0]), unit(p[1]), unit(p[2])])).collect(), None)
+        }
         DynamicImage::ImageRgba8(c) => {
-            let (luma, alpha) = c.as_raw().chunks_exact(4).map(|p| (luma([unit(p[0]), unit(p[1]), unit(p[2])]), unit(p[3]))).unzip();
+            let (luma, alpha) =
+                c.as_raw().chunks_exact(4).map(|p| (luma([unit(p[0]), unit(p[1]), unit(p[2])]), unit(p[3]))).unzip();
             (luma, Some(alpha))
         }
         other => {

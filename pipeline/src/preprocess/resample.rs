@@ -27,9 +27,17 @@ pub(super) fn render(gray: &Gray, x: Axis, y: Axis) -> [u8; PIXELS] {
     let w = gray.width() as usize;
     let (columns, rows) = (taps(w, x), taps(gray.height() as usize, y));
     // Every source row an output row averages, narrowed once to the 28 output columns.
-    let (lo, hi) = (rows.iter().map(|r| r.first).min().unwrap_or(0), rows.iter().map(|r| r.first + r.weights.len()).max().unwrap_or(0));
-    let narrowed: Vec<[f32; SIDE]> =
-        gray.as_raw().chunks_exact(w).skip(lo).take(hi - lo).map(|line| std::array::from_fn(|ox| columns[ox].apply(line))).collect();
+    let (lo, hi) = (
+        rows.iter().map(|r| r.first).min().unwrap_or(0),
+        rows.iter().map(|r| r.first + r.weights.len()).max().unwrap_or(0),
+    );
+    let narrowed: Vec<[f32; SIDE]> = gray
+        .as_raw()
+        .chunks_exact(w)
+        .skip(lo)
+        .take(hi - lo)
+        .map(|line| std::array::from_fn(|ox| columns[ox].apply(line)))
+        .collect();
     let mut out = [0u8; PIXELS];
     for (oy, row) in rows.iter().enumerate() {
         let mut blended = [0.0f32; SIDE];

@@ -14,7 +14,10 @@ use crate::data::{PIXELS, SIDE};
 use crate::params;
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(about = "Make seeded augmented copies of the training feedback", long_about = "Reads the clean manifest from validate; writes augmented.parquet with params augment.copies variants of every training feedback sample (rotation, shift, scale, shear, stroke thickness, noise), identical for identical inputs.")]
+#[command(
+    about = "Make seeded augmented copies of the training feedback",
+    long_about = "Reads the clean manifest from validate; writes augmented.parquet with params augment.copies variants of every training feedback sample (rotation, shift, scale, shear, stroke thickness, noise), identical for identical inputs."
+)]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
@@ -39,7 +42,16 @@ pub struct AugmentParams {
 
 impl Default for AugmentParams {
     fn default() -> Self {
-        Self { seed: 0, copies: 10, rotation_deg: 12.0, shift_px: 2.0, scale: 0.12, shear: 0.2, stroke_px: 1, noise: 0.05 }
+        Self {
+            seed: 0,
+            copies: 10,
+            rotation_deg: 12.0,
+            shift_px: 2.0,
+            scale: 0.12,
+            shear: 0.2,
+            stroke_px: 1,
+            noise: 0.05,
+        }
     }
 }
 
@@ -71,7 +83,8 @@ pub fn augment(pixels: &[u8; PIXELS], p: &AugmentParams, sha256: &str, copy: usi
     let scale = 1.0 + rng.symmetric(p.scale);
     let shear = rng.symmetric(p.shear);
     let (tx, ty) = (rng.symmetric(p.shift_px), rng.symmetric(p.shift_px));
-    let stroke = if p.stroke_px == 0 { 0 } else { (rng.next_u64() % (2 * p.stroke_px as u64 + 1)) as i64 - p.stroke_px as i64 };
+    let stroke =
+        if p.stroke_px == 0 { 0 } else { (rng.next_u64() % (2 * p.stroke_px as u64 + 1)) as i64 - p.stroke_px as i64 };
     let mut out = affine(pixels, angle, scale, shear, tx, ty);
     for _ in 0..stroke.unsigned_abs() {
         let thinner = morph(&out, stroke < 0);
@@ -111,7 +124,11 @@ pub fn affine(src: &[u8; PIXELS], angle: f64, scale: f64, shear: f64, tx: f64, t
 
 fn bilinear(src: &[u8; PIXELS], x: f64, y: f64) -> u8 {
     let at = |x: i64, y: i64| -> f64 {
-        if (0..SIDE as i64).contains(&x) && (0..SIDE as i64).contains(&y) { src[y as usize * SIDE + x as usize] as f64 } else { 0.0 }
+        if (0..SIDE as i64).contains(&x) && (0..SIDE as i64).contains(&y) {
+            src[y as usize * SIDE + x as usize] as f64
+        } else {
+            0.0
+        }
     };
     let (x0, y0) = (x.floor(), y.floor());
     let (fx, fy) = (x - x0, y - y0);
@@ -127,9 +144,14 @@ pub fn morph(src: &[u8; PIXELS], erode: bool) -> [u8; PIXELS] {
     for y in 0..SIDE as i64 {
         for x in 0..SIDE as i64 {
             let around = (-1..=1).flat_map(|dy| (-1..=1).map(move |dx| (x + dx, y + dy))).map(|(nx, ny)| {
-                if (0..SIDE as i64).contains(&nx) && (0..SIDE as i64).contains(&ny) { src[ny as usize * SIDE + nx as usize] } else { 0 }
+                if (0..SIDE as i64).contains(&nx) && (0..SIDE as i64).contains(&ny) {
+                    src[ny as usize * SIDE + nx as usize]
+                } else {
+                    0
+                }
             });
-            out[y as usize * SIDE + x as usize] = if erode { around.min().unwrap_or(0) } else { around.max().unwrap_or(0) };
+            out[y as usize * SIDE + x as usize] =
+                if erode { around.min().unwrap_or(0) } else { around.max().unwrap_or(0) };
         }
     }
     out
@@ -140,7 +162,11 @@ struct SplitMix(u64);
 
 impl SplitMix {
     fn for_copy(seed: u64, sha256: &str, copy: usize) -> Self {
-        let digest = Sha256::new().chain_update(seed.to_le_bytes()).chain_update(sha256).chain_update(copy.to_le_bytes()).finalize();
+        let digest = Sha256::new()
+            .chain_update(seed.to_le_bytes())
+            .chain_update(sha256)
+            .chain_update(copy.to_le_bytes())
+            .finalize();
         Self(u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")))
     }
 

@@ -19,7 +19,10 @@ use crate::registry::Registry;
 mod heatmap;
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(about = "Score the candidate and the served model on base test data and held-back feedback", long_about = "Reads the clean manifest, the candidate from finetune and the model models/registry.json serves; writes metrics.json (DVC metrics), evaluation.json, confusion_<model>_<set>.csv (DVC plots), confusion_<model>_base_test.png and recall.csv into --out.")]
+#[command(
+    about = "Score the candidate and the served model on base test data and held-back feedback",
+    long_about = "Reads the clean manifest, the candidate from finetune and the model models/registry.json serves; writes metrics.json (DVC metrics), evaluation.json, confusion_<model>_<set>.csv (DVC plots), confusion_<model>_base_test.png and recall.csv into --out."
+)]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
@@ -83,7 +86,10 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let dir = args.metrics.parent().unwrap_or(Path::new("."));
     write_json(&dir.join("evaluation.json"), &comparison)?;
     for (name, scores) in [("candidate", &comparison.candidate), ("serving", &comparison.serving)] {
-        write_file(&args.out.join(format!("confusion_{name}_base_test.csv")), confusion_csv(&scores.base_test).as_bytes())?;
+        write_file(
+            &args.out.join(format!("confusion_{name}_base_test.csv")),
+            confusion_csv(&scores.base_test).as_bytes(),
+        )?;
         if let Some(feedback) = &scores.feedback {
             write_file(&args.out.join(format!("confusion_{name}_feedback.csv")), confusion_csv(feedback).as_bytes())?;
         }
@@ -92,7 +98,10 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     }
     let mut recall = String::from("digit,candidate,serving\n");
     for d in 0..10 {
-        recall.push_str(&format!("{d},{:.6},{:.6}\n", comparison.candidate.base_test.recall[d], comparison.serving.base_test.recall[d]));
+        recall.push_str(&format!(
+            "{d},{:.6},{:.6}\n",
+            comparison.candidate.base_test.recall[d], comparison.serving.base_test.recall[d]
+        ));
     }
     write_file(&args.out.join("recall.csv"), recall.as_bytes())?;
     Ok(comparison)
@@ -100,7 +109,10 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
 
 fn batch(rows: &[Row], keep: impl Fn(&Row) -> bool, device: tch::Device) -> (Batch, Vec<u8>) {
     let chosen: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
-    let digits: Vec<[u8; PIXELS]> = chosen.iter().map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28")).collect();
+    let digits: Vec<[u8; PIXELS]> = chosen
+        .iter()
+        .map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28"))
+        .collect();
     let labels: Vec<u8> = chosen.iter().map(|r| r.label).collect();
     (Batch::new(&digits, &labels, device), labels)
 }

@@ -18,7 +18,10 @@ use crate::params::{self, TrainParams};
 use crate::registry::Registry;
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(about = "Fine-tune the served model on feedback mixed with replayed base data", long_about = "Reads the clean manifest, the augmented copies and the model models/registry.json serves; writes the candidate model (safetensors + JSON sidecar) into --out and the per-epoch training log (CSV). Settings: params finetune.*.")]
+#[command(
+    about = "Fine-tune the served model on feedback mixed with replayed base data",
+    long_about = "Reads the clean manifest, the augmented copies and the model models/registry.json serves; writes the candidate model (safetensors + JSON sidecar) into --out and the per-epoch training log (CSV). Settings: params finetune.*."
+)]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
@@ -50,7 +53,15 @@ pub struct FinetuneParams {
 
 impl Default for FinetuneParams {
     fn default() -> Self {
-        Self { seed: 0, epochs: 3, batch_size: 64, learning_rate: 5e-4, replay_ratio: 1.5, min_replay: 1000, feedback_weight: 1.0 }
+        Self {
+            seed: 0,
+            epochs: 3,
+            batch_size: 64,
+            learning_rate: 5e-4,
+            replay_ratio: 1.5,
+            min_replay: 1000,
+            feedback_weight: 1.0,
+        }
     }
 }
 
@@ -73,12 +84,19 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
 
     let mut log = String::from("epoch,loss,train_accuracy,seconds,images_per_second\n");
     if !feedback.is_empty() {
-        let digits: Vec<[u8; PIXELS]> = chosen.iter().map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28")).collect();
+        let digits: Vec<[u8; PIXELS]> = chosen
+            .iter()
+            .map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28"))
+            .collect();
         let labels: Vec<u8> = chosen.iter().map(|r| r.label).collect();
         let batch = Batch::new(&digits, &labels, device);
-        let train_params = TrainParams { seed: p.seed, epochs: p.epochs, batch_size: p.batch_size, learning_rate: p.learning_rate };
+        let train_params =
+            TrainParams { seed: p.seed, epochs: p.epochs, batch_size: p.batch_size, learning_rate: p.learning_rate };
         for e in train::train(&model.vs, &model.net, &batch, &train_params)? {
-            log.push_str(&format!("{},{:.6},{:.6},{:.3},{:.1}\n", e.epoch, e.loss, e.train_accuracy, e.seconds, e.images_per_second));
+            log.push_str(&format!(
+                "{},{:.6},{:.6},{:.3},{:.1}\n",
+                e.epoch, e.loss, e.train_accuracy, e.seconds, e.images_per_second
+            ));
         }
     }
     write_file(&args.log, log.as_bytes())?;
@@ -111,7 +129,18 @@ fn replay_count(feedback: usize, base: usize, p: &FinetuneParams) -> usize {
 fn replay_sample<'a>(base: &[&'a Row], n: usize, seed: u64) -> Vec<&'a Row> {
     let mut keyed: Vec<(String, &Row)> = base
         .iter()
-        .map(|r| (hex::encode(Sha256::new().chain_update(seed.to_le_bytes()).chain_update(&r.sha256).chain_update(r.index.unwrap_or(0).to_le_bytes()).finalize()), *r))
+        .map(|r| {
+            (
+                hex::encode(
+                    Sha256::new()
+                        .chain_update(seed.to_le_bytes())
+                        .chain_update(&r.sha256)
+                        .chain_update(r.index.unwrap_or(0).to_le_bytes())
+                        .finalize(),
+                ),
+                *r,
+            )
+        })
         .collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0));
     keyed.into_iter().take(n).map(|(_, r)| r).collect()
@@ -126,7 +155,10 @@ fn fingerprint(rows: &[&Row]) -> String {
 
 /// The one model a candidate folder holds.
 pub fn candidate_in(dir: &Path) -> Result<ModelFile, StageError> {
-    ModelFile::list(dir)?.pop().ok_or_else(|| StageError::Invalid { path: dir.to_path_buf(), what: "holds no candidate model (run finetune)".into() })
+    ModelFile::list(dir)?.pop().ok_or_else(|| StageError::Invalid {
+        path: dir.to_path_buf(),
+        what: "holds no candidate model (run finetune)".into(),
+    })
 }
 
 #[cfg(test)]

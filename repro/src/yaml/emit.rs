@@ -190,12 +190,7 @@ impl Emitter {
             let ch = chars.get(end).copied();
             if spaces {
                 if ch != Some(' ') {
-                    if start + 1 == end
-                        && self.column > BEST_WIDTH
-                        && split
-                        && start != 0
-                        && end != chars.len()
-                    {
+                    if start + 1 == end && self.column > BEST_WIDTH && split && start != 0 && end != chars.len() {
                         self.write_indent(indent);
                     } else {
                         self.write(&chars[start..end].iter().collect::<String>());
@@ -384,8 +379,7 @@ fn analyze(s: &str) -> Analysis {
     let ws = |c: char| "\0 \t\r\n\u{85}\u{2028}\u{2029}".contains(c);
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let (mut line_breaks, mut special) = (false, false);
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let mut preceded_by_ws = true;
     let mut followed_by_ws = chars.len() == 1 || ws(chars[1]);
@@ -452,11 +446,5 @@ fn analyze(s: &str) -> Analysis {
     if line_breaks || block_indicators {
         allow_block_plain = false;
     }
-    Analysis {
-        empty: false,
-        multiline: line_breaks,
-        allow_block_plain,
-        allow_single_quoted,
-        allow_double_quoted: true,
-    }
+    Analysis { empty: false, multiline: line_breaks, allow_block_plain, allow_single_quoted, allow_double_quoted: true }
 }

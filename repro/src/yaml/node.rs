@@ -44,12 +44,9 @@ impl Node {
             NodeKind::Scalar { text, plain: true } => Value::resolve_plain(text),
             NodeKind::Scalar { text, plain: false } => Value::Str(text.clone()),
             NodeKind::List(items) => Value::List(items.iter().map(Node::to_value).collect()),
-            NodeKind::Map(entries) => Value::Map(
-                entries
-                    .iter()
-                    .map(|(k, v)| (k.to_value().to_key(), v.to_value()))
-                    .collect(),
-            ),
+            NodeKind::Map(entries) => {
+                Value::Map(entries.iter().map(|(k, v)| (k.to_value().to_key(), v.to_value())).collect())
+            }
         }
     }
 }
@@ -64,10 +61,7 @@ pub fn load(text: &str, path: &Path) -> Result<Node> {
     if let Some((line, msg)) = builder.error {
         return Err(syntax(line, msg));
     }
-    Ok(builder.root.unwrap_or(Node {
-        line: 1,
-        kind: NodeKind::Scalar { text: String::new(), plain: true },
-    }))
+    Ok(builder.root.unwrap_or(Node { line: 1, kind: NodeKind::Scalar { text: String::new(), plain: true } }))
 }
 
 #[derive(Default)]

@@ -51,10 +51,7 @@ fn rules() -> &'static [Rule] {
 /// What a plain scalar with this text resolves to; `None` means a string.
 pub fn resolve(text: &str) -> Option<Implicit> {
     let Some(first) = text.chars().next() else { return Some(Implicit::Null) };
-    rules()
-        .iter()
-        .find(|r| r.first.contains(first) && r.re.is_match(text))
-        .map(|r| r.kind)
+    rules().iter().find(|r| r.first.contains(first) && r.re.is_match(text)).map(|r| r.kind)
 }
 
 /// True when `text`, written plain, would be read back as something other than a string.

@@ -113,7 +113,10 @@ fn directory_fingerprints_never_hide_a_change() {
     let repo = Repo::new(&[
         ("data/raw/a.txt", "a\n"),
         ("data/raw/sub/b.txt", "b\n"),
-        ("dvc.yaml", "stages:\n  all:\n    cmd: mkdir -p out && find data/raw -type f | sort > out/all.txt\n    deps:\n      - data/raw\n    outs:\n      - out\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  all:\n    cmd: mkdir -p out && find data/raw -type f | sort > out/all.txt\n    deps:\n      - data/raw\n    outs:\n      - out\n",
+        ),
     ]);
     repo.ours(&["repro"]);
     // Twice: the second status answers from the fingerprints the first one saved.
@@ -132,14 +135,21 @@ fn directory_fingerprints_never_hide_a_change() {
     let later = std::time::SystemTime::now() + Duration::from_secs(5);
     let rewrite_same_size = |r: &Repo| {
         r.write("data/raw/a.txt", "A\n");
-        std::fs::File::options().write(true).open(r.path().join("data/raw/a.txt")).unwrap().set_modified(later).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(r.path().join("data/raw/a.txt"))
+            .unwrap()
+            .set_modified(later)
+            .unwrap();
     };
     type Edit<'a> = (&'a str, &'a dyn Fn(&Repo));
     let edits: [Edit; 4] = [
         ("same-size rewrite", &rewrite_same_size),
         ("file added in a subfolder", &|r| r.write("data/raw/sub/c.txt", "c\n")),
         ("file removed", &|r| std::fs::remove_file(r.path().join("data/raw/sub/b.txt")).unwrap()),
-        ("file renamed", &|r| std::fs::rename(r.path().join("data/raw/a.txt"), r.path().join("data/raw/z.txt")).unwrap()),
+        ("file renamed", &|r| {
+            std::fs::rename(r.path().join("data/raw/a.txt"), r.path().join("data/raw/z.txt")).unwrap()
+        }),
     ];
     for (what, edit) in edits {
         let snapshot = repo.read("dvc.lock");
@@ -158,7 +168,10 @@ fn directory_fingerprints_never_hide_a_change() {
 fn an_unchanged_output_directory_is_saved_again_after_the_cache_is_lost() {
     let repo = Repo::new(&[
         ("in.txt", "x\n"),
-        ("dvc.yaml", "stages:\n  copy:\n    cmd: mkdir -p out && cp in.txt out/x.txt\n    deps:\n      - in.txt\n    outs:\n      - out\n"),
+        (
+            "dvc.yaml",
+            "stages:\n  copy:\n    cmd: mkdir -p out && cp in.txt out/x.txt\n    deps:\n      - in.txt\n    outs:\n      - out\n",
+        ),
     ]);
     repo.ours(&["repro"]);
     let cached = repo.cache_listing();

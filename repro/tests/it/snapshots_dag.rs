@@ -28,7 +28,9 @@ fn dag_formats() {
     insta::assert_snapshot!("dag_mermaid", repo.ours(&["dag", "--mermaid"]));
     // The edges DVC sees are the same.
     let theirs = repo.dvc(&["dag", "--dot"]);
-    for edge in ["\"fetch\" -> \"features\"", "\"fetch\" -> \"labels\"", "\"features\" -> \"train\"", "\"labels\" -> \"train\""] {
+    for edge in
+        ["\"fetch\" -> \"features\"", "\"fetch\" -> \"labels\"", "\"features\" -> \"train\"", "\"labels\" -> \"train\""]
+    {
         assert!(theirs.contains(edge), "dvc dag lacks {edge}:\n{theirs}");
     }
 }

@@ -63,7 +63,12 @@ fn status_agrees_with_dvc_on_every_edit() {
     );
     check(
         "command changed",
-        |r| r.write("dvc.yaml", &r.read("dvc.yaml").replace("cat prepared/all.txt >", "cat prepared/all.txt prepared/all.txt >")),
+        |r| {
+            r.write(
+                "dvc.yaml",
+                &r.read("dvc.yaml").replace("cat prepared/all.txt >", "cat prepared/all.txt prepared/all.txt >"),
+            )
+        },
         &["train"],
     );
     check("output deleted", |r| std::fs::remove_file(r.path().join("model.txt")).unwrap(), &["train"]);

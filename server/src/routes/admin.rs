@@ -16,7 +16,11 @@ pub async fn reload(State(state): State<AppState>, headers: HeaderMap) -> Result
     Ok(Json(state.puller.reload().await?))
 }
 
-pub async fn rollback(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Result<Json<RollbackOutcome>, AppError> {
+pub async fn rollback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Json<RollbackOutcome>, AppError> {
     auth::check(&headers, state.settings.admin_token.as_deref())?;
     let Body::Json(value) = input::read(req, 64 << 10).await? else {
         return Err(AppError::Unsupported("send {\"version\": \"model_...\"} as application/json".into()));

@@ -22,10 +22,17 @@ pub async fn asset(Path(file): Path<String>) -> Result<Response, AppError> {
 fn serve(name: &str) -> Result<Response, AppError> {
     let file = Assets::get(name).ok_or_else(|| AppError::NotFound(format!("no asset named {name}")))?;
     let mime = file.metadata.mimetype();
-    let mime = if mime.starts_with("text/") || mime == "application/javascript" { format!("{mime}; charset=utf-8") } else { mime.to_string() };
+    let mime = if mime.starts_with("text/") || mime == "application/javascript" {
+        format!("{mime}; charset=utf-8")
+    } else {
+        mime.to_string()
+    };
     let mut response = file.data.into_owned().into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(&mime).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     Ok(response)
 }

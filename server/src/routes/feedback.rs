@@ -39,7 +39,11 @@ struct Given {
     kind: Option<String>,
 }
 
-pub async fn feedback(State(state): State<AppState>, headers: HeaderMap, req: Request) -> Result<Json<FeedbackResponse>, AppError> {
+pub async fn feedback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    req: Request,
+) -> Result<Json<FeedbackResponse>, AppError> {
     auth::check(&headers, state.settings.feedback_token.as_deref())?;
     let given = match input::read(req, state.settings.body_limit).await? {
         Body::Json(value) => from_json(&value)?,
@@ -52,14 +56,20 @@ pub async fn feedback(State(state): State<AppState>, headers: HeaderMap, req: Re
         Some(id) => match state.history.get(id) {
             Some(entry) => Some(entry),
             None if given.image.is_some() => None,
-            None => return Err(AppError::NotFound(format!("request_id {id} is not among the recent predictions; send the image instead"))),
+            None => {
+                return Err(AppError::NotFound(format!(
+                    "request_id {id} is not among the recent predictions; send the image instead"
+                )));
+            }
         },
         None => None,
     };
     let image = match (given.image, &cached) {
         (Some(image), _) => image,
         (None, Some(entry)) => entry.input.to_vec(),
-        (None, None) => return Err(AppError::BadRequest("send a `request_id` from a recent prediction or an `image`".into())),
+        (None, None) => {
+            return Err(AppError::BadRequest("send a `request_id` from a recent prediction or an `image`".into()));
+        }
     };
     let (label, cached) = match (label, kind) {
         (Some(label), _) => (label, cached),
@@ -95,7 +105,14 @@ pub async fn feedback(State(state): State<AppState>, headers: HeaderMap, req: Re
     }))
 }
 
-fn record(state: &AppState, cached: Option<&Entry>, request_id: Option<String>, input_sha256: String, kind: Kind, label: u8) {
+fn record(
+    state: &AppState,
+    cached: Option<&Entry>,
+    request_id: Option<String>,
+    input_sha256: String,
+    kind: Kind,
+    label: u8,
+) {
     let kind_name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     state.metrics.feedback.with_label_values(&[&kind_name]).inc();
     if let Some(entry) = cached {

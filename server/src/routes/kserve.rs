@@ -35,11 +35,17 @@ pub async fn ready(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
 /// `{name}` or `{name}/versions/{version}`: the version, if given, must be the serving one.
 fn check_model(state: &AppState, name: &str, version: Option<&str>) -> Result<String, AppError> {
     if name != state.settings.model_name {
-        return Err(AppError::NotFound(format!("no model named {name}; this server serves {}", state.settings.model_name)));
+        return Err(AppError::NotFound(format!(
+            "no model named {name}; this server serves {}",
+            state.settings.model_name
+        )));
     }
-    let serving = state.models.current_version().ok_or_else(|| AppError::Unavailable("no model is loaded yet".into()))?;
+    let serving =
+        state.models.current_version().ok_or_else(|| AppError::Unavailable("no model is loaded yet".into()))?;
     match version {
-        Some(v) if !v.is_empty() && v != serving => Err(AppError::NotFound(format!("version {v} is not serving; {serving} is"))),
+        Some(v) if !v.is_empty() && v != serving => {
+            Err(AppError::NotFound(format!("version {v} is not serving; {serving} is")))
+        }
         _ => Ok(serving),
     }
 }
@@ -48,7 +54,10 @@ pub async fn model_metadata(State(state): State<AppState>, Path(name): Path<Stri
     metadata(&state, &name, None)
 }
 
-pub async fn version_metadata(State(state): State<AppState>, Path((name, version)): Path<(String, String)>) -> Result<Json<Value>, AppError> {
+pub async fn version_metadata(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
     metadata(&state, &name, Some(&version))
 }
 
@@ -70,7 +79,10 @@ pub async fn model_ready(State(state): State<AppState>, Path(name): Path<String>
     check_model(&state, &name, None).map(|_| Json(json!({ "name": name, "ready": true })))
 }
 
-pub async fn version_ready(State(state): State<AppState>, Path((name, version)): Path<(String, String)>) -> Result<Json<Value>, AppError> {
+pub async fn version_ready(
+    State(state): State<AppState>,
+    Path((name, version)): Path<(String, String)>,
+) -> Result<Json<Value>, AppError> {
     check_model(&state, &name, Some(&version)).map(|_| Json(json!({ "name": name, "ready": true })))
 }
 
@@ -101,7 +113,12 @@ struct RequestedOutput {
     parameters: serde_json::Map<String, Value>,
 }
 
-pub async fn infer(State(state): State<AppState>, Path(name): Path<String>, headers: HeaderMap, body: Bytes) -> Result<Response, AppError> {
+pub async fn infer(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     run_infer(&state, &name, None, &headers, body).await
 }
 
@@ -114,15 +131,29 @@ pub async fn version_infer(
     run_infer(&state, &name, Some(&version), &headers, body).await
 }
 
-async fn run_infer(state: &AppState, name: &str, version: Option<&str>, headers: &HeaderMap, body: Bytes) -> Result<Response, AppError> {
+async fn run_infer(
+    state: &AppState,
+    name: &str,
+    version: Option<&str>,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Response, AppError> {
     check_model(state, name, version)?;
     let json_len = match headers.get(HEADER_LENGTH) {
-        Some(v) => v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n <= body.len()).ok_or_else(|| {
-            AppError::BadRequest(format!("{HEADER_LENGTH} must be a length within the body of {} bytes", body.len()))
-        })?,
+        Some(v) => {
+            v.to_str().ok().and_then(|v| v.trim().parse::<usize>().ok()).filter(|&n| n <= body.len()).ok_or_else(
+                || {
+                    AppError::BadRequest(format!(
+                        "{HEADER_LENGTH} must be a length within the body of {} bytes",
+                        body.len()
+                    ))
+                },
+            )?
+        }
         None => body.len(),
     };
-    let request: InferRequest = serde_json::from_slice(&body[..json_len]).map_err(|e| AppError::BadJson(e.to_string()))?;
+    let request: InferRequest =
+        serde_json::from_slice(&body[..json_len]).map_err(|e| AppError::BadJson(e.to_string()))?;
     let [input] = request.inputs.as_slice() else {
         return Err(AppError::BadRequest(format!("expected one input tensor, got {}", request.inputs.len())));
     };
@@ -139,15 +170,28 @@ async fn run_infer(state: &AppState, name: &str, version: Option<&str>, headers:
     let wanted: Vec<(String, bool)> = if request.outputs.is_empty() {
         vec![("probabilities".into(), all_binary), ("digit".into(), all_binary)]
     } else {
-        request.outputs.iter().map(|o| (o.name.clone(), o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(all_binary))).collect()
+        request
+            .outputs
+            .iter()
+            .map(|o| (o.name.clone(), o.parameters.get("binary_data").and_then(Value::as_bool).unwrap_or(all_binary)))
+            .collect()
     };
     let mut outputs = Vec::new();
     let mut blobs: Vec<u8> = Vec::new();
     for (out_name, binary) in wanted {
         let (datatype, shape, data, bytes): (&str, Vec<usize>, Value, Vec<u8>) = match out_name.as_str() {
-            "probabilities" => ("FP32", vec![count, 10], json!(probabilities), probabilities.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            "probabilities" => (
+                "FP32",
+                vec![count, 10],
+                json!(probabilities),
+                probabilities.iter().flat_map(|v| v.to_le_bytes()).collect(),
+            ),
             "digit" => ("INT64", vec![count], json!(digits), digits.iter().flat_map(|v| v.to_le_bytes()).collect()),
-            other => return Err(AppError::BadRequest(format!("no output named {other}; outputs are probabilities and digit"))),
+            other => {
+                return Err(AppError::BadRequest(format!(
+                    "no output named {other}; outputs are probabilities and digit"
+                )));
+            }
         };
         let mut output = json!({ "name": out_name, "datatype": datatype, "shape": shape });
         if binary {
@@ -179,18 +223,25 @@ async fn run_infer(state: &AppState, name: &str, version: Option<&str>, headers:
 fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>, AppError> {
     let shape_ok = matches!(input.shape.as_slice(), [n, 1, 28, 28] | [n, 28, 28] | [n, 784] if *n >= 0);
     if !shape_ok {
-        return Err(AppError::BadRequest(format!("input {} has shape {:?}; expected [N, 1, 28, 28]", input.name, input.shape)));
+        return Err(AppError::BadRequest(format!(
+            "input {} has shape {:?}; expected [N, 1, 28, 28]",
+            input.name, input.shape
+        )));
     }
     let n = usize::try_from(input.shape[0]).unwrap_or(0);
     let values = n * PIXELS;
     let binary_size = input.parameters.get("binary_data_size").and_then(Value::as_u64).map(|s| s as usize);
     let pixels: Vec<f32> = match (input.datatype.as_str(), binary_size, &input.data) {
         ("FP32", Some(size), _) => {
-            let bytes = binary.get(..size).filter(|b| b.len() == values * 4).ok_or_else(|| size_error(input, values * 4, size))?;
+            let bytes = binary
+                .get(..size)
+                .filter(|b| b.len() == values * 4)
+                .ok_or_else(|| size_error(input, values * 4, size))?;
             bytes.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
         }
         ("UINT8", Some(size), _) => {
-            let bytes = binary.get(..size).filter(|b| b.len() == values).ok_or_else(|| size_error(input, values, size))?;
+            let bytes =
+                binary.get(..size).filter(|b| b.len() == values).ok_or_else(|| size_error(input, values, size))?;
             raw_to_normalised(bytes)
         }
         ("FP32", None, Some(data)) => flatten(data)?.into_iter().map(|v| v as f32).collect(),
@@ -198,17 +249,29 @@ fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>
             let raw: Vec<u8> = flatten(data)?.into_iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
             raw_to_normalised(&raw)
         }
-        ("FP32" | "UINT8", None, None) => return Err(AppError::BadRequest(format!("input {} has neither data nor binary_data_size", input.name))),
-        (other, ..) => return Err(AppError::Unsupported(format!("input datatype {other} is not supported; use FP32 or UINT8"))),
+        ("FP32" | "UINT8", None, None) => {
+            return Err(AppError::BadRequest(format!("input {} has neither data nor binary_data_size", input.name)));
+        }
+        (other, ..) => {
+            return Err(AppError::Unsupported(format!("input datatype {other} is not supported; use FP32 or UINT8")));
+        }
     };
     if pixels.len() != values {
-        return Err(AppError::BadRequest(format!("input {} has {} values; shape {:?} needs {values}", input.name, pixels.len(), input.shape)));
+        return Err(AppError::BadRequest(format!(
+            "input {} has {} values; shape {:?} needs {values}",
+            input.name,
+            pixels.len(),
+            input.shape
+        )));
     }
     Ok(pixels.chunks_exact(PIXELS).map(|c| c.try_into().expect("784 values")).collect())
 }
 
 fn size_error(input: &InputTensor, expected: usize, given: usize) -> AppError {
-    AppError::BadRequest(format!("input {}: binary_data_size {given} but the shape needs {expected} bytes (or the body is short)", input.name))
+    AppError::BadRequest(format!(
+        "input {}: binary_data_size {given} but the shape needs {expected} bytes (or the body is short)",
+        input.name
+    ))
 }
 
 fn raw_to_normalised(raw: &[u8]) -> Vec<f32> {

@@ -71,7 +71,8 @@ pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, [f32; 
         tokio::task::spawn_blocking(prepare).await.map_err(|e| AppError::internal("decoding the image", e))??
     };
     let answer = state.batcher.predict(vec![preprocess::normalize(&pixels)]).await?;
-    let prediction = answer.predictions.into_iter().next().ok_or_else(|| AppError::internal("inference", "an empty answer"))?;
+    let prediction =
+        answer.predictions.into_iter().next().ok_or_else(|| AppError::internal("inference", "an empty answer"))?;
     let metrics = &state.metrics;
     metrics.predictions.with_label_values(&[&prediction.digit.to_string()]).inc();
     metrics.confidence.observe(f64::from(prediction.confidence));

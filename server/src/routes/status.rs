@@ -38,12 +38,14 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, AppEr
     let root = state.settings.root.clone();
     let threshold = state.settings.threshold;
     let (count, retrain, decision) = tokio::task::spawn_blocking(move || {
-        let count: Option<CountFile> = std::fs::read(root.join("new_data/count.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let count: Option<CountFile> =
+            std::fs::read(root.join("new_data/count.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let retrain = RetrainStatus::read(&root).unwrap_or_else(|e| {
             tracing::warn!("reading the retrain status: {e}");
             RetrainStatus::default()
         });
-        let decision: Option<Value> = std::fs::read(root.join(DECISION)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let decision: Option<Value> =
+            std::fs::read(root.join(DECISION)).ok().and_then(|b| serde_json::from_slice(&b).ok());
         (count, retrain, decision)
     })
     .await

@@ -49,9 +49,11 @@ async fn wait_for_prediction(b: &Browser, previous_request: &str) -> Value {
 }
 
 fn assert_shown_prediction(p: &Value, serving: &str) {
-    let digit: u8 = p["digit"].as_str().and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("a digit 0-9 is shown: {p}"));
+    let digit: u8 =
+        p["digit"].as_str().and_then(|d| d.parse().ok()).unwrap_or_else(|| panic!("a digit 0-9 is shown: {p}"));
     assert!(digit <= 9, "{p}");
-    let bars: Vec<f64> = p["bars"].as_array().expect("bars").iter().map(|v| v.as_f64().expect("a percentage")).collect();
+    let bars: Vec<f64> =
+        p["bars"].as_array().expect("bars").iter().map(|v| v.as_f64().expect("a percentage")).collect();
     assert_eq!(bars.len(), 10, "ten probability bars: {p}");
     let total: f64 = bars.iter().sum();
     assert!((total - 100.0).abs() < 1.5, "the ten probabilities add up to 100%: {p}");
@@ -81,7 +83,13 @@ async fn drawing_a_digit_on_the_canvas_gets_a_prediction() {
 
     // Predicting an empty pad explains instead of sending a blank image.
     b.click("#predict-btn").await;
-    let message = b.wait("the empty-pad message", "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent", 5).await;
+    let message = b
+        .wait(
+            "the empty-pad message",
+            "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent",
+            5,
+        )
+        .await;
     assert!(message.as_str().unwrap().contains("empty"), "{message}");
 
     b.stroke("#pad", SEVEN, false).await;
@@ -92,7 +100,10 @@ async fn drawing_a_digit_on_the_canvas_gets_a_prediction() {
     )
     .await;
     assert!(ink.as_u64().unwrap() > 2000, "the stroke left white ink on the pad: {ink} pixels");
-    assert!(b.js("return document.querySelector('#input-error').hidden", vec![]).await.as_bool().unwrap(), "drawing clears the message");
+    assert!(
+        b.js("return document.querySelector('#input-error').hidden", vec![]).await.as_bool().unwrap(),
+        "drawing clears the message"
+    );
 
     b.click("#predict-btn").await;
     let first = wait_for_prediction(&b, "").await;
@@ -121,7 +132,10 @@ async fn drawing_a_digit_on_the_canvas_gets_a_prediction() {
         )
         .await;
     assert_eq!(history[0]["digit"].as_str(), second["digit"].as_str(), "newest first: {history}");
-    assert!(history.as_array().unwrap().iter().all(|h| h["img"].as_u64().unwrap() > 0), "every thumbnail decodes: {history}");
+    assert!(
+        history.as_array().unwrap().iter().all(|h| h["img"].as_u64().unwrap() > 0),
+        "every thumbnail decodes: {history}"
+    );
     b.screenshot("02-prediction", true).await;
     b.close().await;
 }
@@ -169,7 +183,13 @@ async fn wrong_feedback_with_a_label_raises_the_count_and_stores_the_image() {
     let _serial = support::serial().await;
     let (repo, _server, b) = setup(false, &[], DESKTOP).await;
     let before_files = repo.feedback_pngs();
-    let count_before = b.wait("the retrain count", "const t = document.querySelector('#count-text').textContent; return /\\d/.test(t) && t", 10).await;
+    let count_before = b
+        .wait(
+            "the retrain count",
+            "const t = document.querySelector('#count-text').textContent; return /\\d/.test(t) && t",
+            10,
+        )
+        .await;
     let (before, threshold) = parse_count(count_before.as_str().unwrap());
 
     b.stroke("#pad", SEVEN, false).await;
@@ -180,10 +200,19 @@ async fn wrong_feedback_with_a_label_raises_the_count_and_stores_the_image() {
 
     b.click("#fb-wrong").await;
     b.wait("the digit picker", "return !document.querySelector('#fb-labels').hidden", 5).await;
-    assert_eq!(b.js("return document.querySelector('#fb-wrong').getAttribute('aria-expanded')", vec![]).await, json!("true"));
+    assert_eq!(
+        b.js("return document.querySelector('#fb-wrong').getAttribute('aria-expanded')", vec![]).await,
+        json!("true")
+    );
     b.screenshot("03-wrong-pick-digit", false).await;
     b.click(&format!("#digit-picker [data-label=\"{label}\"]")).await;
-    let done = b.wait("the feedback confirmation", "const d = document.querySelector('#fb-done'); return !d.hidden && d.textContent", 20).await;
+    let done = b
+        .wait(
+            "the feedback confirmation",
+            "const d = document.querySelector('#fb-done'); return !d.hidden && d.textContent",
+            20,
+        )
+        .await;
     let done = done.as_str().unwrap();
     assert!(done.contains(&format!("it is a {label}")), "{done}");
     assert!(done.contains(&format!("{} / {threshold}", before + 1)), "the confirmation gives the new count: {done}");
@@ -204,7 +233,11 @@ async fn wrong_feedback_with_a_label_raises_the_count_and_stores_the_image() {
     assert_eq!(new_files.len(), 1, "one new PNG under new_data/: {new_files:?}");
     let parent = new_files[0].parent().and_then(|p| p.file_name()).and_then(|n| n.to_str()).unwrap_or("");
     assert_eq!(parent, label.to_string(), "stored under the true label's folder: {}", new_files[0].display());
-    assert!(new_files[0].starts_with("sub_set_") || new_files[0].to_string_lossy().contains("sub_set_"), "{}", new_files[0].display());
+    assert!(
+        new_files[0].starts_with("sub_set_") || new_files[0].to_string_lossy().contains("sub_set_"),
+        "{}",
+        new_files[0].display()
+    );
 
     // The history shows the feedback given, and the buttons are locked.
     let pill = b.wait("the history to show the feedback", "const p = document.querySelector('#history-list .history-item .pill'); return p && /Was/.test(p.textContent) && p.textContent", 10).await;
@@ -221,7 +254,12 @@ async fn rollback_asks_for_the_admin_token_and_changes_the_serving_version() {
     let newer = repo.serving();
     let base = repo.base_version.clone();
     assert_ne!(newer, base);
-    b.wait("two models in the table", "return document.querySelectorAll('#models-body tr[data-version]').length === 2", 15).await;
+    b.wait(
+        "two models in the table",
+        "return document.querySelectorAll('#models-body tr[data-version]').length === 2",
+        15,
+    )
+    .await;
     assert_eq!(b.text("#serving-version").await, newer);
     let serving_row = b.js("return document.querySelector('#models-body tr.is-serving').dataset.version", vec![]).await;
     assert_eq!(serving_row, json!(newer), "the serving badge is on the newest version");
@@ -229,7 +267,9 @@ async fn rollback_asks_for_the_admin_token_and_changes_the_serving_version() {
     assert!(row.contains(&base) && row.contains('%'), "the row shows the parent and accuracy: {row:?}");
 
     // The plots: a 10x10 heat map of the serving model, and one accuracy point per version.
-    let cells = b.wait("the confusion heat map", "return document.querySelectorAll('#confusion-plot rect.cell').length", 10).await;
+    let cells = b
+        .wait("the confusion heat map", "return document.querySelectorAll('#confusion-plot rect.cell').length", 10)
+        .await;
     assert_eq!(cells, json!(100));
     let points = b.js("return document.querySelectorAll('#accuracy-plot circle.point').length", vec![]).await;
     assert_eq!(points, json!(2), "one point per version on the accuracy chart");
@@ -245,7 +285,13 @@ async fn rollback_asks_for_the_admin_token_and_changes_the_serving_version() {
     assert!(b.text("#token-title").await.contains(&base));
     b.type_into("#token-input", "not-the-token").await;
     b.click("#token-submit").await;
-    let error = b.wait("the wrong-token message", "const e = document.querySelector('#token-error'); return !e.hidden && e.textContent", 10).await;
+    let error = b
+        .wait(
+            "the wrong-token message",
+            "const e = document.querySelector('#token-error'); return !e.hidden && e.textContent",
+            10,
+        )
+        .await;
     assert!(error.as_str().unwrap().contains("not accepted"), "{error}");
     assert_eq!(b.js("return document.querySelector('#token-dialog').open", vec![]).await, json!(true));
     assert_eq!(repo.serving(), newer, "a refused rollback changes nothing");
@@ -278,7 +324,12 @@ async fn rollback_asks_for_the_admin_token_and_changes_the_serving_version() {
     b.wait("the token dialog", "return document.querySelector('#token-dialog').open", 5).await;
     assert_eq!(b.js("return document.querySelector('#token-input').value", vec![]).await, json!(ADMIN_TOKEN));
     b.click("#token-submit").await;
-    b.wait("the newer version serving again", &format!("return document.querySelector('#serving-version').textContent === {newer:?}"), 20).await;
+    b.wait(
+        "the newer version serving again",
+        &format!("return document.querySelector('#serving-version').textContent === {newer:?}"),
+        20,
+    )
+    .await;
     assert_eq!(repo.serving(), newer);
     b.close().await;
 }
@@ -294,7 +345,13 @@ async fn errors_are_explained_to_the_user() {
     std::fs::write(&path, "this is not a picture of a digit").unwrap();
     let input = b.client.find(fantoccini::Locator::Css("#file-input")).await.unwrap();
     input.send_keys(path.to_str().unwrap()).await.expect("choose the file");
-    let rejected = b.wait("the rejected-image message", "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent", 15).await;
+    let rejected = b
+        .wait(
+            "the rejected-image message",
+            "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent",
+            15,
+        )
+        .await;
     let rejected = rejected.as_str().unwrap();
     assert!(["isn't supported", "rejected", "could not be read"].iter().any(|m| rejected.contains(m)), "{rejected}");
     assert!(!rejected.contains('{'), "no raw JSON: {rejected}");
@@ -310,11 +367,23 @@ async fn errors_are_explained_to_the_user() {
     assert_eq!(b.text("#token-title").await, "Feedback token");
     b.type_into("#token-input", "wrong").await;
     b.click("#token-submit").await;
-    let error = b.wait("the wrong-token message", "const e = document.querySelector('#token-error'); return !e.hidden && e.textContent", 10).await;
+    let error = b
+        .wait(
+            "the wrong-token message",
+            "const e = document.querySelector('#token-error'); return !e.hidden && e.textContent",
+            10,
+        )
+        .await;
     assert!(error.as_str().unwrap().contains("not accepted"), "{error}");
     b.type_into("#token-input", feedback_token).await;
     b.click("#token-submit").await;
-    let done = b.wait("the feedback confirmation", "const d = document.querySelector('#fb-done'); return !d.hidden && d.textContent", 15).await;
+    let done = b
+        .wait(
+            "the feedback confirmation",
+            "const d = document.querySelector('#fb-done'); return !d.hidden && d.textContent",
+            15,
+        )
+        .await;
     assert!(done.as_str().unwrap().contains("unsure"), "{done}");
 
     // The server goes away: a banner says so, and predicting says what is wrong.
@@ -322,7 +391,13 @@ async fn errors_are_explained_to_the_user() {
     b.click("#clear-btn").await;
     b.stroke("#pad", SEVEN, false).await;
     b.click("#predict-btn").await;
-    let down = b.wait("the server-down message", "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent", 25).await;
+    let down = b
+        .wait(
+            "the server-down message",
+            "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent",
+            25,
+        )
+        .await;
     assert!(down.as_str().unwrap().contains("Can't reach the server"), "{down}");
     b.wait("the offline banner", "return !document.querySelector('#offline-banner').hidden", 15).await;
     assert_eq!(b.js("return document.querySelector('#server-chip').dataset.state", vec![]).await, json!("down"));
@@ -365,7 +440,13 @@ async fn controls_are_labelled_and_usable_from_the_keyboard() {
     let wrong = b.client.find(fantoccini::Locator::Css("#fb-wrong")).await.unwrap();
     b.js("arguments[0].focus()", vec![serde_json::to_value(&wrong).unwrap()]).await;
     wrong.send_keys("\u{E007}").await.expect("press Enter on Wrong");
-    let focused = b.wait("focus to move into the digit picker", "const a = document.activeElement; return a && a.closest('#digit-picker') && a.dataset.label", 5).await;
+    let focused = b
+        .wait(
+            "focus to move into the digit picker",
+            "const a = document.activeElement; return a && a.closest('#digit-picker') && a.dataset.label",
+            5,
+        )
+        .await;
     assert_ne!(focused, json!(predicted.to_string()), "focus lands on a digit other than the prediction");
     b.js("document.activeElement.blur()", vec![]).await;
     let escape_clears = b.js("return document.querySelector('#pad').getAttribute('aria-label')", vec![]).await;
@@ -379,7 +460,8 @@ async fn the_layout_works_on_a_phone_sized_screen() {
     let (_repo, _server, b) = setup(true, &[], (375, 812)).await;
     let (width, _) = b.viewport().await;
     assert_eq!(width, 375, "the viewport is phone-sized");
-    b.wait("the models list", "return document.querySelectorAll('#models-body tr[data-version]').length === 2", 15).await;
+    b.wait("the models list", "return document.querySelectorAll('#models-body tr[data-version]').length === 2", 15)
+        .await;
     b.stroke("#pad", &SEVEN.iter().map(|&(x, y)| (x * 0.8, y * 0.8)).collect::<Vec<_>>(), false).await;
     b.click("#predict-btn").await;
     wait_for_prediction(&b, "").await;
@@ -428,12 +510,23 @@ async fn the_retrain_state_is_polled_and_shown_with_its_reasons() {
     b.wait("the running state", &format!("{state_js} === 'running'"), 15).await;
     let text = b.text("#retrain-state").await;
     assert!(text.contains("sub_set_0"), "{text}");
-    assert_eq!(b.js("return document.querySelector('#stepper li.current').dataset.step", vec![]).await, json!("running"));
-    assert_eq!(b.js("return document.querySelector('#log-details').hidden", vec![]).await, json!(false), "the log tail is offered");
+    assert_eq!(
+        b.js("return document.querySelector('#stepper li.current').dataset.step", vec![]).await,
+        json!("running")
+    );
+    assert_eq!(
+        b.js("return document.querySelector('#log-details').hidden", vec![]).await,
+        json!(false),
+        "the log tail is offered"
+    );
 
     // It finishes and the candidate is rejected: the reason is shown.
     let reason = "feedback accuracy gain -0.0200 is below the required 0.0100";
-    let finished = gitops::trigger::RetrainStatus { state: gitops::trigger::RetrainState::Succeeded, finished_at: Some(chrono::Utc::now()), ..status };
+    let finished = gitops::trigger::RetrainStatus {
+        state: gitops::trigger::RetrainState::Succeeded,
+        finished_at: Some(chrono::Utc::now()),
+        ..status
+    };
     write(gitops::trigger::STATUS_FILE, serde_json::to_value(&finished).unwrap());
     let decision = json!({
         "promoted": false, "candidate": "model_20991231T000000Z", "serving_before": serving,
@@ -449,11 +542,19 @@ async fn the_retrain_state_is_polled_and_shown_with_its_reasons() {
     b.screenshot_of("#loop", "11-retrain-rejected").await;
 
     // A later promotion is announced.
-    write("artifacts/promote/decision.json", json!({
-        "promoted": true, "candidate": "model_20991231T000000Z", "serving_before": serving,
-        "reasons": ["feedback accuracy gain 0.0300 ≥ 0.0100"], "metrics": {}, "sub_sets": [1], "pruned": [], "at": chrono::Utc::now(),
-    }));
+    write(
+        "artifacts/promote/decision.json",
+        json!({
+            "promoted": true, "candidate": "model_20991231T000000Z", "serving_before": serving,
+            "reasons": ["feedback accuracy gain 0.0300 ≥ 0.0100"], "metrics": {}, "sub_sets": [1], "pruned": [], "at": chrono::Utc::now(),
+        }),
+    );
     b.wait("the promoted decision", &format!("{state_js} === 'promoted'"), 15).await;
-    b.wait("a toast announcing it", "return Array.from(document.querySelectorAll('.toast')).some(t => t.textContent.includes('promoted'))", 5).await;
+    b.wait(
+        "a toast announcing it",
+        "return Array.from(document.querySelectorAll('.toast')).some(t => t.textContent.includes('promoted'))",
+        5,
+    )
+    .await;
     b.close().await;
 }

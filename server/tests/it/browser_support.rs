@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use fantoccini::actions::{InputSource, MouseActions, PenActions, PointerAction, MOUSE_BUTTON_LEFT};
+use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PenActions, PointerAction};
 use fantoccini::{Client, ClientBuilder, Locator};
 use pipeline::data::{Mnist, Split};
 use pipeline::model::ModelFile;
@@ -118,7 +118,11 @@ impl Drop for Browser {
     fn drop(&mut self) {
         if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.driver_port)) {
             let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-            let _ = write!(stream, "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", self.session);
+            let _ = write!(
+                stream,
+                "DELETE /session/{} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                self.session
+            );
             let _ = stream.read_to_end(&mut Vec::new());
         }
     }
@@ -173,7 +177,12 @@ impl Browser {
     /// Opens the page and waits until its first status poll has answered.
     pub async fn open(&self) {
         self.client.goto(&format!("{}/", self.base_url)).await.expect("open the page");
-        self.wait("the page's first status poll", "return document.querySelector('#server-chip').dataset.state === 'ok'", 20).await;
+        self.wait(
+            "the page's first status poll",
+            "return document.querySelector('#server-chip').dataset.state === 'ok'",
+            20,
+        )
+        .await;
     }
 
     /// Runs `script` (which may use `arguments`) and returns its value.
@@ -201,7 +210,10 @@ impl Browser {
                 let name = format!("FAILED-{}", what.replace(|c: char| !c.is_ascii_alphanumeric(), "_"));
                 let path = self.screenshot(&name, true).await;
                 let errors = self.js(ERRORS_JS, vec![]).await;
-                panic!("timed out after {seconds} s waiting for {what}; visible errors on the page: {errors}; screenshot {}", path.display());
+                panic!(
+                    "timed out after {seconds} s waiting for {what}; visible errors on the page: {errors}; screenshot {}",
+                    path.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -210,7 +222,11 @@ impl Browser {
     /// Clicks like a person would: scrolled to the middle of the screen, clear of the sticky header.
     pub async fn click(&self, css: &str) {
         let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
-        self.js("arguments[0].scrollIntoView({block: 'center'})", vec![serde_json::to_value(&element).expect("element as JSON")]).await;
+        self.js(
+            "arguments[0].scrollIntoView({block: 'center'})",
+            vec![serde_json::to_value(&element).expect("element as JSON")],
+        )
+        .await;
         element.click().await.unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
@@ -231,10 +247,20 @@ impl Browser {
         let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
         let step = Some(Duration::from_millis(30));
         let mut actions = vec![
-            PointerAction::MoveToElement { element: element.clone(), duration: Some(Duration::ZERO), x: points[0].0, y: points[0].1 },
+            PointerAction::MoveToElement {
+                element: element.clone(),
+                duration: Some(Duration::ZERO),
+                x: points[0].0,
+                y: points[0].1,
+            },
             PointerAction::Down { button: MOUSE_BUTTON_LEFT },
         ];
-        actions.extend(points[1..].iter().map(|&(x, y)| PointerAction::MoveToElement { element: element.clone(), duration: step, x, y }));
+        actions.extend(points[1..].iter().map(|&(x, y)| PointerAction::MoveToElement {
+            element: element.clone(),
+            duration: step,
+            x,
+            y,
+        }));
         actions.push(PointerAction::Up { button: MOUSE_BUTTON_LEFT });
         let result = if pen {
             let seq = actions.into_iter().fold(PenActions::new("pen".into()), |seq, a| seq.then(a));
@@ -252,7 +278,8 @@ impl Browser {
         let (width, height) = self.viewport().await;
         if full_page {
             self.js("window.scrollTo(0, 0)", vec![]).await;
-            let full = self.js("return document.documentElement.scrollHeight", vec![]).await.as_u64().unwrap_or(height as u64);
+            let full =
+                self.js("return document.documentElement.scrollHeight", vec![]).await.as_u64().unwrap_or(height as u64);
             self.client.set_window_size(width, full.max(height as u64) as u32).await.expect("grow the window");
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
@@ -269,7 +296,11 @@ impl Browser {
     /// Saves a screenshot of one element.
     pub async fn screenshot_of(&self, css: &str, name: &str) -> PathBuf {
         let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
-        self.js("arguments[0].scrollIntoView({block: 'start'})", vec![serde_json::to_value(&element).expect("element as JSON")]).await;
+        self.js(
+            "arguments[0].scrollIntoView({block: 'start'})",
+            vec![serde_json::to_value(&element).expect("element as JSON")],
+        )
+        .await;
         tokio::time::sleep(Duration::from_millis(200)).await;
         let png = element.screenshot().await.expect("take an element screenshot");
         let path = screenshot_dir().join(format!("{name}.png"));
@@ -341,7 +372,8 @@ impl Repo {
         let base_version = registry.serving.clone();
         let base = ModelFile::new(&models, &base_version).expect("the serving version's name");
         for path in [base.weights_path(), base.sidecar_path(), Registry::path(&models)] {
-            std::fs::copy(&path, root.join("models").join(path.file_name().expect("a file name"))).expect("copy a model file");
+            std::fs::copy(&path, root.join("models").join(path.file_name().expect("a file name")))
+                .expect("copy a model file");
         }
         git2::Repository::init_bare(&origin).expect("init the bare origin");
         let mut opts = git2::RepositoryInitOptions::new();
@@ -413,7 +445,10 @@ impl Repo {
         let parent = repo.head().ok().and_then(|h| h.peel_to_commit().ok());
         let parents: Vec<&git2::Commit> = parent.iter().collect();
         repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents).expect("commit");
-        repo.find_remote("origin").expect("origin").push(&["refs/heads/main:refs/heads/main"], None).expect("push to origin");
+        repo.find_remote("origin")
+            .expect("origin")
+            .push(&["refs/heads/main:refs/heads/main"], None)
+            .expect("push to origin");
     }
 }
 

@@ -55,7 +55,9 @@ async fn bad_input_answers_json_errors_with_the_right_status() {
     check(StatusCode::BAD_REQUEST)(send(&app, post("/predict", "application/json", "{\"image\": ")).await);
     check(StatusCode::BAD_REQUEST)(send(&app, post_json("/predict", &json!({ "image": "***" }))).await);
     check(StatusCode::BAD_REQUEST)(send(&app, post_json("/predict", &json!({ "picture": "" }))).await);
-    let not_image = check(StatusCode::UNSUPPORTED_MEDIA_TYPE)(send(&app, post("/predict", "image/png", "hello, not an image")).await);
+    let not_image = check(StatusCode::UNSUPPORTED_MEDIA_TYPE)(
+        send(&app, post("/predict", "image/png", "hello, not an image")).await,
+    );
     assert!(not_image.contains("not an image"), "{not_image}");
     // 5000 bytes of noise: over max_image_bytes (4096) but under the body limit.
     let noisy = image::GrayImage::from_fn(64, 64, |x, y| image::Luma([((x * 7919 + y * 104_729) % 251) as u8]));
@@ -79,7 +81,10 @@ async fn bad_input_answers_json_errors_with_the_right_status() {
     check(StatusCode::METHOD_NOT_ALLOWED)(send(&app, get("/predict")).await);
     check(StatusCode::NOT_FOUND)(send(&app, get("/assets/missing.css")).await);
     let text = state.metrics.render();
-    assert!(metric(&text, "model_server_http_requests_total{method=\"POST\",route=\"/predict\",status=\"415\"}") >= 2.0, "{text}");
+    assert!(
+        metric(&text, "model_server_http_requests_total{method=\"POST\",route=\"/predict\",status=\"415\"}") >= 2.0,
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,22 +107,33 @@ async fn feedback_is_validated_stored_committed_pushed_and_seals_with_a_trigger(
     send(&app, post_json("/feedback", &good)).await.error(StatusCode::UNAUTHORIZED);
     send(&app, with_token(post_json("/feedback", &good), "wrong")).await.error(StatusCode::UNAUTHORIZED);
     let fb = |v: serde_json::Value| with_token(post_json("/feedback", &v), "fb-secret");
-    for bad in [json!({ "request_id": id0, "label": 12, "kind": "wrong" }), json!({ "request_id": id0, "label": "x", "kind": "wrong" }),
-        json!({ "request_id": id0, "kind": "correct" }), json!({ "request_id": id0, "label": 1, "kind": "maybe" }),
-        json!({ "request_id": id0, "label": (predicted + 1) % 10, "kind": "correct" })]
-    {
+    for bad in [
+        json!({ "request_id": id0, "label": 12, "kind": "wrong" }),
+        json!({ "request_id": id0, "label": "x", "kind": "wrong" }),
+        json!({ "request_id": id0, "kind": "correct" }),
+        json!({ "request_id": id0, "label": 1, "kind": "maybe" }),
+        json!({ "request_id": id0, "label": (predicted + 1) % 10, "kind": "correct" }),
+    ] {
         send(&app, fb(bad)).await.error(StatusCode::UNPROCESSABLE_ENTITY);
     }
     send(&app, fb(json!({ "request_id": "unknown", "label": 1, "kind": "wrong" }))).await.error(StatusCode::NOT_FOUND);
-    send(&app, with_token(post("/feedback", "application/json", "{"), "fb-secret")).await.error(StatusCode::BAD_REQUEST);
+    send(&app, with_token(post("/feedback", "application/json", "{"), "fb-secret"))
+        .await
+        .error(StatusCode::BAD_REQUEST);
 
     let first = send(&app, fb(good.clone())).await.json();
     assert_eq!(first["stored"], true, "{first}");
-    assert_eq!((first["current_count"].as_u64(), first["threshold"].as_u64(), first["sub_set"].as_u64()), (Some(1), Some(3), Some(0)));
+    assert_eq!(
+        (first["current_count"].as_u64(), first["threshold"].as_u64(), first["sub_set"].as_u64()),
+        (Some(1), Some(3), Some(0))
+    );
     assert_eq!(first["retrain_triggered"], false);
     assert_eq!(first["sha256"].as_str().unwrap().len(), 64);
     let again = send(&app, fb(good)).await.json();
-    assert_eq!((again["stored"].as_bool(), again["duplicate"].as_bool(), again["current_count"].as_u64()), (Some(false), Some(true), Some(1)));
+    assert_eq!(
+        (again["stored"].as_bool(), again["duplicate"].as_bool(), again["current_count"].as_u64()),
+        (Some(false), Some(true), Some(1))
+    );
 
     // An unsure sample is kept, not counted; its label defaults to the prediction.
     let p1 = predict(digits[1].0.clone()).await;
@@ -141,7 +157,10 @@ async fn feedback_is_validated_stored_committed_pushed_and_seals_with_a_trigger(
     assert_eq!(status["retrain"]["state"], "succeeded", "{status}");
     assert_eq!(status["retrain"]["sub_set"], 0);
     assert!(status["retrain"]["log_tail"].as_str().unwrap().contains("retraining 0"), "{status}");
-    assert_eq!((status["current_count"].as_u64(), status["sub_set"].as_u64(), status["threshold"].as_u64()), (Some(0), Some(1), Some(3)));
+    assert_eq!(
+        (status["current_count"].as_u64(), status["sub_set"].as_u64(), status["threshold"].as_u64()),
+        (Some(0), Some(1), Some(3))
+    );
     assert_eq!(status["serving"], repo.serving_in_registry());
     assert_eq!(status["decision"], serde_json::Value::Null);
 
@@ -166,7 +185,9 @@ async fn history_models_status_and_assets() {
     let app = app(&state);
     let mut ids = Vec::new();
     for (png, _) in need_digits!(3) {
-        ids.push(send(&app, post("/predict", "image/png", png)).await.json()["request_id"].as_str().unwrap().to_string());
+        ids.push(
+            send(&app, post("/predict", "image/png", png)).await.json()["request_id"].as_str().unwrap().to_string(),
+        );
     }
     let label = send(&app, get("/api/history?limit=1")).await.json()[0]["digit"].as_u64().unwrap();
     send(&app, post_json("/feedback", &json!({ "request_id": ids[2], "label": label, "kind": "correct" }))).await;
@@ -186,7 +207,10 @@ async fn history_models_status_and_assets() {
     let serving = repo.serving_in_registry();
     assert_eq!(models["serving"], serving.as_str());
     let v = &models["versions"][0];
-    assert_eq!((v["version"].as_str(), v["serving"].as_bool(), v["loaded"].as_bool(), v["pinned"].as_bool()), (Some(serving.as_str()), Some(true), Some(true), Some(false)));
+    assert_eq!(
+        (v["version"].as_str(), v["serving"].as_bool(), v["loaded"].as_bool(), v["pinned"].as_bool()),
+        (Some(serving.as_str()), Some(true), Some(true), Some(false))
+    );
     assert!(v["metrics"].as_object().unwrap().contains_key("base_test_accuracy"), "{v}");
     assert_eq!(v["confusion"].as_array().map(Vec::len), Some(10));
     assert_eq!(models["history"][0]["action"], "base");
@@ -195,7 +219,12 @@ async fn history_models_status_and_assets() {
     assert_eq!(status["decision"], decision);
     assert_eq!(status["retrain"]["state"], "idle");
 
-    for (path, ready) in [("/healthz", StatusCode::OK), ("/readyz", StatusCode::OK), ("/v2/health/live", StatusCode::OK), ("/v2/health/ready", StatusCode::OK)] {
+    for (path, ready) in [
+        ("/healthz", StatusCode::OK),
+        ("/readyz", StatusCode::OK),
+        ("/v2/health/live", StatusCode::OK),
+        ("/v2/health/ready", StatusCode::OK),
+    ] {
         assert_eq!(send(&app, get(path)).await.status, ready, "{path}");
     }
     let index = send(&app, get("/")).await;
@@ -217,8 +246,12 @@ async fn admin_routes_need_the_token() {
     let reload = send(&app, with_token(post("/admin/reload", "application/json", ""), "s3cret")).await;
     assert_eq!(reload.status, StatusCode::OK);
     assert_eq!(reload.json()["changed"], false);
-    send(&app, with_token(post_json("/admin/rollback", &json!({ "version": "v1" })), "s3cret")).await.error(StatusCode::UNPROCESSABLE_ENTITY);
-    send(&app, with_token(post_json("/admin/rollback", &json!({ "version": "model_20000101T000000Z" })), "s3cret")).await.error(StatusCode::NOT_FOUND);
+    send(&app, with_token(post_json("/admin/rollback", &json!({ "version": "v1" })), "s3cret"))
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    send(&app, with_token(post_json("/admin/rollback", &json!({ "version": "model_20000101T000000Z" })), "s3cret"))
+        .await
+        .error(StatusCode::NOT_FOUND);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -233,7 +266,9 @@ async fn a_full_queue_answers_503_with_retry_after() {
         let app = app.clone();
         async move { send(&app, post_json("/v2/models/mnist/infer", &big)).await }
     });
-    wait_for(Duration::from_secs(10), "the worker to take the big batch", || metric(&state.metrics.render(), "model_server_inference_batch_size_count") >= 1.0);
+    wait_for(Duration::from_secs(10), "the worker to take the big batch", || {
+        metric(&state.metrics.render(), "model_server_inference_batch_size_count") >= 1.0
+    });
     let png = need_digits!(1).remove(0).0;
     let replies = futures_join(&app, &png, 6).await;
     let refused: Vec<_> = replies.iter().filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE).collect();

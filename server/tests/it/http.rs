@@ -14,7 +14,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     /// Asserts the status and that the body is `{"error": "..."}`; returns the message.
@@ -56,7 +57,9 @@ pub fn multipart(file: Option<&[u8]>, fields: &[(&str, &str)]) -> (String, Vec<u
     let boundary = "XtestBoundaryX";
     let mut body = Vec::new();
     for (name, value) in fields {
-        body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes());
+        body.extend(
+            format!("--{boundary}\r\ncontent-disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
     }
     if let Some(file) = file {
         body.extend(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"d.png\"\r\ncontent-type: image/png\r\n\r\n").as_bytes());

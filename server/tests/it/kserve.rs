@@ -28,7 +28,8 @@ async fn v2_metadata_and_infer_with_json_and_binary_tensors() {
     let uint8 = json!({ "id": "r1", "inputs": [{ "name": "input", "shape": [64, 1, 28, 28], "datatype": "UINT8", "data": pixels }] });
     let answer = send(&app, post_json("/v2/models/mnist/infer", &uint8)).await.json();
     assert_eq!((answer["id"].as_str(), answer["model_version"].as_str()), (Some("r1"), Some(serving.as_str())));
-    let digits: Vec<u8> = answer["outputs"][1]["data"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as u8).collect();
+    let digits: Vec<u8> =
+        answer["outputs"][1]["data"].as_array().unwrap().iter().map(|d| d.as_u64().unwrap() as u8).collect();
     assert_eq!(answer["outputs"][0]["shape"], json!([64, 10]));
     let right = digits.iter().zip(&labels).filter(|(a, b)| a == b).count();
     assert!(right >= 58, "{right}/64 right");
@@ -47,10 +48,12 @@ async fn v2_metadata_and_infer_with_json_and_binary_tensors() {
     let json_len: usize = reply.headers["inference-header-content-length"].to_str().unwrap().parse().unwrap();
     let head: serde_json::Value = serde_json::from_slice(&reply.body[..json_len]).unwrap();
     assert_eq!(head["outputs"][0]["parameters"]["binary_data_size"], 64 * 8);
-    let binary: Vec<u8> = reply.body[json_len..].chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u8).collect();
+    let binary: Vec<u8> =
+        reply.body[json_len..].chunks_exact(8).map(|c| i64::from_le_bytes(c.try_into().unwrap()) as u8).collect();
     assert_eq!(binary, digits, "FP32 binary and UINT8 JSON give the same digits");
 
-    let bad_shape = json!({ "inputs": [{ "name": "input", "shape": [1, 3, 28, 28], "datatype": "FP32", "data": [0.0] }] });
+    let bad_shape =
+        json!({ "inputs": [{ "name": "input", "shape": [1, 3, 28, 28], "datatype": "FP32", "data": [0.0] }] });
     send(&app, post_json("/v2/models/mnist/infer", &bad_shape)).await.error(StatusCode::BAD_REQUEST);
     let bad_type = json!({ "inputs": [{ "name": "input", "shape": [1, 1, 28, 28], "datatype": "BYTES", "data": [] }] });
     send(&app, post_json("/v2/models/mnist/infer", &bad_type)).await.error(StatusCode::UNSUPPORTED_MEDIA_TYPE);
@@ -105,7 +108,11 @@ fn tritonclient_http_drives_v2_infer() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!((v["live"].as_bool(), v["ready"].as_bool(), v["model_ready"].as_bool()), (Some(true), Some(true), Some(true)), "{v}");
+    assert_eq!(
+        (v["live"].as_bool(), v["ready"].as_bool(), v["model_ready"].as_bool()),
+        (Some(true), Some(true), Some(true)),
+        "{v}"
+    );
     assert_eq!(v["meta_inputs"][0]["datatype"], "FP32");
     for case in ["fp32_binary", "fp32_json"] {
         assert_eq!(v[case]["shape"], json!([200, 10]), "{v}");

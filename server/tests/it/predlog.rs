@@ -30,7 +30,8 @@ fn the_log_rotates_keeps_a_bounded_history_and_skips_torn_lines() {
         }
     }
     writer.flush().unwrap();
-    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let files: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
     assert_eq!(files.len(), 3, "the active file and two rotated ones: {files:?}");
     let kept = records(dir.path()).unwrap();
     assert!(kept.len() < 100 && kept.len() > 10, "{}", kept.len());
@@ -49,7 +50,8 @@ fn the_log_rotates_keeps_a_bounded_history_and_skips_torn_lines() {
     let table = read(dir.path()).unwrap();
     assert_eq!(table.height(), kept.len() + 1, "the torn line is skipped, the next record is whole");
     assert_eq!(records(dir.path()).unwrap().last().unwrap().request_id, "r100");
-    assert_eq!(table.get_column_names().iter().map(|n| n.as_str()).collect::<Vec<_>>(), [
-        "event", "request_id", "at", "input_sha256", "digit", "confidence", "model_version", "feedback_kind", "label"
-    ]);
+    assert_eq!(
+        table.get_column_names().iter().map(|n| n.as_str()).collect::<Vec<_>>(),
+        ["event", "request_id", "at", "input_sha256", "digit", "confidence", "model_version", "feedback_kind", "label"]
+    );
 }

@@ -37,7 +37,8 @@ impl TestRepo {
     /// after the test defaults `trigger.kind: none` and `git.coalesce_ms: 20`.
     pub fn new(settings: &[(&str, &str, &str)]) -> Self {
         let publisher = testkit::PipelineRepo::new(None);
-        for (section, key, value) in [("trigger", "kind", "none"), ("git", "coalesce_ms", "20")].iter().chain(settings) {
+        for (section, key, value) in [("trigger", "kind", "none"), ("git", "coalesce_ms", "20")].iter().chain(settings)
+        {
             publisher.set_param(section, key, value);
         }
         publisher.git(&["commit", "-q", "-am", "test settings"]);
@@ -105,7 +106,8 @@ impl TestRepo {
 }
 
 pub fn config(repo: &Path, args: &[&str]) -> Config {
-    let mut argv = vec!["model-server", "--repo", repo.to_str().unwrap(), "--device", "cpu", "--poll-interval", "100ms"];
+    let mut argv =
+        vec!["model-server", "--repo", repo.to_str().unwrap(), "--device", "cpu", "--poll-interval", "100ms"];
     argv.extend_from_slice(args);
     Config::parse_from(argv)
 }

@@ -37,7 +37,9 @@ fn ten_hot_swaps_under_concurrent_load_fail_no_request() {
                             versions.lock().unwrap().insert(v["model_version"].as_str().unwrap().to_string());
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
-                        Ok(r) => failed.lock().unwrap().push(format!("{} {}", r.status(), r.text().unwrap_or_default())),
+                        Ok(r) => {
+                            failed.lock().unwrap().push(format!("{} {}", r.status(), r.text().unwrap_or_default()))
+                        }
                         Err(e) => failed.lock().unwrap().push(e.to_string()),
                     }
                 }
@@ -47,7 +49,9 @@ fn ten_hot_swaps_under_concurrent_load_fail_no_request() {
     let mut published = Vec::new();
     for _ in 0..10 {
         let version = repo.publish(1e-3, false);
-        wait_for(Duration::from_secs(30), &format!("{version} to serve"), || serving(&server).as_deref() == Some(version.as_str()));
+        wait_for(Duration::from_secs(30), &format!("{version} to serve"), || {
+            serving(&server).as_deref() == Some(version.as_str())
+        });
         published.push(version);
         std::thread::sleep(Duration::from_millis(150));
     }
@@ -75,7 +79,16 @@ fn a_corrupt_model_is_refused_while_the_old_one_serves_then_rollback_moves_every
     let server = serve(start(&repo.server(), &["--admin-token", "tok"]), Duration::from_secs(30));
     let client = reqwest::blocking::Client::new();
     let png = need_digits!(1).remove(0).0;
-    let predict = || -> serde_json::Value { client.post(server.url("/predict")).header("content-type", "image/png").body(png.clone()).send().unwrap().json().unwrap() };
+    let predict = || -> serde_json::Value {
+        client
+            .post(server.url("/predict"))
+            .header("content-type", "image/png")
+            .body(png.clone())
+            .send()
+            .unwrap()
+            .json()
+            .unwrap()
+    };
 
     let bad = repo.publish(1e-3, true);
     wait_for(Duration::from_secs(20), "the corrupt model to be refused", || {
@@ -100,18 +113,25 @@ fn a_corrupt_model_is_refused_while_the_old_one_serves_then_rollback_moves_every
 
     let without = client.post(server.url("/admin/rollback")).json(&json!({ "version": base })).send().unwrap();
     assert_eq!(without.status(), 401);
-    let rolled = client.post(server.url("/admin/rollback")).bearer_auth("tok").json(&json!({ "version": base })).send().unwrap();
+    let rolled =
+        client.post(server.url("/admin/rollback")).bearer_auth("tok").json(&json!({ "version": base })).send().unwrap();
     assert_eq!(rolled.status(), 200);
     let rolled: serde_json::Value = rolled.json().unwrap();
     assert_eq!((rolled["serving"].as_str(), rolled["previous"].as_str()), (Some(base.as_str()), Some(good.as_str())));
-    assert_eq!(rolled["commit"].as_str(), Some(git(&repo.origin(), &["rev-parse", "main"]).as_str()), "the rollback commit is pushed");
+    assert_eq!(
+        rolled["commit"].as_str(),
+        Some(git(&repo.origin(), &["rev-parse", "main"]).as_str()),
+        "the rollback commit is pushed"
+    );
     assert_eq!(predict()["model_version"], base.as_str());
     let remote_registry = git(&repo.origin(), &["show", "main:models/registry.json"]);
     let remote: pipeline::registry::Registry = serde_json::from_str(&remote_registry).unwrap();
     assert_eq!(remote.serving, base);
     let last = remote.history.last().unwrap();
     assert_eq!((last.action, last.previous.as_deref()), (pipeline::registry::Action::Rollback, Some(good.as_str())));
-    wait_for(Duration::from_secs(20), "the replica to follow the rollback", || replica.models.current_version().as_deref() == Some(base.as_str()));
+    wait_for(Duration::from_secs(20), "the replica to follow the rollback", || {
+        replica.models.current_version().as_deref() == Some(base.as_str())
+    });
     let models: serde_json::Value = client.get(server.url("/models")).send().unwrap().json().unwrap();
     assert_eq!(models["history"].as_array().unwrap().last().unwrap()["action"], "rollback");
 }
@@ -122,15 +142,20 @@ fn slow_requests_time_out_and_shutdown_finishes_requests_in_flight() {
     let n = 4000usize;
     let big = json!({ "inputs": [{ "name": "input", "shape": [n, 1, 28, 28], "datatype": "UINT8", "data": vec![0u8; n * 784] }] });
     let quick = serve(start(&repo.server(), &[]), Duration::from_millis(1));
-    let timed_out = reqwest::blocking::Client::new().post(quick.url("/v2/models/mnist/infer")).json(&big).send().unwrap();
+    let timed_out =
+        reqwest::blocking::Client::new().post(quick.url("/v2/models/mnist/infer")).json(&big).send().unwrap();
     assert_eq!(timed_out.status(), 408);
     assert!(timed_out.json::<serde_json::Value>().unwrap()["error"].is_string());
     quick.shutdown().unwrap();
 
     let server = serve(start(&repo.server(), &[]), Duration::from_secs(60));
     let url = server.url("/v2/models/mnist/infer");
-    let in_flight = std::thread::spawn(move || reqwest::blocking::Client::new().post(url).json(&big).send().map(|r| r.status().as_u16()));
-    wait_for(Duration::from_secs(10), "the big request to start", || metric(&server.state.metrics.render(), "model_server_inference_batch_size_count") >= 1.0);
+    let in_flight = std::thread::spawn(move || {
+        reqwest::blocking::Client::new().post(url).json(&big).send().map(|r| r.status().as_u16())
+    });
+    wait_for(Duration::from_secs(10), "the big request to start", || {
+        metric(&server.state.metrics.render(), "model_server_inference_batch_size_count") >= 1.0
+    });
     let addr = server.addr;
     server.shutdown().unwrap();
     assert_eq!(in_flight.join().unwrap().unwrap(), 200, "the request in flight finished");

@@ -10,7 +10,14 @@ use crate::support::{TestRepo, serve, start, wait_for};
 
 /// promtool, installed from Debian's `prometheus` package when missing.
 fn promtool() -> &'static str {
-    let found = || Command::new("promtool").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
+    let found = || {
+        Command::new("promtool")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    };
     if !found() {
         eprintln!("promtool is missing: apt-get install -y prometheus");
         let installed = Command::new("apt-get").args(["install", "-y", "-qq", "prometheus"]).status();
@@ -29,8 +36,19 @@ fn metrics_pass_promtool_check_metrics() {
     let server = serve(start(&repo.server(), &[]), Duration::from_secs(30));
     let client = reqwest::blocking::Client::new();
     for (png, _) in need_digits!(5) {
-        let v: serde_json::Value = client.post(server.url("/predict")).header("content-type", "image/png").body(png).send().unwrap().json().unwrap();
-        client.post(server.url("/feedback")).json(&json!({ "request_id": v["request_id"], "kind": "unsure" })).send().unwrap();
+        let v: serde_json::Value = client
+            .post(server.url("/predict"))
+            .header("content-type", "image/png")
+            .body(png)
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
+        client
+            .post(server.url("/feedback"))
+            .json(&json!({ "request_id": v["request_id"], "kind": "unsure" }))
+            .send()
+            .unwrap();
     }
     client.get(server.url("/nope")).send().unwrap();
     let text = client.get(server.url("/metrics")).send().unwrap().text().unwrap();
@@ -46,7 +64,13 @@ fn metrics_pass_promtool_check_metrics() {
     ] {
         assert!(text.contains(name), "{name} missing from\n{text}");
     }
-    let mut child = Command::new(promtool).args(["check", "metrics"]).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
     let report = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -60,14 +84,29 @@ fn predictions_are_logged_and_mine_lists_low_confidence_and_wrong_ones() {
     let client = reqwest::blocking::Client::new();
     let mut answers = Vec::new();
     for (png, _) in need_digits!(6) {
-        answers.push(client.post(server.url("/predict")).header("content-type", "image/png").body(png).send().unwrap().json::<serde_json::Value>().unwrap());
+        answers.push(
+            client
+                .post(server.url("/predict"))
+                .header("content-type", "image/png")
+                .body(png)
+                .send()
+                .unwrap()
+                .json::<serde_json::Value>()
+                .unwrap(),
+        );
     }
     let wrong = &answers[2];
     let true_label = (wrong["digit"].as_u64().unwrap() + 1) % 10;
-    let fb = client.post(server.url("/feedback")).json(&json!({ "request_id": wrong["request_id"], "label": true_label, "kind": "wrong" })).send().unwrap();
+    let fb = client
+        .post(server.url("/feedback"))
+        .json(&json!({ "request_id": wrong["request_id"], "label": true_label, "kind": "wrong" }))
+        .send()
+        .unwrap();
     assert_eq!(fb.status(), 200);
     let dir = repo.server().join(pipeline::predlog::DIR);
-    wait_for(Duration::from_secs(10), "the log to be written", || pipeline::predlog::records(&dir).map_or(0, |r| r.len()) >= 7);
+    wait_for(Duration::from_secs(10), "the log to be written", || {
+        pipeline::predlog::records(&dir).map_or(0, |r| r.len()) >= 7
+    });
     let log = pipeline::predlog::read(&dir).unwrap();
     assert_eq!(log.height(), 7);
     let records = pipeline::predlog::records(&dir).unwrap();

@@ -10,5 +10,9 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    stages::main("augment", || augment::run(&cli.args), |rows| format!("{} augmented copies -> {}", rows.len(), cli.args.out.display()))
+    stages::main(
+        "augment",
+        || augment::run(&cli.args),
+        |rows| format!("{} augmented copies -> {}", rows.len(), cli.args.out.display()),
+    )
 }

@@ -10,5 +10,9 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    stages::main("finetune", || finetune::run(&cli.args), |m| format!("candidate {} -> {}", m.version, cli.args.out.display()))
+    stages::main(
+        "finetune",
+        || finetune::run(&cli.args),
+        |m| format!("candidate {} -> {}", m.version, cli.args.out.display()),
+    )
 }

@@ -10,11 +10,15 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    stages::main("promote", || promote::run(&cli.args), |d| {
-        let verdict = match (&d.candidate, d.promoted) {
-            (Some(v), true) => format!("promoted {v} (was {})", d.serving_before),
-            _ => format!("rejected; {} keeps serving", d.serving_before),
-        };
-        format!("{verdict}\n  {}", d.reasons.join("\n  "))
-    })
+    stages::main(
+        "promote",
+        || promote::run(&cli.args),
+        |d| {
+            let verdict = match (&d.candidate, d.promoted) {
+                (Some(v), true) => format!("promoted {v} (was {})", d.serving_before),
+                _ => format!("rejected; {} keeps serving", d.serving_before),
+            };
+            format!("{verdict}\n  {}", d.reasons.join("\n  "))
+        },
+    )
 }

@@ -10,7 +10,18 @@ struct Cli {
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    stages::main("validate", || validate::run(&cli.args), |r| {
-        format!("{} of {} rows clean, {} of {} feedback samples quarantined -> {}", r.clean, r.rows, r.feedback_bad, r.feedback, cli.args.out.display())
-    })
+    stages::main(
+        "validate",
+        || validate::run(&cli.args),
+        |r| {
+            format!(
+                "{} of {} rows clean, {} of {} feedback samples quarantined -> {}",
+                r.clean,
+                r.rows,
+                r.feedback_bad,
+                r.feedback,
+                cli.args.out.display()
+            )
+        },
+    )
 }

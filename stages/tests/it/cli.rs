@@ -18,7 +18,10 @@ fn help_says_what_each_stage_reads_and_writes() {
         let out = Command::new(bin).env_remove("LD_LIBRARY_PATH").arg("--help").output().unwrap();
         assert!(out.status.success(), "{name} --help");
         let help = String::from_utf8(out.stdout).unwrap();
-        assert!(help.contains("Reads") && help.contains("writes"), "{name} --help does not say what it reads and writes:\n{help}");
+        assert!(
+            help.contains("Reads") && help.contains("writes"),
+            "{name} --help does not say what it reads and writes:\n{help}"
+        );
         assert!(help.contains("--params"), "{name}");
     }
 }
@@ -30,7 +33,10 @@ fn a_missing_input_is_named() {
         let out = Command::new(bin).current_dir(dir.path()).output().unwrap();
         assert!(!out.status.success(), "{name} succeeded without inputs");
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(err.contains(name) && (err.contains("data/mnist") || err.contains("artifacts/") || err.contains("models")), "{name}: {err}");
+        assert!(
+            err.contains(name) && (err.contains("data/mnist") || err.contains("artifacts/") || err.contains("models")),
+            "{name}: {err}"
+        );
     }
 }
 

@@ -9,9 +9,15 @@ fn real_dvc_runs_the_same_dag_and_agrees_with_our_runner() {
     let repo = testkit::PipelineRepo::new(Some(&mnist));
     repo.set_param("trigger", "kind", "none");
     repo.set_param("promote", "commit", "false");
-    let path = std::env::join_paths(std::iter::once(crate::bin_dir()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap()))).unwrap();
+    let path = std::env::join_paths(
+        std::iter::once(crate::bin_dir()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
     let dvc_cmd = |args: &[&str]| {
-        testkit::run(Command::new(&dvc).args(args).current_dir(repo.path()).env("PATH", &path), &format!("dvc {}", args.join(" ")))
+        testkit::run(
+            Command::new(&dvc).args(args).current_dir(repo.path()).env("PATH", &path),
+            &format!("dvc {}", args.join(" ")),
+        )
     };
     dvc_cmd(&["repro"]);
     assert!(repo.path().join("artifacts/promote/decision.json").is_file());

@@ -95,10 +95,17 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_are_refused() {
     let tuned = serving(root);
     assert_ne!(tuned.version(), base.version());
     let (shifted_after, plain_after) = (accuracy(&tuned, &held, held_labels), accuracy(&tuned, &plain, &test.labels));
-    let trained_on = pipeline::stages::finetune::candidate_in(&root.join("artifacts/finetune/candidate")).unwrap().read_sidecar().unwrap().metrics;
+    let trained_on = pipeline::stages::finetune::candidate_in(&root.join("artifacts/finetune/candidate"))
+        .unwrap()
+        .read_sidecar()
+        .unwrap()
+        .metrics;
     println!(
         "FIGURES shifted {:.2}% -> {:.2}%, plain {:.2}% -> {:.2}%, retrain {minutes:.2} min, trained on {trained_on:?}",
-        100.0 * shifted_before, 100.0 * shifted_after, 100.0 * plain_before, 100.0 * plain_after
+        100.0 * shifted_before,
+        100.0 * shifted_after,
+        100.0 * plain_before,
+        100.0 * plain_after
     );
     assert!(shifted_after >= shifted_before + 0.10, "shifted accuracy {shifted_before:.3} -> {shifted_after:.3}");
     assert!(plain_after >= plain_before - 0.01, "plain accuracy {plain_before:.3} -> {plain_after:.3}");
@@ -117,7 +124,11 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_are_refused() {
     assert!(run.ran.contains(&"ingest".to_string()) && run.ran.contains(&"promote".to_string()), "{run:?}");
     let d = decision(root);
     assert!(!d.promoted, "wrong labels must not be promoted: {:#?}", d.reasons);
-    assert!(d.reasons.iter().any(|r| r.contains("is below") || r.contains("exceeds") || r.contains("drops")), "{:#?}", d.reasons);
+    assert!(
+        d.reasons.iter().any(|r| r.contains("is below") || r.contains("exceeds") || r.contains("drops")),
+        "{:#?}",
+        d.reasons
+    );
     assert_eq!(serving(root).version(), tuned.version(), "the tuned model keeps serving");
     println!("FIGURES wrong labels rejected: {}", d.reasons.join(" | "));
 }

@@ -57,7 +57,11 @@ pub fn draw(path: &Path, confusion: &[[u64; 10]; 10], title: &str) -> Result<(),
         .draw_series((0..10).flat_map(|t| (0..10).map(move |p| (t, p))).map(|(t, p)| {
             let share = confusion[t][p] as f64 / row_max[t] as f64;
             let shade = (255.0 * (1.0 - share)) as u8;
-            let colour = if t == p { RGBColor(shade, shade.saturating_add(40).max(120), shade) } else { RGBColor(255, shade, shade) };
+            let colour = if t == p {
+                RGBColor(shade, shade.saturating_add(40).max(120), shade)
+            } else {
+                RGBColor(255, shade, shade)
+            };
             // Row `t` is drawn from the top so the diagonal runs top-left to bottom-right.
             let (x, y) = (p as f64, 9.0 - t as f64);
             Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], colour.filled())
@@ -65,10 +69,15 @@ pub fn draw(path: &Path, confusion: &[[u64; 10]; 10], title: &str) -> Result<(),
         .map_err(|e| plot_err(&e))?;
     if text {
         chart
-            .draw_series((0..10).flat_map(|t| (0..10).map(move |p| (t, p))).filter(|&(t, p)| confusion[t][p] > 0).map(|(t, p)| {
-                let style = ("sans-serif", 13).into_font().color(if t == p { &WHITE } else { &BLACK }).pos(Pos::new(HPos::Center, VPos::Center));
-                Text::new(confusion[t][p].to_string(), (p as f64, 9.0 - t as f64), style)
-            }))
+            .draw_series((0..10).flat_map(|t| (0..10).map(move |p| (t, p))).filter(|&(t, p)| confusion[t][p] > 0).map(
+                |(t, p)| {
+                    let style = ("sans-serif", 13)
+                        .into_font()
+                        .color(if t == p { &WHITE } else { &BLACK })
+                        .pos(Pos::new(HPos::Center, VPos::Center));
+                    Text::new(confusion[t][p].to_string(), (p as f64, 9.0 - t as f64), style)
+                },
+            ))
             .map_err(|e| plot_err(&e))?;
     }
     root.present().map_err(|e| plot_err(&e))
