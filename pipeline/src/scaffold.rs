@@ -39,8 +39,8 @@ Scaffolded by `pipeline init`. What to set:
 
 - **Remote**: `git remote add origin <url>` and push; `params.yaml` `git.remote` / `git.branch`
   name it (defaults `origin` / `main`). Model servers and the retrain push and pull there.
-- **Token**: HTTPS pushes use `GITHUB_TOKEN` (or `GIT_TOKEN`) from the environment; SSH uses
-  your agent. The retrain workflow uses the workflow token and needs `contents: write`.
+- **Token**: HTTPS pushes and the `github` trigger use `GITHUB_TOKEN` (or `GH_TOKEN`, or
+  `GIT_TOKEN`) from the environment; SSH uses your agent. The retrain workflow uses the workflow token and needs `contents: write`.
 - **Trigger**: `params.yaml` `trigger.kind` (or `PIPELINE_TRIGGER`): `local` runs the retrain
   on the machine that took the feedback, `github` dispatches `.github/workflows/retrain.yml`
   (set `trigger.github.owner` and `repo`; the token needs `actions: write`), `none` leaves it

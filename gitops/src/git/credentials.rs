@@ -6,9 +6,6 @@ use std::cell::Cell;
 
 use git2::{Cred, CredentialType, RemoteCallbacks};
 
-/// Environment variables read for an HTTPS token, in order.
-pub const TOKEN_ENVS: [&str; 2] = ["GITHUB_TOKEN", "GIT_TOKEN"];
-
 /// Where credentials come from.
 #[derive(Debug, Clone, Default)]
 pub struct Credentials {
@@ -17,10 +14,9 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// The first non-empty token among [`TOKEN_ENVS`].
+    /// The token from the environment ([`crate::token::TOKEN_VARS`]).
     pub fn from_env() -> Self {
-        let token = TOKEN_ENVS.iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()));
-        Self { token }
+        Self { token: crate::token::from_env() }
     }
 
     /// Callbacks that offer each kind of credential once; `failure` records why they ran out.
@@ -40,11 +36,11 @@ impl Credentials {
                 Cred::default()
             } else {
                 let reason = if tried.get().is_empty() {
-                    format!("no credentials for {url}: set {} or start an SSH agent", TOKEN_ENVS.join(" or "))
+                    format!("no credentials for {url}: set {} or start an SSH agent", crate::token::var_list())
                 } else {
                     format!(
                         "the credentials for {url} were rejected (token from {} or the SSH agent)",
-                        TOKEN_ENVS.join("/")
+                        crate::token::var_list()
                     )
                 };
                 failure.set(Some(reason.clone()));

@@ -18,7 +18,7 @@ mod sync;
 mod tree;
 
 pub use commit::commit_paths;
-pub use credentials::{Credentials, TOKEN_ENVS};
+pub use credentials::Credentials;
 pub use fetch::{FastForward, fetch_fast_forward};
 pub use push::{PushOutcome, push_with_retry};
 pub use replay::{Rebase, Replay};

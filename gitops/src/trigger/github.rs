@@ -14,15 +14,8 @@ use serde_json::{Value, json};
 use super::{RetrainRequest, TriggerError};
 use crate::params::{GithubEvent, GithubParams};
 
-/// Environment variables read for the GitHub API token, in order.
-pub const TOKEN_ENVS: [&str; 2] = ["GITHUB_TOKEN", "GH_TOKEN"];
-
 /// Longest wait honoured from a `retry-after` or rate-limit reset.
 const MAX_WAIT: Duration = Duration::from_secs(120);
-
-pub(crate) fn token_from_env() -> Option<String> {
-    TOKEN_ENVS.iter().find_map(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-}
 
 /// Dispatches retrain runs on GitHub.
 #[derive(Debug, Clone)]

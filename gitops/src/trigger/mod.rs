@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-pub use github::{GithubTrigger, TOKEN_ENVS};
+pub use github::GithubTrigger;
 pub use local::{LocalTrigger, RetrainState, RetrainStatus, STATUS_FILE};
 
 use crate::params::{TriggerKind, TriggerParams};
@@ -24,9 +24,9 @@ pub const LOCAL_RETRAIN_ARGS: [&str; 3] = ["ci", "run", "retrain"];
 pub enum TriggerError {
     #[error("trigger.kind is github but trigger.github.{0} is empty in params.yaml")]
     Unconfigured(&'static str),
-    #[error("no GitHub token: set {}", TOKEN_ENVS.join(" or "))]
+    #[error("no GitHub token: set {}", crate::token::var_list())]
     NoToken,
-    #[error("GitHub rejected the token (401 Unauthorized): check {}", TOKEN_ENVS.join(" / "))]
+    #[error("GitHub rejected the token (401 Unauthorized): check {}", crate::token::var_list())]
     Unauthorized,
     #[error(
         "GitHub refused the dispatch (403 Forbidden): the token lacks the `actions: write` (or `contents: write`) permission on {repo}: {message}"
@@ -82,7 +82,7 @@ impl Trigger {
     /// Builds the trigger `params` ask for (the GitHub token comes from the environment).
     pub fn from_params(repo_root: &Path, params: &TriggerParams) -> Result<Self, TriggerError> {
         Ok(match params.kind {
-            TriggerKind::Github => Self::Github(GithubTrigger::new(params.github.clone(), github::token_from_env())?),
+            TriggerKind::Github => Self::Github(GithubTrigger::new(params.github.clone(), crate::token::from_env())?),
             TriggerKind::Local => Self::Local(LocalTrigger::new(repo_root, params.local_command.clone())?),
             TriggerKind::None => Self::None,
         })

@@ -128,6 +128,27 @@ fn missing_configuration_and_token_are_clear_errors() {
 }
 
 #[test]
+fn one_token_list_serves_git_and_the_github_trigger() {
+    use gitops::token::{TOKEN_VARS, from_lookup};
+    for var in TOKEN_VARS {
+        let found = from_lookup(|k| (k == var).then(|| format!("from-{k}")));
+        assert_eq!(found, Some(format!("from-{var}")), "a token in {var} alone is found");
+    }
+    let env = |k: &str| match k {
+        "GITHUB_TOKEN" => Some(String::new()),
+        "GH_TOKEN" => Some("second".into()),
+        _ => Some("third".into()),
+    };
+    assert_eq!(from_lookup(env).as_deref(), Some("second"), "empty values are skipped, the list's order wins");
+    assert_eq!(from_lookup(|_| None), None);
+    // Both users of the list name every variable when the token is missing or refused.
+    let messages = [TriggerError::NoToken.to_string(), TriggerError::Unauthorized.to_string()];
+    for message in messages {
+        assert!(TOKEN_VARS.iter().all(|v| message.contains(v)), "{message}");
+    }
+}
+
+#[test]
 fn dispatch_blocking_works_from_plain_threads() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let server = runtime.block_on(MockServer::start());
