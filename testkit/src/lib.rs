@@ -6,23 +6,27 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
 
+pub mod child;
+pub mod require;
+
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("testkit lives in the workspace").to_path_buf()
 }
 
-/// The real MNIST subset (`MNIST_DIR`, else `../shared/data/mnist`). `None`, after printing
-/// why, only when the data is truly absent.
+/// The real MNIST subset (`MNIST_DIR`, else `../shared/data/mnist`). `None` only when the data
+/// is truly absent and skipping is allowed ([`require::missing`]: under `CI` the test fails).
+#[track_caller]
 pub fn shared_mnist() -> Option<PathBuf> {
     let dir = std::env::var_os("MNIST_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace_root().parent().expect("a parent").join("shared/data/mnist"));
-    if dir.join("train-images-idx3-ubyte.gz").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIP: no MNIST at {} (set MNIST_DIR to a folder with the four .gz files)", dir.display());
-        None
-    }
+    let found = dir.join("train-images-idx3-ubyte.gz").is_file() && dir.join("t10k-labels-idx1-ubyte.gz").is_file();
+    require::present(
+        found.then_some(dir.clone()),
+        &format!("MNIST (the four .gz IDX files) at {}", dir.display()),
+        "run `cargo xtask test`, which fetches it, or `pipeline data fetch` and set MNIST_DIR to its folder",
+    )
 }
 
 /// The cache shared with `cargo xtask setup`.

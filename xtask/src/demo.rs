@@ -17,11 +17,7 @@ pub fn run() -> Result<()> {
     cargo(&root, &["build", "--bins"], &[])?;
     let bin = root.join("target/debug");
     let pipeline = bin.join("pipeline");
-    let mut fetch = vec!["data".to_string(), "fetch".into()];
-    if let Some(dir) = local_mnist(&root) {
-        fetch.extend(["--from".into(), dir.display().to_string()]);
-    }
-    step(&pipeline, &root, &fetch)?;
+    fetch_mnist(&root)?;
 
     let demo = root.join("target/demo");
     if demo.exists() {
@@ -64,7 +60,7 @@ pub fn run() -> Result<()> {
     let base = format!("http://127.0.0.1:{port}");
     eprintln!("$ model-server --repo {} --port {port}   (trigger: local)", repo.display());
     let server = Server(
-        Command::new(bin.join("model-server"))
+        testkit::child::die_with_parent(&mut Command::new(bin.join("model-server")))
             .args(["--repo", path_str(&repo)?, "--port", &port.to_string()])
             .env("PIPELINE_TRIGGER", "local")
             .stdout(Stdio::null())
@@ -181,6 +177,18 @@ pub fn local_mnist(root: &Path) -> Option<PathBuf> {
         [std::env::var_os("MNIST_DIR").map(PathBuf::from), root.parent().map(|p| p.join("shared/data/mnist"))];
     let from_origin = origin.filter(|o| o.is_dir()).and_then(|o| Some(o.parent()?.join("shared/data/mnist")));
     candidates.into_iter().chain([from_origin]).flatten().find(|d| d.join("train-images-idx3-ubyte.gz").is_file())
+}
+
+/// `pipeline data fetch` into the workspace's `data/mnist` (checksum-verified; copied from the
+/// local copy when there is one, else downloaded); returns that folder.
+pub fn fetch_mnist(root: &Path) -> Result<PathBuf> {
+    cargo(root, &["build", "--quiet", "--package", "pipeline", "--bin", "pipeline"], &[])?;
+    let mut fetch = vec!["data".to_string(), "fetch".into()];
+    if let Some(dir) = local_mnist(root) {
+        fetch.extend(["--from".into(), dir.display().to_string()]);
+    }
+    step(&root.join("target/debug/pipeline"), root, &fetch)?;
+    Ok(root.join("data/mnist"))
 }
 
 /// Runs cargo in the workspace with extra environment variables.

@@ -4,7 +4,7 @@
 mod bench;
 mod demo;
 mod setup;
-mod tools;
+mod test;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -22,7 +22,7 @@ enum Task {
     Setup,
     /// Set up, build, fetch MNIST if needed, and run the main job on the embedded defaults.
     Demo,
-    /// Set up, install the test tools (DVC, actionlint, chromium, promtool), run every test.
+    /// Set up, check fmt and clippy, run every test (none may skip), print `N passed, N failed, N skipped`.
     Test {
         /// Extra arguments passed to `cargo test`.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
@@ -39,7 +39,7 @@ fn main() -> Result<()> {
     match Cli::parse().task {
         Task::Setup => setup::run().map(|_| ()),
         Task::Demo => demo::run(),
-        Task::Test { args } => tools::test(&args),
+        Task::Test { args } => test::run(&args),
         Task::Bench { suite } => bench::run(suite),
     }
 }

@@ -36,10 +36,8 @@ fn no_python3_is_a_clear_error() {
 
 #[test]
 fn a_pip_failure_is_a_clear_error_and_leaves_no_install_behind() {
-    let Some(python) = python3() else {
-        eprintln!("SKIP: python3 is not on PATH, so pip cannot be made to fail");
-        return;
-    };
+    let found = testkit::require::present(python3(), "python3 on PATH", "install Python 3.9+ with pip");
+    let Some(python) = found else { return };
     let tmp = tempfile::tempdir().unwrap();
     let cache = tmp.path().join("cache");
     // A real pip run against an index that refuses connections.

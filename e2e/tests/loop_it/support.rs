@@ -82,7 +82,7 @@ impl Loop {
             Trigger::Github => "github",
         };
         let log = std::fs::File::create(repo.path().join(".git/model-server.log")).unwrap();
-        let server = Command::new(bins().join("model-server"))
+        let server = testkit::child::die_with_parent(&mut Command::new(bins().join("model-server")))
             .args(["--repo", repo.path().to_str().unwrap(), "--port", &port.to_string()])
             .env("PIPELINE_TRIGGER", kind)
             .env("GITHUB_TOKEN", "test-token")
@@ -100,6 +100,11 @@ impl Loop {
         let (_dir, sample) = export(repo.path(), mnist, 0, 1, 0.0);
         let sample = std::fs::read(&sample[0]).unwrap();
         Self { repo, base, server, _github: github, mnist: mnist.to_path_buf(), sample }
+    }
+
+    /// The process id of the `model-server` this loop started.
+    pub fn server_pid(&self) -> u32 {
+        self.server.id()
     }
 
     pub fn serving(&self) -> String {
