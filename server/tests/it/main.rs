@@ -7,5 +7,6 @@ mod handlers;
 mod http;
 mod kserve;
 mod predlog;
+mod sigterm;
 mod swap;
 mod tools;
