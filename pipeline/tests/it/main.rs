@@ -3,6 +3,7 @@
 mod ci;
 mod cli;
 mod fetch;
+mod help;
 mod idx;
 mod init;
 mod model;
