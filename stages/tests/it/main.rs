@@ -2,6 +2,7 @@
 
 mod cli;
 mod dvc;
+mod help;
 mod retrain;
 
 use std::path::PathBuf;
