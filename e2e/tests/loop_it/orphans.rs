@@ -32,7 +32,8 @@ fn a_killed_e2e_run_leaves_no_model_server_behind() {
     let pid: i32 = lines
         .by_ref()
         .map_while(Result::ok)
-        .find_map(|l| l.strip_prefix("SERVER_PID=").map(|p| p.trim().parse().unwrap()))
+        // libtest writes `test <name> ... ` before the test's own output, on the same line.
+        .find_map(|l| l.split_once("SERVER_PID=").map(|(_, p)| p.trim().parse().unwrap()))
         .expect("the child test printed its server's pid");
     assert!(alive(pid), "the server {pid} runs while its test runs");
     child.kill().unwrap();
