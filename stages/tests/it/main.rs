@@ -1,9 +1,14 @@
 //! Integration tests of the stage binaries and the repo's retraining DAG.
 
+mod augment;
 mod cli;
 mod dvc;
+mod evaluate;
+mod fixture;
 mod help;
+mod ingest;
 mod retrain;
+mod validate;
 
 use std::path::PathBuf;
 
