@@ -37,11 +37,20 @@ impl Cmd {
     }
 }
 
-/// A params dependency: a file (relative to wdir) and the keys used, or all of it.
+/// A dependency: a path as written in dvc.yaml (relative to wdir) and the line it is on.
+#[derive(Clone, Debug)]
+pub struct Dep {
+    pub path: String,
+    pub line: usize,
+}
+
+/// A params dependency: a file (relative to wdir) and the keys used, or all of it; `line`
+/// is where the file is first named (for params.yaml, the line of its first key).
 #[derive(Clone, Debug)]
 pub struct ParamsDep {
     pub file: String,
     pub keys: Option<Vec<String>>,
+    pub line: usize,
 }
 
 /// What kind of output an entry was declared as.
@@ -52,10 +61,11 @@ pub enum OutKind {
     Plot,
 }
 
-/// One output with its options.
+/// One output with its options and the dvc.yaml line it is declared on.
 #[derive(Clone, Debug)]
 pub struct Out {
     pub path: String,
+    pub line: usize,
     pub cache: bool,
     pub persist: bool,
     pub kind: OutKind,
@@ -69,7 +79,9 @@ pub struct Stage {
     pub cmd: Cmd,
     /// The working directory relative to the repo root ("." for the root).
     pub wdir: String,
-    pub deps: Vec<String>,
+    /// The line of `wdir:`, or of the stage's name when it has none.
+    pub wdir_line: usize,
+    pub deps: Vec<Dep>,
     pub params: Vec<ParamsDep>,
     pub outs: Vec<Out>,
     pub frozen: bool,
@@ -171,7 +183,7 @@ impl Parser<'_> {
             OutKind::Plot => "plots",
         };
         for item in self.list(node, what)? {
-            let mut o = Out { path: String::new(), cache: true, persist: false, kind };
+            let mut o = Out { path: String::new(), line: item.line, cache: true, persist: false, kind };
             match &item.kind {
                 NodeKind::Scalar { .. } => o.path = self.string(ctx, item, what)?,
                 NodeKind::Map(entries) if entries.len() == 1 => {
@@ -197,22 +209,25 @@ impl Parser<'_> {
 
     fn params(&self, ctx: &Context, node: &Node) -> Result<Vec<ParamsDep>> {
         let mut groups: Vec<ParamsDep> = Vec::new();
-        let mut add = |file: String, keys: Option<Vec<String>>| match groups.iter_mut().find(|g| g.file == file) {
-            Some(g) => match (&mut g.keys, keys) {
-                (Some(have), Some(more)) => have.extend(more),
-                (slot, None) => *slot = None,
-                (None, Some(_)) => {}
-            },
-            None => groups.push(ParamsDep { file, keys }),
-        };
+        let mut add =
+            |file: String, keys: Option<Vec<String>>, line: usize| match groups.iter_mut().find(|g| g.file == file) {
+                Some(g) => match (&mut g.keys, keys) {
+                    (Some(have), Some(more)) => have.extend(more),
+                    (slot, None) => *slot = None,
+                    (None, Some(_)) => {}
+                },
+                None => groups.push(ParamsDep { file, keys, line }),
+            };
         for item in self.list(node, "params")? {
             match &item.kind {
-                NodeKind::Scalar { .. } => add(PARAMS_YAML.into(), Some(vec![self.string(ctx, item, "param")?])),
+                NodeKind::Scalar { .. } => {
+                    add(PARAMS_YAML.into(), Some(vec![self.string(ctx, item, "param")?]), item.line)
+                }
                 NodeKind::Map(entries) => {
                     for (k, v) in entries {
                         let file = self.string(ctx, k, "params file")?;
                         if v.is_null() {
-                            add(file, None);
+                            add(file, None, k.line);
                             continue;
                         }
                         let keys = self
@@ -220,7 +235,7 @@ impl Parser<'_> {
                             .iter()
                             .map(|n| self.string(ctx, n, "param"))
                             .collect::<Result<Vec<_>>>()?;
-                        add(file, if keys.is_empty() { None } else { Some(keys) });
+                        add(file, if keys.is_empty() { None } else { Some(keys) }, k.line);
                     }
                 }
                 NodeKind::List(_) => return Err(self.err(item, "params entries must be keys or `file: [keys]`")),
@@ -241,6 +256,7 @@ impl Parser<'_> {
             line: name_node.line,
             cmd: Cmd::One(String::new()),
             wdir: ".".into(),
+            wdir_line: name_node.line,
             deps: Vec::new(),
             params: Vec::new(),
             outs: Vec::new(),
@@ -260,12 +276,15 @@ impl Parser<'_> {
                         _ => return Err(self.err(v, "cmd must be a string or a non-empty list of strings")),
                     }
                 }
-                "wdir" => stage.wdir = self.string(&ctx, v, "wdir")?,
+                "wdir" => {
+                    stage.wdir = self.string(&ctx, v, "wdir")?;
+                    stage.wdir_line = v.line;
+                }
                 "deps" => {
                     stage.deps = self
                         .list(v, "deps")?
                         .iter()
-                        .map(|n| self.string(&ctx, n, "dependency"))
+                        .map(|n| Ok(Dep { path: self.string(&ctx, n, "dependency")?, line: n.line }))
                         .collect::<Result<_>>()?
                 }
                 "params" => stage.params = self.params(&ctx, v)?,

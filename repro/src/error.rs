@@ -13,6 +13,8 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    #[error("{file}:{line}: {what} '{path}' of stage '{stage}' {problem}")]
+    OutsideRepo { file: PathBuf, line: usize, what: &'static str, path: String, stage: String, problem: String },
     #[error("no dvc.yaml in {0}")]
     NoPipeline(PathBuf),
     #[error("stage '{0}' not found in dvc.yaml")]

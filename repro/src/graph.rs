@@ -49,8 +49,8 @@ impl Graph {
         let mut deps = vec![Vec::new(); n];
         let mut dependents = vec![Vec::new(); n];
         for (i, s) in stages.iter().enumerate() {
-            let paths = s.deps.iter().cloned().chain(s.params.iter().map(|p| p.file.clone()));
-            for dep in paths.map(|d| normalize(&s.wdir, &d)) {
+            let paths = s.deps.iter().map(|d| &d.path).chain(s.params.iter().map(|p| &p.file));
+            for dep in paths.map(|d| normalize(&s.wdir, d)) {
                 let mut containing: Vec<&(usize, String)> = outs.iter().filter(|(_, o)| is_within(&dep, o)).collect();
                 containing.sort_by_key(|(_, o)| o.len());
                 let mut inside: Vec<&(usize, String)> =

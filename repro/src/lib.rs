@@ -7,6 +7,7 @@
 pub mod cli;
 
 mod cache;
+mod confine;
 mod dag;
 mod dirstate;
 mod dvcyaml;
@@ -29,7 +30,7 @@ mod status;
 mod workspace;
 mod yaml;
 
-pub use dvcyaml::{Cmd, Out, OutKind, ParamsDep, Stage};
+pub use dvcyaml::{Cmd, Dep, Out, OutKind, ParamsDep, Stage};
 pub use error::{Error, Result};
 pub use graph::Graph;
 pub use project::{Project, ReproOptions, ReproReport};

@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::confine;
 use crate::dvcyaml::{self, Stage};
 use crate::error::{Error, Result};
 use crate::fsutil::{abs, remove_path};
@@ -57,6 +58,9 @@ impl Project {
     pub fn open(root: &Path) -> Result<Project> {
         let root = root.canonicalize().map_err(Error::io(root))?;
         let stages = dvcyaml::load(&root)?;
+        for stage in &stages {
+            confine::check(&root, stage)?;
+        }
         let graph = Graph::build(&stages)?;
         Ok(Project { root, stages, graph })
     }
@@ -145,6 +149,8 @@ impl Run<'_> {
             self.report.ran.push(stage.name.clone());
             return Ok(());
         }
+        // Again, now that the stages before this one ran: one may have made a symlink.
+        confine::check(self.root, stage)?;
         if stage.frozen {
             println!("Verifying outputs in frozen stage: '{}'", stage.name);
         } else {
@@ -222,6 +228,8 @@ impl Run<'_> {
     /// Hashes the outputs, commits them to the cache and records the stage in dvc.lock and
     /// the run cache.
     fn save(&mut self, stage: &Stage) -> Result<()> {
+        // The command may have put a symlink where an output is about to be read and ignored.
+        confine::check(self.root, stage)?;
         let cur = self.ws.current(stage)?;
         if let Some((_, item)) = cur.outs.iter().find(|(_, i)| i.hashed.is_none()) {
             return Err(Error::MissingOutput { stage: stage.name.clone(), path: item.rel.clone() });

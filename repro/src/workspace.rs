@@ -105,8 +105,8 @@ impl Workspace {
     pub fn current(&mut self, stage: &Stage) -> Result<Current> {
         let mut deps = Vec::new();
         for d in &stage.deps {
-            let rel = normalize(&stage.wdir, d);
-            deps.push(Item { def_path: d.clone(), hashed: self.hash(&rel)?, rel });
+            let rel = normalize(&stage.wdir, &d.path);
+            deps.push(Item { def_path: d.path.clone(), hashed: self.hash(&rel)?, rel });
         }
         let mut ps = Vec::new();
         for p in &stage.params {

@@ -1,6 +1,7 @@
 //! Integration tests: this runner against real DVC 3 on fixture pipelines.
 
 mod behaviour;
+mod confinement;
 mod errors;
 mod fixtures;
 mod snapshots_dag;

@@ -145,3 +145,47 @@ fn changed_names(json: &str) -> Vec<String> {
     names.sort();
     names
 }
+
+/// A repo at `<tmp>/repo` holding only the files given (no git, no DVC), in a temporary
+/// folder of its own, so a test can put files beside the repo and see that they survive.
+pub struct Sandbox {
+    dir: TempDir,
+}
+
+impl Sandbox {
+    /// The files, named relative to the folder around the repo (`repo/dvc.yaml`, `precious.txt`).
+    pub fn new(files: &[(&str, &str)]) -> Sandbox {
+        let sandbox = Sandbox { dir: tempfile::tempdir().expect("tempdir") };
+        std::fs::create_dir(sandbox.repo()).expect("mkdir repo");
+        for (rel, content) in files {
+            let p = sandbox.path().join(rel);
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, content).expect("write");
+        }
+        sandbox
+    }
+
+    /// The folder around the repo.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn repo(&self) -> PathBuf {
+        self.path().join("repo")
+    }
+
+    /// Makes `link` (relative to the folder around the repo) a symlink to `target`.
+    pub fn symlink(&self, target: &str, link: &str) {
+        std::os::unix::fs::symlink(target, self.path().join(link)).expect("symlink");
+    }
+
+    /// Whether `rel` (relative to the folder around the repo) exists.
+    pub fn exists(&self, rel: &str) -> bool {
+        self.path().join(rel).exists()
+    }
+
+    /// Runs this runner's binary in the repo; returns the raw output.
+    pub fn ours_output(&self, args: &[&str]) -> Output {
+        Command::new(ours_bin()).args(args).current_dir(self.repo()).output().expect("run repro")
+    }
+}
