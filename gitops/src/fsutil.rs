@@ -3,15 +3,26 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// A file name unique across threads and processes: `<pid>-<counter>-<nanos><suffix>`.
+/// This process's token: `p<pid>t<start time in hex nanoseconds>`, unique even when a pid is
+/// reused, and free of `-` (the separator in [`unique_name`]).
+pub(crate) fn process_token() -> &'static str {
+    static TOKEN: OnceLock<String> = OnceLock::new();
+    TOKEN.get_or_init(|| {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+        format!("p{}t{nanos:x}", std::process::id())
+    })
+}
+
+/// A file name unique across threads and processes: `<process token>-<counter><suffix>`. The
+/// token before the first `-` says which process made it (see `feedback::owner`).
 pub(crate) fn unique_name(suffix: &str) -> String {
     let n = TMP_COUNTER.fetch_add(1, Ordering::Relaxed);
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    format!("{}-{n}-{nanos}{suffix}", std::process::id())
+    format!("{}-{n}{suffix}", process_token())
 }
 
 /// Writes `bytes` to a new file at `path`, not synced: the caller fsyncs it before renaming.

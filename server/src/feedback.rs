@@ -1,95 +1,165 @@
 //! Feedback from the HTTP API: stored through `gitops::feedback::FeedbackStore`, committed and
-//! pushed by the gitops coalescing committer, and the retrain trigger fired for every sub_set
-//! that seals (here, or while our samples were replayed on the remote's).
+//! pushed by the gitops coalescing committer, which also fires the retrain trigger for each
+//! seal that landed on the origin through this server (`gitops::git::FeedbackSync`).
+//!
+//! A request is answered once the commit carrying its sample has landed (pushed, or committed
+//! when nothing is pushed), within the coalescing window: its `sub_set` is then final, since a
+//! replay after a rejected push can move a sample only before it lands. When that cannot
+//! happen in time (remote unreachable, git failing), the answer says `settled: false`: the
+//! sample is stored durably, and goes out with the committer's retries.
+//!
+//! At start the committer syncs at once: samples acknowledged before a crash are committed and
+//! pushed, and seals that landed without their trigger firing fire then.
 
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
+use chrono::{DateTime, Utc};
 use gitops::feedback::{AddOutcome, FeedbackStore, Sample};
-use gitops::git::{Committer, Credentials, FeedbackSync};
+use gitops::git::{Committer, Credentials, FeedbackSync, GitError, PushOutcome, SyncOutcome};
 use gitops::params::Params;
 use gitops::trigger::{Fired, RetrainRequest, Trigger};
+use serde::Serialize;
 
 use crate::error::AppError;
+use crate::metrics::Metrics;
+
+/// The longest a request waits for its sample's commit to land.
+const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What storing one sample came to.
+#[derive(Debug, Clone)]
+pub struct Added {
+    pub outcome: AddOutcome,
+    /// The sub_set holding the sample, and its counted samples, as of the answer.
+    pub sub_set: u32,
+    pub current_count: u32,
+    /// The sample is on the origin: `sub_set` will not change.
+    pub settled: bool,
+    /// Its sub_set's seal landed with it and the retrain trigger fired.
+    pub retrain_triggered: bool,
+}
+
+/// How feedback commits and pushes are going (`/api/status`).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncHealth {
+    /// Syncs in a row that failed or found the remote unreachable (retried with backoff).
+    pub failures_in_a_row: u32,
+    pub last_error: Option<String>,
+    pub last_success: Option<DateTime<Utc>>,
+    pub last_failure: Option<DateTime<Utc>>,
+}
 
 #[derive(Debug)]
 pub struct FeedbackService {
     pub store: FeedbackStore,
     committer: Option<Committer>,
     trigger: Arc<Trigger>,
-    root: std::path::PathBuf,
+    health: Arc<Mutex<SyncHealth>>,
 }
 
 impl FeedbackService {
-    /// Opens the store; starts the committer when the repository is a git checkout.
-    pub fn open(root: &Path, params: &Params) -> Self {
+    /// Opens the store; starts the committer (which syncs at once) when the repository is a git
+    /// checkout.
+    pub fn open(root: &Path, params: &Params, metrics: Arc<Metrics>) -> Self {
         let store = FeedbackStore::open_with(root, params.feedback.clone());
         let trigger = Arc::new(Trigger::from_params(root, &params.trigger).unwrap_or_else(|e| {
             tracing::warn!("retrain trigger disabled: {e}");
             Trigger::None
         }));
+        let health = Arc::new(Mutex::new(SyncHealth::default()));
         let committer = git2::Repository::open(root).is_ok().then(|| {
-            let sync = FeedbackSync::new(store.clone(), params.git.clone(), Credentials::from_env());
-            let (trigger, root, threshold) = (trigger.clone(), root.to_path_buf(), params.feedback.threshold);
-            Committer::spawn(sync, move |result| match result {
-                Ok(outcome) => {
-                    if let Some(push) = &outcome.push {
-                        tracing::info!(commit = ?outcome.commit, ?push, "feedback synced");
-                    }
-                    for sub_set in outcome.sealed {
-                        fire(&trigger, &root, sub_set, threshold);
-                    }
-                }
-                Err(e) => tracing::error!("feedback commit/push failed (the samples are stored): {e}"),
-            })
+            let sync = FeedbackSync::new(store.clone(), params.git.clone(), Credentials::from_env())
+                .with_trigger(trigger.clone());
+            let health = health.clone();
+            Committer::spawn(sync, move |result| record(&metrics, &health, result))
         });
-        Self { store, committer, trigger, root: root.to_path_buf() }
+        Self { store, committer, trigger, health }
     }
 
-    /// Stores `sample` durably, schedules its commit, and fires the trigger when it sealed a
-    /// sub_set; returns the outcome and whether a retrain was triggered.
-    pub async fn add(self: &Arc<Self>, sample: Sample) -> Result<(AddOutcome, bool), AppError> {
+    /// How the commits and pushes are going.
+    pub fn health(&self) -> SyncHealth {
+        self.health.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Stores `sample` durably and waits (briefly) for the commit that carries it to land.
+    pub async fn add(self: &Arc<Self>, sample: Sample) -> Result<Added, AppError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || {
-            let outcome = me.store.add(sample)?;
-            if let Some(committer) = &me.committer
-                && !outcome.duplicate
-            {
-                committer.notify();
+        tokio::task::spawn_blocking(move || me.add_blocking(sample))
+            .await
+            .map_err(|e| AppError::internal("storing the feedback", e))?
+    }
+
+    fn add_blocking(&self, sample: Sample) -> Result<Added, AppError> {
+        let outcome = self.store.add(sample)?;
+        let Some(committer) = &self.committer else {
+            // Outside git the store is the origin: the answer is final and a seal lands now.
+            let retrain_triggered = outcome.sealed.is_some_and(|sub_set| {
+                let request = RetrainRequest { sub_set, count: outcome.current_count, commit: None };
+                fired(sub_set, &self.trigger.fire(&request).map_err(|e| e.to_string()))
+            });
+            let (sub_set, current_count) = (outcome.sub_set, outcome.current_count);
+            return Ok(Added { outcome, sub_set, current_count, settled: true, retrain_triggered });
+        };
+        let synced = committer.settle(SETTLE_TIMEOUT);
+        let (sub_set, current_count) = self.store.locate(&outcome)?.unwrap_or((outcome.sub_set, outcome.current_count));
+        let (settled, retrain_triggered) = match &synced {
+            Some(Ok(s)) => {
+                (s.landed.is_some(), s.fired.iter().any(|f| f.sub_set == sub_set && fired(sub_set, &f.result)))
             }
-            let triggered = match outcome.sealed {
-                Some(sub_set) => {
-                    if let Some(committer) = &me.committer {
-                        // The trigger's run reads the sealed sub_set from git: commit it first.
-                        if let Err(e) = committer.flush() {
-                            tracing::error!("committing sealed sub_set {sub_set}: {e}");
-                        }
-                    }
-                    fire(&me.trigger, &me.root, sub_set, outcome.current_count)
-                }
-                None => false,
-            };
-            Ok((outcome, triggered))
-        })
-        .await
-        .map_err(|e| AppError::internal("storing the feedback", e))?
+            Some(Err(e)) => {
+                tracing::warn!("feedback stored, its commit not landed yet: {e}");
+                (false, false)
+            }
+            None => (false, false),
+        };
+        Ok(Added { outcome, sub_set, current_count, settled, retrain_triggered })
     }
 }
 
-fn fire(trigger: &Trigger, root: &Path, sub_set: u32, count: u32) -> bool {
-    let commit = git2::Repository::open(root).ok().and_then(|r| r.head().ok()?.target()).map(|o| o.to_string());
-    match trigger.fire(&RetrainRequest { sub_set, count, commit }) {
-        Ok(Fired::Disabled) => {
-            tracing::info!(sub_set, "sub_set sealed (trigger: none)");
-            false
-        }
-        Ok(fired) => {
-            tracing::info!(sub_set, ?fired, "sub_set sealed: retrain triggered");
-            true
-        }
+/// Whether a trigger's answer started a retrain.
+fn fired(sub_set: u32, result: &Result<Fired, String>) -> bool {
+    match result {
+        Ok(Fired::Disabled) => false,
+        Ok(_) => true,
         Err(e) => {
-            tracing::error!(sub_set, "sub_set sealed but the retrain trigger failed: {e}");
+            tracing::error!(sub_set, "the retrain trigger failed: {e}");
             false
         }
     }
+}
+
+/// Logs and counts one sync of the committer.
+fn record(metrics: &Metrics, health: &Mutex<SyncHealth>, result: Result<&SyncOutcome, &GitError>) {
+    let mut health = health.lock().unwrap_or_else(PoisonError::into_inner);
+    let now = Some(Utc::now());
+    let label = match result {
+        Ok(outcome) => match &outcome.push {
+            Some(PushOutcome::Offline { reason }) => {
+                tracing::warn!(commit = ?outcome.commit, "remote unreachable, the feedback commit waits: {reason}");
+                health.failures_in_a_row += 1;
+                health.last_error = Some(format!("remote unreachable: {reason}"));
+                health.last_failure = now;
+                "offline"
+            }
+            push => {
+                if outcome.commit.is_some() || push.as_ref().is_some_and(|p| p != &PushOutcome::UpToDate) {
+                    tracing::info!(commit = ?outcome.commit, ?push, "feedback synced");
+                }
+                health.failures_in_a_row = 0;
+                health.last_success = now;
+                "success"
+            }
+        },
+        Err(e) => {
+            tracing::error!("feedback commit/push failed (the samples are stored; retrying with backoff): {e}");
+            health.failures_in_a_row += 1;
+            health.last_error = Some(e.to_string());
+            health.last_failure = now;
+            "failure"
+        }
+    };
+    metrics.feedback_syncs.with_label_values(&[label]).inc();
+    metrics.feedback_sync_failing.set(i64::from(health.failures_in_a_row));
 }

@@ -26,6 +26,8 @@ pub struct Metrics {
     pub queue_rejections: IntCounter,
     pub git_fetches: IntCounterVec,
     pub predlog_dropped: IntCounter,
+    pub feedback_syncs: IntCounterVec,
+    pub feedback_sync_failing: IntGauge,
 }
 
 impl Metrics {
@@ -55,6 +57,12 @@ impl Metrics {
         let queue_depth =
             IntGauge::new("inference_queue_depth", "Requests waiting for inference.").expect("valid gauge");
         registry.register(Box::new(queue_depth.clone())).expect("unique metric");
+        let feedback_sync_failing = IntGauge::new(
+            "feedback_sync_failures_in_a_row",
+            "Feedback commit/push attempts in a row that failed or found the remote unreachable (0: syncing).",
+        )
+        .expect("valid gauge");
+        registry.register(Box::new(feedback_sync_failing.clone())).expect("unique metric");
         let single = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid counter");
             registry.register(Box::new(c.clone())).expect("unique metric");
@@ -104,6 +112,12 @@ impl Metrics {
                 "prediction_log_dropped_total",
                 "Prediction log records dropped because the writer fell behind.",
             ),
+            feedback_syncs: counter(
+                "feedback_syncs_total",
+                "Feedback commit/push attempts, by result (success, offline, failure); failed ones are retried with backoff.",
+                &["result"],
+            ),
+            feedback_sync_failing,
             registry,
         }
     }

@@ -82,7 +82,7 @@ impl AppState {
             torch_threads: config.torch_threads.map_or((cpus / workers).max(1), |t| t as usize),
         };
         let batcher = Batcher::spawn(models.clone(), metrics.clone(), batch);
-        let feedback = Arc::new(FeedbackService::open(&root, &params));
+        let feedback = Arc::new(FeedbackService::open(&root, &params, metrics.clone()));
         let puller_config = PullerConfig {
             root: root.clone(),
             git: params.git.clone(),

@@ -2,15 +2,17 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Args;
 
 use super::CliError;
 use crate::feedback::{AddOutcome, FeedbackStore, Kind, Sample};
-use crate::git::{Credentials, FeedbackSync, GitError, PushOutcome};
+use crate::git::{Credentials, FeedbackSync, PushOutcome};
 use crate::params::Params;
 use crate::trigger::{Fired, RetrainRequest, Trigger};
 
+const NEW_DATA: &str = "new_data";
 /// Images stored per locked, fsynced batch.
 const BATCH: usize = 32;
 
@@ -44,18 +46,23 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
     let params = Params::load(repo_root)?;
     let store = FeedbackStore::open_with(repo_root, params.feedback.clone());
     let samples = read_all(&store, &args)?;
-    let mut sealed = Vec::new();
+    let mut stored = Vec::with_capacity(samples.len());
     let mut samples = samples.into_iter().peekable();
     while samples.peek().is_some() {
         let (paths, chunk): (Vec<_>, Vec<_>) = samples.by_ref().take(BATCH).unzip();
-        for (path, outcome) in paths.iter().zip(store.add_many(chunk)?) {
-            print_outcome(path, &outcome);
-            sealed.extend(outcome.sealed.map(|n| (n, outcome.current_count)));
-        }
+        stored.extend(paths.into_iter().zip(store.add_many(chunk)?));
     }
-    let mut commit = None;
-    if !args.no_git && git2::Repository::open(repo_root).is_ok() {
-        let sync = FeedbackSync::new(store.clone(), params.git.clone(), Credentials::from_env());
+    let sealed: Vec<u32> = stored.iter().filter_map(|(_, o)| o.sealed).collect();
+    let trigger = Trigger::from_params(repo_root, &params.trigger).map(Arc::new);
+    let in_git = git2::Repository::open(repo_root).is_ok();
+    // Outside git the store is the origin: its answers are final and a seal lands as it is made.
+    let mut settled = !in_git;
+    let mut fired = Vec::new();
+    if in_git && !args.no_git {
+        let mut sync = FeedbackSync::new(store.clone(), params.git.clone(), Credentials::from_env());
+        if let Ok(trigger) = &trigger {
+            sync = sync.with_trigger(trigger.clone());
+        }
         let outcome = sync.sync(&format!("feedback: {} sample(s) from the CLI", args.images.len()))?;
         if let Some(oid) = outcome.commit {
             println!("committed {oid}");
@@ -67,32 +74,48 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
             }
             Some(PushOutcome::UpToDate) | None => {}
         }
-        sealed.extend(outcome.sealed.iter().map(|&n| (n, params.feedback.threshold)));
-        commit = git2::Repository::open(repo_root)
-            .map_err(GitError::from)?
-            .head()
-            .ok()
-            .and_then(|h| h.target())
-            .map(|o| o.to_string());
+        settled = outcome.landed.is_some();
+        fired = outcome.fired.into_iter().map(|f| (f.sub_set, f.result)).collect();
     }
-    if !sealed.is_empty() {
-        let trigger = Trigger::from_params(repo_root, &params.trigger)?;
-        for (sub_set, count) in sealed {
-            let request = RetrainRequest { sub_set, count, commit: commit.clone() };
-            match trigger.fire(&request)? {
-                Fired::Dispatched => println!("sub_set {sub_set} sealed: retrain dispatched on GitHub"),
-                Fired::Queued { .. } => {
-                    println!("sub_set {sub_set} sealed: retraining locally (log in .pipeline/retrain.log)")
-                }
-                Fired::Disabled => println!("sub_set {sub_set} sealed (trigger: none)"),
+    for (path, outcome) in &stored {
+        let (sub_set, count) = store.locate(outcome)?.unwrap_or((outcome.sub_set, outcome.current_count));
+        print_outcome(path, outcome, sub_set, count, settled);
+    }
+    if let (false, Ok(trigger)) = (in_git, &trigger) {
+        for &sub_set in &sealed {
+            let request = RetrainRequest { sub_set, count: params.feedback.threshold, commit: None };
+            fired.push((sub_set, trigger.fire(&request).map_err(|e| e.to_string())));
+        }
+    } else if in_git && args.no_git {
+        for sub_set in &sealed {
+            println!("sub_set {sub_set} sealed: the retrain trigger fires once that is committed and pushed");
+        }
+    }
+    let mut queued = false;
+    for (sub_set, result) in &fired {
+        match result {
+            Ok(Fired::Dispatched) => println!("sub_set {sub_set} sealed: retrain dispatched on GitHub"),
+            Ok(Fired::Queued { .. }) => {
+                queued = true;
+                println!("sub_set {sub_set} sealed: retraining locally (log in .pipeline/retrain.log)")
             }
-        }
-        if let Trigger::Local(local) = &trigger {
-            let status = local.wait_idle();
-            println!("local retrain {:?}, exit code {:?}", status.state, status.exit_code);
+            Ok(Fired::Disabled) => println!("sub_set {sub_set} sealed (trigger: none)"),
+            Err(e) => println!("sub_set {sub_set} sealed, but the retrain trigger failed: {e}"),
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if let Ok(trigger) = &trigger
+        && let (true, Trigger::Local(local)) = (queued, trigger.as_ref())
+    {
+        let status = local.wait_idle();
+        println!("local retrain {:?}, exit code {:?}", status.state, status.exit_code);
+    }
+    if let (Err(e), false) = (trigger, sealed.is_empty()) {
+        return Err(CliError::Trigger(e));
+    }
+    match fired.into_iter().find_map(|(_, r)| r.err()) {
+        Some(e) => Err(CliError::TriggerFailed(e)),
+        None => Ok(ExitCode::SUCCESS),
+    }
 }
 
 fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sample)>, CliError> {
@@ -114,14 +137,10 @@ fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sampl
     Ok(out)
 }
 
-fn print_outcome(path: &Path, o: &AddOutcome) {
+fn print_outcome(path: &Path, o: &AddOutcome, sub_set: u32, count: u32, settled: bool) {
     let what = if o.duplicate { "already stored as" } else { "stored" };
-    println!(
-        "{}: {what} {} (sub_set {}: {}/{})",
-        path.display(),
-        o.path.display(),
-        o.sub_set,
-        o.current_count,
-        o.threshold
-    );
+    let key: PathBuf = o.path.iter().skip(2).collect();
+    let stored = Path::new(NEW_DATA).join(format!("sub_set_{sub_set}")).join(key);
+    let pending = if settled { "" } else { "; not on the remote yet, so its sub_set may still change" };
+    println!("{}: {what} {} (sub_set {sub_set}: {count}/{}{pending})", path.display(), stored.display(), o.threshold);
 }

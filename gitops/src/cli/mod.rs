@@ -32,6 +32,8 @@ pub enum CliError {
     Git(#[from] GitError),
     #[error("the samples are stored, but the retrain trigger failed: {0}")]
     Trigger(#[from] TriggerError),
+    #[error("the samples are stored and pushed, but the retrain trigger failed: {0}")]
+    TriggerFailed(String),
     #[error(transparent)]
     Params(#[from] ParamsError),
     #[error("cannot write JSON output: {0}")]

@@ -10,10 +10,13 @@
 //!    are handed out. The next batch runs its step 1 meanwhile.
 //!
 //! Journaling filesystems (ext4, xfs) persist metadata operations in order, so a crash keeps a
-//! prefix of step 2: a seal marker never outlives the samples it seals. What a crash can leave
-//! is harmless and repairable: temp files, journal lines without a PNG (adds that never
-//! returned) and a stale `count.json`. The next batch rescans the open sub_set (and seals a
-//! full one); `fsck --repair` cleans the rest.
+//! prefix of step 2: a seal marker never outlives the samples it seals. What a killed writer
+//! can leave is harmless, and the next writer cleans it without anyone's help: from the
+//! journal appends to the `count.json` swap the lock file names the journals being appended
+//! to, so the next holder of the lock drops their lines without a PNG (adds that never
+//! returned); temp files of a dead process are removed by the next batch (`owner`); a stale
+//! `count.json` is rewritten and a full open sub_set sealed by the next batch. `fsck --repair`
+//! remains for what a person broke.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, OpenOptions};
@@ -61,6 +64,9 @@ impl Locked<'_> {
 
     fn apply_inner(&mut self, items: Vec<Prepared>) -> Result<Applied, FeedbackError> {
         let threshold = self.params.threshold;
+        if let Err(e) = self.remove_dead_temps() {
+            tracing::warn!("cannot remove the temp files of writers that died: {e}");
+        }
         let mut open = self.load_open()?;
         let mut writes = Writes::default();
         // A full open sub_set here means an earlier batch died before sealing it.
@@ -140,6 +146,7 @@ impl Locked<'_> {
         }
         let mut synced = writes.synced;
         let mut folders: BTreeSet<PathBuf> = writes.dirs.clone();
+        self.begin_batch(writes.journal.keys().copied())?;
         for (n, text) in &writes.journal {
             let path = self.layout.sub_set(*n).join(JOURNAL);
             let mut file = OpenOptions::new().create(true).append(true).open(&path).map_err(io_err(&path))?;
@@ -181,6 +188,7 @@ impl Locked<'_> {
         }
         let count_path = self.layout.count();
         fsutil::exchange_or_rename(&spare, &count_path).map_err(io_err(&count_path))?;
+        self.end_batch()?;
         Ok(folders.into_iter().collect())
     }
 }

@@ -8,17 +8,18 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::count::CountFile;
-use super::layout::{COUNT_SPARE, JOURNAL, SEALED, SealMarker, SubSetScan, parse_key};
+use super::layout::{JOURNAL, SEALED, SealMarker, SubSetScan, parse_key};
 use super::locked::Locked;
-use super::{FeedbackError, FeedbackRecord, io_err};
+use super::{FeedbackError, FeedbackRecord, io_err, owner};
 use crate::fsutil;
+use crate::git::{GitError, RepoLock, lock_files};
 use crate::image_input::{ImageLimits, decode_limited};
 
 /// What kind of inconsistency was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum IssueKind {
-    /// A temp file left by an interrupted add (never visible as a sample).
+    /// A temp file of a writer that died (never visible as a sample).
     TempFile,
     /// A file or folder that does not belong in the layout.
     Stray,
@@ -40,6 +41,9 @@ pub enum IssueKind {
     SealOrder,
     /// `count.json` is missing or disagrees with the files.
     StaleCount,
+    /// A git lock file (`index.lock`, `refs/heads/main.lock`, ...) that no live writer of ours
+    /// holds: every commit fails while it is there.
+    GitLock,
 }
 
 /// One inconsistency.
@@ -84,6 +88,7 @@ struct Findings {
     /// sub_set -> journal to write (valid lines for existing samples, then recovered ones).
     journals: HashMap<u32, Vec<FeedbackRecord>>,
     reseal: Vec<SealMarker>,
+    git_locks: Vec<PathBuf>,
 }
 
 impl Findings {
@@ -94,6 +99,10 @@ impl Findings {
 
 impl Locked<'_> {
     pub(crate) fn fsck(&mut self, repair: bool) -> Result<FsckReport, FeedbackError> {
+        // Held throughout, so that no git write of ours runs meanwhile: a git lock file seen
+        // then is not one of ours in use (and one a killed writer of ours left is gone).
+        let repo = git2::Repository::open(self.layout.data.parent().unwrap_or(&self.layout.data)).ok();
+        let _git = repo.as_ref().map(|r| RepoLock::acquire(r.path())).transpose().map_err(git_err(repo.as_ref()))?;
         let found = self.check()?;
         if !repair || found.issues.is_empty() {
             let count = self.scan_all()?.0;
@@ -109,11 +118,9 @@ impl Locked<'_> {
     fn check(&mut self) -> Result<Findings, FeedbackError> {
         let mut f = Findings::default();
         let tmp = self.layout.tmp();
-        if let Ok(entries) = fs::read_dir(&tmp) {
-            for entry in entries.flatten().filter(|e| e.file_name() != COUNT_SPARE) {
-                f.issue(IssueKind::TempFile, entry.path(), "temp file left by an interrupted write".into());
-                f.temp_files.push(entry.path());
-            }
+        for path in owner::orphans(&tmp).map_err(io_err(&tmp))?.0 {
+            f.issue(IssueKind::TempFile, path.clone(), "temp file of a writer that died".into());
+            f.temp_files.push(path);
         }
         let subs = self.layout.sub_sets().map_err(io_err(&self.layout.data))?;
         let limits = ImageLimits::from(self.params);
@@ -148,6 +155,16 @@ impl Locked<'_> {
             let journal = self.check_journal(n, &good, &mut f)?;
             f.journals.insert(n, journal);
             self.check_seal(n, &good, &mut open, &mut f)?;
+        }
+        if let Ok(repo) = git2::Repository::open(self.layout.data.parent().unwrap_or(&self.layout.data)) {
+            for lock in lock_files(repo.path()).map_err(git_err(Some(&repo)))? {
+                let message = format!(
+                    "git lock file written {}s ago: a git process outside this pipeline holds it, or one that was killed left it; commits fail while it is there",
+                    lock.age().as_secs()
+                );
+                f.issue(IssueKind::GitLock, lock.path.clone(), message);
+                f.git_locks.push(lock.path);
+            }
         }
         let count = self.scan_all()?.0;
         match self.read_count() {
@@ -257,8 +274,16 @@ impl Locked<'_> {
                 f.issues.iter().filter(|i| !i.repairable()).map(|i| i.path.display().to_string()).collect();
             return Err(FeedbackError::Unrepairable(what.join(", ")));
         }
+        let tmp = self.layout.tmp();
+        owner::remove_orphans(&tmp).map_err(io_err(&tmp))?;
+        for path in &f.git_locks {
+            crate::git::remove_lock_file(path).map_err(git_err(None))?;
+        }
         for path in f.temp_files.iter().chain(&f.delete) {
-            fs::remove_file(path).map_err(io_err(path))?;
+            match fs::remove_file(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(path)(e)),
+                _ => {}
+            }
         }
         let tmp = self.layout.tmp();
         for (n, records) in &f.journals {
@@ -280,4 +305,10 @@ impl Locked<'_> {
         }
         Ok(())
     }
+}
+
+/// A git failure inside fsck, as an I/O error on the git directory.
+fn git_err(repo: Option<&git2::Repository>) -> impl FnOnce(GitError) -> FeedbackError {
+    let path = repo.map_or_else(|| PathBuf::from(".git"), |r| r.path().to_path_buf());
+    move |e| FeedbackError::Io { path, source: std::io::Error::other(e) }
 }

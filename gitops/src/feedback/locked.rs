@@ -2,16 +2,20 @@
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt as _;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use fs4::fs_std::FileExt;
 use serde::Serialize;
 
 use super::count::{CountFile, Totals, new_epoch};
-use super::layout::{GITIGNORE_TEXT, LOCK, Layout, SEALED, SubSetScan, TRAINED, TrainedMarker};
-use super::{FeedbackError, io_err};
+use super::layout::{GITIGNORE_TEXT, JOURNAL, LOCK, Layout, SEALED, SubSetScan, TRAINED, TrainedMarker};
+use super::{FeedbackError, FeedbackRecord, io_err, owner};
 use crate::fsutil;
 use crate::params::FeedbackParams;
+
+/// A line of the lock file while a batch writes: `journal <sub_set>`.
+const BATCH_MARK: &str = "journal";
 
 /// Process-wide state behind the in-process mutex: the lock file and the dedup cache.
 #[derive(Debug)]
@@ -86,14 +90,20 @@ impl<'a> Locked<'a> {
         if guard.is_none() {
             fsutil::create_dir_durable(&layout.data).map_err(io_err(&layout.data))?;
             let path = layout.data.join(LOCK);
-            let file =
-                OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(io_err(&path))?;
+            let file = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .read(true)
+                .write(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
             *guard = Some(LockState { file, cache: Cache::default() });
         }
         let file = &guard.as_ref().expect("set above").file;
         FileExt::lock_exclusive(file).map_err(io_err(&layout.data.join(LOCK)))?;
         let locked = Self { layout, params, state: guard };
         locked.ensure_scaffold()?;
+        locked.finish_dead_batch()?;
         Ok(locked)
     }
 
@@ -105,6 +115,91 @@ impl<'a> Locked<'a> {
             fsutil::replace_durable(&ignore, GITIGNORE_TEXT.as_bytes(), &tmp).map_err(io_err(&ignore))?;
         }
         Ok(())
+    }
+
+    fn lock_file(&self) -> &File {
+        &self.state.as_ref().expect("set in acquire").file
+    }
+
+    /// Marks the start of a batch's journal appends and renames in the lock file, naming the
+    /// sub_sets whose journals it appends to (see [`Locked::finish_dead_batch`]).
+    pub(crate) fn begin_batch(&self, journals: impl Iterator<Item = u32>) -> Result<(), FeedbackError> {
+        let text: String = journals.map(|n| format!("{BATCH_MARK} {n}\n")).collect();
+        let path = self.layout.data.join(LOCK);
+        self.lock_file()
+            .set_len(0)
+            .and_then(|()| self.lock_file().write_all_at(text.as_bytes(), 0))
+            .map_err(io_err(&path))
+    }
+
+    /// The batch is complete: every journal line it appended has its sample.
+    pub(crate) fn end_batch(&self) -> Result<(), FeedbackError> {
+        self.lock_file().set_len(0).map_err(io_err(&self.layout.data.join(LOCK)))
+    }
+
+    /// A writer that died between [`Locked::begin_batch`] and [`Locked::end_batch`] left journal
+    /// lines whose sample never arrived (or a torn last line): drop them from the journals it
+    /// named, so the files agree again without `fsck --repair`.
+    fn finish_dead_batch(&self) -> Result<(), FeedbackError> {
+        let path = self.layout.data.join(LOCK);
+        let file = self.lock_file();
+        let len = file.metadata().map_err(io_err(&path))?.len();
+        if len == 0 {
+            return Ok(());
+        }
+        let mut bytes = vec![0; usize::try_from(len).unwrap_or(0).min(1 << 20)];
+        file.read_exact_at(&mut bytes, 0).map_err(io_err(&path))?;
+        let text = String::from_utf8_lossy(&bytes);
+        for n in text.lines().filter_map(|l| l.strip_prefix(BATCH_MARK)?.trim().parse::<u32>().ok()) {
+            let dir = self.layout.sub_set(n);
+            let journal = dir.join(JOURNAL);
+            let current = match fs::read_to_string(&journal) {
+                Ok(current) => current,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(FeedbackError::Io { path: journal, source }),
+            };
+            let mut seen = std::collections::HashSet::new();
+            let kept: String = current
+                .lines()
+                .filter(|line| {
+                    serde_json::from_str::<FeedbackRecord>(line)
+                        .is_ok_and(|r| dir.join(&r.path).is_file() && seen.insert(r.path))
+                })
+                .flat_map(|line| [line, "\n"])
+                .collect();
+            if kept != current {
+                tracing::warn!(journal = %journal.display(), "a writer died mid-batch: dropping its journal lines without a sample");
+                fsutil::replace_durable(&journal, kept.as_bytes(), &self.layout.tmp()).map_err(io_err(&journal))?;
+            }
+        }
+        self.end_batch()
+    }
+
+    /// Removes temp files left by processes that died (see [`owner`]).
+    pub(crate) fn remove_dead_temps(&self) -> Result<(), FeedbackError> {
+        let tmp = self.layout.tmp();
+        let removed = owner::remove_orphans(&tmp).map_err(io_err(&tmp))?;
+        if removed > 0 {
+            tracing::info!(removed, "removed temp files of writers that died");
+        }
+        Ok(())
+    }
+
+    /// Whether a sample with this key (see `layout::sample_key`) is stored in any sub_set.
+    pub(crate) fn contains(&mut self, key: &str) -> Result<bool, FeedbackError> {
+        let open = self.load_open()?;
+        Ok(open.scan.keys.iter().any(|k| k == key) || self.cache().keys.contains_key(key))
+    }
+
+    /// The sub_set holding the sample with this key and that sub_set's counted samples.
+    pub(crate) fn locate(&mut self, key: &str) -> Result<Option<(u32, u32)>, FeedbackError> {
+        let open = self.load_open()?;
+        if open.scan.keys.iter().any(|k| k == key) {
+            return Ok(Some((open.index, open.scan.counted())));
+        }
+        let Some(&n) = self.cache().keys.get(key) else { return Ok(None) };
+        let dir = self.layout.sub_set(n);
+        Ok(Some((n, SubSetScan::read(&dir).map_err(io_err(&dir))?.counted())))
     }
 
     pub(crate) fn cache(&mut self) -> &mut Cache {

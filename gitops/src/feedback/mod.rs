@@ -16,6 +16,7 @@ mod fsck;
 mod group;
 mod layout;
 mod locked;
+mod owner;
 mod prepare;
 
 use std::path::{Path, PathBuf};
@@ -241,6 +242,13 @@ impl FeedbackStore {
     /// Records that a model (`model_version`) was trained on sealed `sub_set`.
     pub fn mark_trained(&self, sub_set: u32, model_version: &str) -> Result<CountFile, FeedbackError> {
         self.lock()?.mark_trained(sub_set, model_version)
+    }
+
+    /// Where a stored sample is now (a git replay may have moved it to another sub_set): its
+    /// sub_set and the counted samples there; `None` when it is no longer stored.
+    pub fn locate(&self, outcome: &AddOutcome) -> Result<Option<(u32, u32)>, FeedbackError> {
+        let key: PathBuf = outcome.path.iter().skip(2).collect();
+        self.lock()?.locate(&key.to_string_lossy())
     }
 
     /// Checks that the files, journals, seal markers and `count.json` agree; with `repair`,

@@ -65,6 +65,7 @@ pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) 
     let key = sample_key(sample.label, sample.kind, &sha256);
     let tmp_dir = layout.tmp();
     fsutil::create_dir_durable(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
+    super::owner::claim(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
     let tmp = tmp_dir.join(fsutil::unique_name(".png"));
     fsutil::write_new(&tmp, &png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     let record = FeedbackRecord {

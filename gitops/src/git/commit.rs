@@ -4,8 +4,8 @@ use std::path::Path;
 
 use git2::{Oid, Repository, Signature};
 
-use super::GitError;
 use super::tree::tree_with_paths;
+use super::{GitError, repolock};
 
 /// Commits the working-tree state of `paths` (relative to the repository root; files or
 /// folders, deletions included) on top of HEAD, with nothing else: other staged changes stay
@@ -15,21 +15,24 @@ pub fn commit_paths(repo_root: &Path, paths: &[&Path], message: &str) -> Result<
     commit_in(&repo, paths, message)
 }
 
+/// [`commit_paths`] in an open repository, under its [`repolock`](super::repolock) lock.
 pub(crate) fn commit_in(repo: &Repository, paths: &[&Path], message: &str) -> Result<Option<Oid>, GitError> {
-    let head = match repo.head() {
-        Ok(head) => Some(head.peel_to_commit()?),
-        Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => None,
-        Err(e) => return Err(e.into()),
-    };
-    let base = head.as_ref().map(|c| c.tree()).transpose()?;
-    let tree_id = tree_with_paths(repo, base.as_ref(), paths)?;
-    if base.as_ref().is_some_and(|b| b.id() == tree_id) {
-        return Ok(None);
-    }
-    let tree = repo.find_tree(tree_id)?;
-    let sig = signature(repo)?;
-    let parents: Vec<_> = head.iter().collect();
-    Ok(Some(repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?))
+    repolock::write(repo, || {
+        let head = match repo.head() {
+            Ok(head) => Some(head.peel_to_commit()?),
+            Err(e) if matches!(e.code(), git2::ErrorCode::UnbornBranch | git2::ErrorCode::NotFound) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let base = head.as_ref().map(|c| c.tree()).transpose()?;
+        let tree_id = tree_with_paths(repo, base.as_ref(), paths)?;
+        if base.as_ref().is_some_and(|b| b.id() == tree_id) {
+            return Ok(None);
+        }
+        let tree = repo.find_tree(tree_id)?;
+        let sig = signature(repo)?;
+        let parents: Vec<_> = head.iter().collect();
+        Ok(Some(repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)?))
+    })
 }
 
 /// The repository's configured identity, or a fixed pipeline identity.

@@ -3,10 +3,10 @@
 use std::cell::Cell;
 use std::path::Path;
 
-use git2::{FetchOptions, Oid, Repository, build::CheckoutBuilder};
+use git2::{AutotagOption, FetchOptions, Oid, Repository, build::CheckoutBuilder};
 
 use super::credentials::Credentials;
-use super::{GitError, push::NetFailure};
+use super::{GitError, push::NetFailure, repolock};
 use crate::params::GitParams;
 
 /// The result of [`fetch_fast_forward`].
@@ -43,34 +43,52 @@ pub fn fetch_fast_forward(repo_root: &Path, params: &GitParams, creds: &Credenti
     }
 }
 
-/// Fetches the branch and returns the remote-tracking head.
+/// Fetches the branch and returns its head, which the remote-tracking ref then names. The
+/// network part runs through an anonymous remote, so that it writes no ref; the one local write
+/// (the remote-tracking ref) runs under the repository's lock.
 pub(crate) fn fetch(repo: &Repository, params: &GitParams, creds: &Credentials) -> Result<Oid, NetFailure> {
-    let mut remote = repo.find_remote(&params.remote).map_err(NetFailure::Other)?;
+    let url = remote_url(repo, params, false)?;
+    let mut remote = repo.remote_anonymous(&url).map_err(NetFailure::Other)?;
     let failure = Cell::new(None);
     let mut options = FetchOptions::new();
     options.remote_callbacks(creds.callbacks(&failure));
-    let tracking = format!("refs/remotes/{}/{}", params.remote, params.branch);
-    let spec = format!("+refs/heads/{}:{tracking}", params.branch);
-    let url = remote.url().unwrap_or_default().to_string();
-    remote.fetch(&[&spec], Some(&mut options), None).map_err(|e| NetFailure::classify(e, failure.take(), &url))?;
-    match repo.refname_to_id(&tracking) {
-        Ok(oid) => Ok(oid),
-        Err(_) => Err(NetFailure::Other(git2::Error::from_str(&format!(
+    options.download_tags(AutotagOption::None);
+    let branch = format!("refs/heads/{}", params.branch);
+    remote.download(&[&branch], Some(&mut options)).map_err(|e| NetFailure::classify(e, failure.take(), &url))?;
+    let head = remote.list().map_err(NetFailure::Other)?.iter().find(|h| h.name() == branch).map(|h| h.oid());
+    let _ = remote.disconnect();
+    let Some(head) = head else {
+        return Err(NetFailure::Other(git2::Error::from_str(&format!(
             "remote {} has no branch {}",
             params.remote, params.branch
-        )))),
-    }
+        ))));
+    };
+    let tracking = format!("refs/remotes/{}/{}", params.remote, params.branch);
+    repolock::write(repo, || Ok(repo.reference(&tracking, head, true, "fetch")?.target()))
+        .map_err(NetFailure::Local)?;
+    Ok(head)
+}
+
+/// The URL of the configured remote (its push URL, when `push` and one is set).
+pub(crate) fn remote_url(repo: &Repository, params: &GitParams, push: bool) -> Result<String, NetFailure> {
+    let remote = repo.find_remote(&params.remote).map_err(NetFailure::Other)?;
+    let url = if push { remote.pushurl().ok().flatten().or(remote.url().ok()) } else { remote.url().ok() };
+    url.map(str::to_string).ok_or_else(|| {
+        NetFailure::Other(git2::Error::from_str(&format!("remote {} has no URL (or it is not UTF-8)", params.remote)))
+    })
 }
 
 /// Checks out `target` (safe mode: local edits are kept or the checkout fails) and points the
-/// branch and HEAD at it.
+/// branch and HEAD at it, under the repository's lock.
 pub(crate) fn move_branch(repo: &Repository, branch: &str, target: Oid, why: &str) -> Result<(), GitError> {
-    let commit = repo.find_commit(target)?;
-    let mut checkout = CheckoutBuilder::new();
-    checkout.safe();
-    repo.checkout_tree(commit.as_object(), Some(&mut checkout))?;
-    let refname = format!("refs/heads/{branch}");
-    repo.reference(&refname, target, true, why)?;
-    repo.set_head(&refname)?;
-    Ok(())
+    repolock::write(repo, || {
+        let commit = repo.find_commit(target)?;
+        let mut checkout = CheckoutBuilder::new();
+        checkout.safe();
+        repo.checkout_tree(commit.as_object(), Some(&mut checkout))?;
+        let refname = format!("refs/heads/{branch}");
+        repo.reference(&refname, target, true, why)?;
+        repo.set_head(&refname)?;
+        Ok(())
+    })
 }

@@ -7,13 +7,18 @@
 //!   head through a [`Replay`] and retries with backoff; an unreachable remote is reported as
 //!   [`PushOutcome::Offline`] and the commits stay queued for the next push.
 //! - [`fetch_fast_forward`] is what model servers poll with.
-//! - [`FeedbackSync`] ties this to the feedback store: coalesced commits and sample replay.
+//! - [`FeedbackSync`] ties this to the feedback store: coalesced commits, sample replay, and
+//!   one retrain trigger per seal, fired by the writer whose push landed it (`seals`).
+//! - [`RepoLock`]: every local git write holds it; it clears the git lock files a killed
+//!   writer left (`repolock`).
 
 mod commit;
 mod credentials;
 mod fetch;
 mod push;
 mod replay;
+mod repolock;
+mod seals;
 mod sync;
 mod tree;
 
@@ -22,7 +27,9 @@ pub use credentials::Credentials;
 pub use fetch::{FastForward, fetch_fast_forward};
 pub use push::{PushOutcome, push_with_retry};
 pub use replay::{Rebase, Replay};
-pub use sync::{Committer, FeedbackSync};
+pub use repolock::{GitLockFile, RepoLock, STALE_AFTER, lock_files, remove as remove_lock_file};
+pub use seals::FiredSeal;
+pub use sync::{Committer, FeedbackSync, SyncOutcome};
 
 use std::path::PathBuf;
 
@@ -43,6 +50,18 @@ pub enum GitError {
     GaveUp { remote: String, attempts: u32 },
     #[error("the local branch {branch} has diverged from the remote; refusing to fast-forward")]
     Diverged { branch: String },
+    #[error(
+        "{reason}: git lock file(s) {} are held by another git process, or were left by one that was killed; if no git runs in this clone, `pipeline fsck --repair` removes them",
+        list(paths)
+    )]
+    Locked { paths: Vec<PathBuf>, reason: String },
     #[error(transparent)]
     Feedback(#[from] crate::feedback::FeedbackError),
+    /// One failure handed to everyone who waited for the same sync.
+    #[error("{0}")]
+    Shared(std::sync::Arc<GitError>),
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }

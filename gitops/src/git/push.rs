@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use git2::{ErrorClass, ErrorCode, Oid, PushOptions, Repository};
 
-use super::GitError;
 use super::credentials::Credentials;
-use super::fetch::{fetch, move_branch};
+use super::fetch::{fetch, move_branch, remote_url};
 use super::replay::Replay;
+use super::{GitError, repolock};
 use crate::params::GitParams;
 
 /// The result of [`push_with_retry`].
@@ -26,10 +26,15 @@ pub enum PushOutcome {
 /// Why a network operation failed.
 #[derive(Debug)]
 pub(crate) enum NetFailure {
-    Auth { url: String, reason: String },
+    Auth {
+        url: String,
+        reason: String,
+    },
     Rejected,
     Offline(String),
     Other(git2::Error),
+    /// A local write (the remote-tracking ref) failed.
+    Local(GitError),
 }
 
 impl NetFailure {
@@ -39,6 +44,10 @@ impl NetFailure {
         }
         if e.code() == ErrorCode::Auth || e.class() == ErrorClass::Callback && e.message().contains("credentials") {
             return Self::Auth { url: url.to_string(), reason: e.message().to_string() };
+        }
+        // A git lock file is a local problem, never a network one (see `repolock`).
+        if e.code() == ErrorCode::Locked {
+            return Self::Other(e);
         }
         if e.code() == ErrorCode::NotFastForward
             || e.message().contains("non-fast")
@@ -61,6 +70,7 @@ impl NetFailure {
             Self::Rejected => GitError::Git(git2::Error::from_str("fetch was rejected")),
             Self::Offline(reason) => GitError::Git(git2::Error::from_str(&format!("remote unreachable: {reason}"))),
             Self::Other(e) => GitError::Git(e),
+            Self::Local(e) => e,
         }
     }
 }
@@ -87,7 +97,7 @@ pub fn push_with_retry(
         }
         match push_once(&repo, params, creds) {
             Ok(()) => {
-                repo.reference(&tracking, head, true, "push")?;
+                repolock::write(&repo, || Ok(repo.reference(&tracking, head, true, "push")?.target()))?;
                 return Ok(PushOutcome::Pushed { head, replays });
             }
             Err(NetFailure::Rejected) => {}
@@ -114,9 +124,11 @@ pub fn push_with_retry(
     Err(GitError::GaveUp { remote: params.remote.clone(), attempts: params.push_attempts })
 }
 
+/// Pushes the branch through an anonymous remote: it has no fetch refspec, so the push writes
+/// no local ref (the caller records the remote-tracking ref under the repository's lock).
 fn push_once(repo: &Repository, params: &GitParams, creds: &Credentials) -> Result<(), NetFailure> {
-    let mut remote = repo.find_remote(&params.remote).map_err(NetFailure::Other)?;
-    let url = remote.url().unwrap_or_default().to_string();
+    let url = remote_url(repo, params, true)?;
+    let mut remote = repo.remote_anonymous(&url).map_err(NetFailure::Other)?;
     let failure = Cell::new(None);
     let rejected = RefCell::new(None);
     let mut callbacks = creds.callbacks(&failure);

@@ -1,8 +1,16 @@
-//! Feedback in git: commit `new_data/` under the store lock, push, and on a rejected push
-//! replay our samples through the store on top of the remote head.
+//! Feedback in git: commit `new_data/` under the store lock, push, on a rejected push replay
+//! our samples through the store on top of the remote head, and fire the retrain trigger for
+//! the seals that landed through us (`seals`).
+//!
+//! A replay takes our samples out of the working tree (it checks out the remote's `new_data/`)
+//! before it adds them back through the store. From before the checkout until the replayed
+//! commit exists, `refs/gitops/replaying` names the commit that holds them, so a writer killed
+//! in between loses nothing: the next sync adds back whatever that commit holds and the store
+//! lacks, then commits.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -15,22 +23,40 @@ use super::credentials::Credentials;
 use super::fetch::move_branch;
 use super::push::{PushOutcome, push_with_retry};
 use super::replay::{Replay, rebase_excluding};
-use crate::feedback::{FeedbackRecord, FeedbackStore, parse_key};
+use super::repolock;
+use super::seals::{self, FiredSeal};
+use crate::feedback::{FeedbackRecord, FeedbackStore, Locked, parse_key};
 use crate::params::GitParams;
+use crate::trigger::Trigger;
 
 const NEW_DATA: &str = "new_data";
-/// How long an offline [`Committer`] waits before trying to push again.
-const OFFLINE_RETRY: Duration = Duration::from_secs(5);
+/// Names our pre-replay commit while a replay has our samples out of the working tree.
+const REPLAYING: &str = "refs/gitops/replaying";
+/// First wait before a [`Committer`] retries a sync that failed or found the remote
+/// unreachable; it doubles up to [`RETRY_MAX`] and starts again after a success.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(60);
 
 /// What one [`FeedbackSync::sync`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncOutcome {
     /// The commit made, if `new_data/` had changed.
     pub commit: Option<Oid>,
-    /// `None` when `git.push` is off.
+    /// `None` when nothing is pushed (`git.push` off, or no such remote).
     pub push: Option<PushOutcome>,
-    /// Sub_sets sealed while our samples were replayed on the remote's (fire the trigger).
-    pub sealed: Vec<u32>,
+    /// The head the origin holds now as far as this sync knows (pushed, found there, or
+    /// committed when nothing is pushed); `None` when the remote could not be reached. The
+    /// samples in it are where they will stay.
+    pub landed: Option<Oid>,
+    /// Seals that landed through this writer, each fired once (with a trigger configured).
+    pub fired: Vec<FiredSeal>,
+}
+
+impl SyncOutcome {
+    /// Whether the remote could not be reached: commits wait for a later push.
+    pub fn offline(&self) -> bool {
+        matches!(self.push, Some(PushOutcome::Offline { .. }))
+    }
 }
 
 /// Commits and pushes a repository's feedback.
@@ -39,36 +65,101 @@ pub struct FeedbackSync {
     store: FeedbackStore,
     params: GitParams,
     creds: Credentials,
+    trigger: Option<Arc<Trigger>>,
 }
 
 impl FeedbackSync {
     pub fn new(store: FeedbackStore, params: GitParams, creds: Credentials) -> Self {
-        Self { store, params, creds }
+        Self { store, params, creds, trigger: None }
     }
 
-    /// Commits `new_data/` as it is now (a consistent snapshot: the store lock is held).
+    /// Fires `trigger` for each seal that lands through this writer (see `seals`). Without one,
+    /// the seals are still recorded, for a later sync that has one.
+    pub fn with_trigger(self, trigger: Arc<Trigger>) -> Self {
+        Self { trigger: Some(trigger), ..self }
+    }
+
+    /// Whether commits go to a remote: `git.push` is on and the remote exists.
+    fn pushes(&self, repo: &Repository) -> bool {
+        self.params.push && repo.find_remote(&self.params.remote).is_ok()
+    }
+
+    /// Commits `new_data/` as it is now (a consistent snapshot: the store lock is held), after
+    /// adding back what an interrupted replay had taken out; records the seals it would land.
     pub fn commit(&self, message: &str) -> Result<Option<Oid>, GitError> {
-        let _lock = self.store.lock()?;
+        let mut locked = self.store.lock()?;
         let repo = Repository::open(self.store.repo_root())?;
-        commit_in(&repo, &[Path::new(NEW_DATA)], message)
+        recover_replay(&repo, &mut locked)?;
+        let before = head(&repo);
+        let commit = commit_in(&repo, &[Path::new(NEW_DATA)], message)?;
+        if let Some(now) = head(&repo) {
+            let base = if self.pushes(&repo) { repo.refname_to_id(&self.tracking()).ok() } else { before };
+            seals::record(&repo, now, base)?;
+        }
+        Ok(commit)
     }
 
-    /// Commits, then pushes when `git.push` is on.
+    fn tracking(&self) -> String {
+        format!("refs/remotes/{}/{}", self.params.remote, self.params.branch)
+    }
+
+    /// Commits, pushes when there is a remote to push to, and fires the trigger for the seals
+    /// that landed through this writer.
     pub fn sync(&self, message: &str) -> Result<SyncOutcome, GitError> {
         let commit = self.commit(message)?;
-        if !self.params.push {
-            return Ok(SyncOutcome { commit, push: None, sealed: Vec::new() });
-        }
-        let mut replay = FeedbackReplay { sync: self, sealed: Vec::new() };
-        let push = push_with_retry(self.store.repo_root(), &self.params, &self.creds, &mut replay)?;
-        Ok(SyncOutcome { commit, push: Some(push), sealed: replay.sealed })
+        let repo = Repository::open(self.store.repo_root())?;
+        let (push, landed) = if self.pushes(&repo) {
+            let mut replay = FeedbackReplay { sync: self };
+            let push = push_with_retry(self.store.repo_root(), &self.params, &self.creds, &mut replay)?;
+            let landed = match &push {
+                PushOutcome::Pushed { head, .. } => Some(*head),
+                PushOutcome::UpToDate => head(&repo),
+                PushOutcome::Offline { .. } => None,
+            };
+            (Some(push), landed)
+        } else {
+            (None, head(&repo))
+        };
+        let fired = match (landed, &self.trigger) {
+            (Some(landed), Some(trigger)) => seals::fire_landed(&repo, &self.store, landed, trigger)?,
+            _ => Vec::new(),
+        };
+        Ok(SyncOutcome { commit, push, landed, fired })
     }
+}
+
+fn head(repo: &Repository) -> Option<Oid> {
+    repo.head().ok().and_then(|h| h.target())
+}
+
+/// Adds back the samples of an interrupted replay's commit (see the module docs) that the
+/// store lacks, then forgets that commit.
+fn recover_replay(repo: &Repository, locked: &mut Locked<'_>) -> Result<(), GitError> {
+    let Ok(saved) = repo.refname_to_id(REPLAYING) else { return Ok(()) };
+    let tree = repo.find_commit(saved)?.tree()?;
+    let (samples, journals) = samples_in(repo, &tree)?;
+    let mut missing = Vec::new();
+    for (key, (sub_set, blob)) in samples {
+        if locked.contains(&key)? {
+            continue;
+        }
+        let record = journals
+            .get(&(sub_set, key.clone()))
+            .cloned()
+            .unwrap_or_else(|| FeedbackRecord::recovered(&key, "git replay").expect("keys come from parse_key"));
+        missing.push((repo.find_blob(blob)?.content().to_vec(), record));
+    }
+    if !missing.is_empty() {
+        tracing::warn!(samples = missing.len(), "a replay was interrupted: adding its samples back");
+        missing.sort_by_key(|s| s.1.time);
+        locked.adopt(missing)?;
+    }
+    repolock::write(repo, || Ok(repo.find_reference(REPLAYING)?.delete()?))
 }
 
 /// Replays other paths by cherry-pick, and our samples through the store.
 struct FeedbackReplay<'a> {
     sync: &'a FeedbackSync,
-    sealed: Vec<u32>,
 }
 
 impl Replay for FeedbackReplay<'_> {
@@ -78,13 +169,16 @@ impl Replay for FeedbackReplay<'_> {
         let ours = commit_in(repo, &[Path::new(NEW_DATA)], "feedback: pending samples")?.unwrap_or(ours);
         let onto = rebase_excluding(repo, base, ours, upstream, Some(NEW_DATA))?;
         let samples = our_samples(repo, &repo.find_commit(ours)?.tree()?, &repo.find_commit(upstream)?.tree()?)?;
+        repolock::write(repo, || Ok(repo.reference(REPLAYING, ours, true, "replay: our samples")?.target()))?;
         move_branch(repo, &self.sync.params.branch, onto, "replay onto remote")?;
         let n = samples.len();
-        let outcomes = locked.adopt(samples)?;
-        self.sealed.extend(outcomes.iter().filter_map(|o| o.sealed));
+        locked.adopt(samples)?;
         locked.recompute()?;
         let message = format!("feedback: replay {n} samples on {}", &upstream.to_string()[..10]);
-        Ok(commit_in(repo, &[Path::new(NEW_DATA)], &message)?.unwrap_or(onto))
+        let head = commit_in(repo, &[Path::new(NEW_DATA)], &message)?.unwrap_or(onto);
+        repolock::write(repo, || Ok(repo.find_reference(REPLAYING)?.delete()?))?;
+        seals::record(repo, head, Some(upstream))?;
+        Ok(head)
     }
 }
 
@@ -152,12 +246,14 @@ fn samples_in(repo: &Repository, tree: &Tree<'_>) -> Result<(Samples, Journals),
 
 enum Msg {
     Changed,
-    Flush(mpsc::Sender<Result<SyncOutcome, GitError>>),
+    Settle(mpsc::Sender<Result<SyncOutcome, GitError>>),
 }
 
-/// A background thread that coalesces feedback commits: the first [`Committer::notify`]
-/// opens a `git.coalesce_ms` window, and everything added in it becomes one commit, then a
-/// push. While the remote is unreachable, it retries the push every few seconds.
+/// A background thread that coalesces feedback commits: the first [`Committer::notify`] (or
+/// [`Committer::settle`]) opens a `git.coalesce_ms` window, and everything added in it becomes
+/// one commit, then a push. It syncs once as it starts, so what a previous run left uncommitted
+/// or unpushed goes out without waiting for new feedback. A sync that fails, or finds the
+/// remote unreachable, is retried after a backoff that doubles from 1 s to a minute.
 #[derive(Debug)]
 pub struct Committer {
     tx: Option<mpsc::Sender<Msg>>,
@@ -165,8 +261,8 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the thread; `on_sync` sees every outcome (log it, fire triggers for `sealed`).
-    pub fn spawn(sync: FeedbackSync, on_sync: impl Fn(Result<SyncOutcome, &GitError>) + Send + 'static) -> Self {
+    /// Starts the thread; `on_sync` sees every outcome (log it, count it).
+    pub fn spawn(sync: FeedbackSync, on_sync: impl Fn(Result<&SyncOutcome, &GitError>) + Send + 'static) -> Self {
         let (tx, rx) = mpsc::channel();
         let handle = std::thread::spawn(move || run(&sync, &rx, &on_sync));
         Self { tx: Some(tx), handle: Some(handle) }
@@ -179,12 +275,20 @@ impl Committer {
         }
     }
 
-    /// Commits and pushes now, and waits for the outcome.
-    pub fn flush(&self) -> Result<SyncOutcome, GitError> {
+    /// A sample was added: waits (up to `timeout`) for the sync that carries it, within the
+    /// coalescing window, and returns its outcome; `None` when it took longer.
+    pub fn settle(&self, timeout: Duration) -> Option<Result<SyncOutcome, GitError>> {
         let (reply, rx) = mpsc::channel();
         let gone = || GitError::Git(git2::Error::from_str("the committer thread has stopped"));
-        self.tx.as_ref().ok_or_else(gone)?.send(Msg::Flush(reply)).map_err(|_| gone())?;
-        rx.recv().map_err(|_| gone())?
+        let Some(tx) = &self.tx else { return Some(Err(gone())) };
+        if tx.send(Msg::Settle(reply)).is_err() {
+            return Some(Err(gone()));
+        }
+        match rx.recv_timeout(timeout) {
+            Ok(result) => Some(result),
+            Err(RecvTimeoutError::Timeout) => None,
+            Err(RecvTimeoutError::Disconnected) => Some(Err(gone())),
+        }
     }
 }
 
@@ -198,50 +302,52 @@ impl Drop for Committer {
     }
 }
 
-fn run(sync: &FeedbackSync, rx: &mpsc::Receiver<Msg>, on_sync: &dyn Fn(Result<SyncOutcome, &GitError>)) {
+fn run(sync: &FeedbackSync, rx: &mpsc::Receiver<Msg>, on_sync: &dyn Fn(Result<&SyncOutcome, &GitError>)) {
     let window = Duration::from_millis(sync.params.coalesce_ms);
     let mut pending = 0usize;
-    let mut deadline: Option<Instant> = None;
+    let mut waiters = Vec::new();
+    let mut deadline = Some(Instant::now());
+    let mut backoff = RETRY_MIN;
     loop {
         let msg = match deadline {
             None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
             Some(at) => rx.recv_timeout(at.saturating_duration_since(Instant::now())),
         };
-        let flush_reply = match msg {
-            Ok(Msg::Changed) => {
+        let stopping = match msg {
+            Ok(msg) => {
                 pending += 1;
-                deadline.get_or_insert_with(|| Instant::now() + window);
+                if let Msg::Settle(reply) = msg {
+                    waiters.push(reply);
+                }
+                let soon = Instant::now() + window;
+                deadline = Some(deadline.map_or(soon, |at| at.min(soon)));
                 continue;
             }
-            Ok(Msg::Flush(reply)) => Some(reply),
-            Err(RecvTimeoutError::Timeout) => None,
-            Err(RecvTimeoutError::Disconnected) => {
-                if pending > 0 || deadline.is_some() {
-                    report(on_sync, sync.sync(&message(pending)));
-                }
-                return;
-            }
+            Err(RecvTimeoutError::Timeout) => false,
+            Err(RecvTimeoutError::Disconnected) => true,
         };
-        let result = sync.sync(&message(pending));
-        pending = 0;
-        let offline = matches!(&result, Ok(SyncOutcome { push: Some(PushOutcome::Offline { .. }), .. }));
-        deadline = offline.then(|| Instant::now() + OFFLINE_RETRY);
-        match flush_reply {
-            Some(reply) => {
-                let copy =
-                    result.as_ref().map(Clone::clone).map_err(|e| GitError::Git(git2::Error::from_str(&e.to_string())));
-                report(on_sync, copy);
-                let _ = reply.send(result);
-            }
-            None => report(on_sync, result),
+        if stopping && pending == 0 && deadline.is_none() {
+            return;
         }
-    }
-}
-
-fn report(on_sync: &dyn Fn(Result<SyncOutcome, &GitError>), result: Result<SyncOutcome, GitError>) {
-    match &result {
-        Ok(outcome) => on_sync(Ok(outcome.clone())),
-        Err(e) => on_sync(Err(e)),
+        let result = sync.sync(&message(pending)).map_err(Arc::new);
+        pending = 0;
+        match &result {
+            Ok(outcome) if !outcome.offline() => {
+                deadline = None;
+                backoff = RETRY_MIN;
+            }
+            _ => {
+                deadline = Some(Instant::now() + backoff);
+                backoff = (backoff * 2).min(RETRY_MAX);
+            }
+        }
+        on_sync(result.as_ref().map_err(AsRef::as_ref));
+        for waiter in waiters.drain(..) {
+            let _ = waiter.send(result.clone().map_err(GitError::Shared));
+        }
+        if stopping {
+            return;
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gitops::feedback::FeedbackStore;
@@ -11,12 +12,15 @@ use gitops::git::{
     push_with_retry,
 };
 
+use gitops::trigger::{Fired, Trigger};
+
 use crate::repos::{Remote, commit_count, count_at, git_params, tree_files};
 use crate::support::{sample, stored_pngs};
 
 fn sync_for(root: &Path) -> (FeedbackStore, FeedbackSync) {
     let store = FeedbackStore::open(root).unwrap();
-    let sync = FeedbackSync::new(store.clone(), git_params(), Credentials::default());
+    let sync =
+        FeedbackSync::new(store.clone(), git_params(), Credentials::default()).with_trigger(Arc::new(Trigger::None));
     (store, sync)
 }
 
@@ -69,7 +73,8 @@ fn a_rejected_push_replays_our_samples_on_top() {
     assert!(matches!(sync_a.sync("a").unwrap().push, Some(PushOutcome::Pushed { replays: 0, .. })));
     let outcome = sync_b.sync("b").unwrap();
     assert!(matches!(outcome.push, Some(PushOutcome::Pushed { replays: 1, .. })), "{outcome:?}");
-    assert_eq!(outcome.sealed, vec![0], "a's 3 + b's first replayed sample fill sub_set 0");
+    let fired: Vec<_> = outcome.fired.iter().map(|f| (f.sub_set, f.result.clone())).collect();
+    assert_eq!(fired, vec![(0, Ok(Fired::Disabled))], "a's 3 + b's first replayed sample fill sub_set 0, landed by b");
     let files = tree_files(&remote.path(), "main");
     assert_eq!(sample_keys(&files).len(), 6);
     let count = count_at(&remote.path(), "main");
@@ -135,6 +140,7 @@ fn the_committer_coalesces_a_burst_into_one_commit() {
     let store = FeedbackStore::open(&a).unwrap();
     let params = gitops::params::GitParams { coalesce_ms: 300, ..git_params() };
     let committer = Committer::spawn(FeedbackSync::new(store.clone(), params, Credentials::default()), |_| {});
+    committer.settle(Duration::from_secs(30)).unwrap().unwrap(); // the sync it makes as it starts
     let before = commit_count(&a);
     for i in 0..5 {
         store.add(sample(i, 3)).unwrap();

@@ -28,6 +28,9 @@ pub struct FeedbackResponse {
     pub current_count: u32,
     pub threshold: u32,
     pub retrain_triggered: bool,
+    /// The sample's commit reached the origin, so `sub_set` is final; `false` when git could
+    /// not get it there in time (it is stored, and goes out with the committer's retries).
+    pub settled: bool,
 }
 
 /// The request, whichever way it came.
@@ -92,16 +95,18 @@ pub async fn feedback(
         model_version: cached.as_ref().map(|e| e.model_version.clone()),
         source: "model-server".into(),
     };
-    let (outcome, retrain_triggered) = state.feedback.add(sample).await?;
+    let added = state.feedback.add(sample).await?;
+    let outcome = added.outcome;
     record(&state, cached.as_ref(), given.request_id, input_sha256, kind, label);
     Ok(Json(FeedbackResponse {
         stored: !outcome.duplicate,
         duplicate: outcome.duplicate,
         sha256: outcome.sha256,
-        sub_set: outcome.sub_set,
-        current_count: outcome.current_count,
+        sub_set: added.sub_set,
+        current_count: added.current_count,
         threshold: outcome.threshold,
-        retrain_triggered,
+        retrain_triggered: added.retrain_triggered,
+        settled: added.settled,
     }))
 }
 

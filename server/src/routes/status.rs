@@ -1,5 +1,6 @@
-//! `GET /api/status` (feedback count, serving version, retrain state, last promote decision)
-//! and `GET /api/history` (recent predictions from the in-memory cache).
+//! `GET /api/status` (feedback count, serving version, retrain state, last promote decision,
+//! how feedback commits and pushes are going) and `GET /api/history` (recent predictions from
+//! the in-memory cache).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -23,6 +24,8 @@ pub struct Status {
     pub serving: Option<String>,
     pub retrain: Retrain,
     pub decision: Option<Value>,
+    /// How feedback commits and pushes are going: failures are retried with backoff.
+    pub git: crate::feedback::SyncHealth,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,6 +66,7 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, AppEr
             log_tail: retrain.log_tail,
         },
         decision,
+        git: state.feedback.health(),
     }))
 }
 
