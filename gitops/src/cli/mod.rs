@@ -23,7 +23,7 @@ use crate::trigger::TriggerError;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: crate::image_input::ReadImageError },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source} (nothing was stored)")]
     Input { path: PathBuf, source: FeedbackError },
     #[error(transparent)]
