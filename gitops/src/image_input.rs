@@ -1,12 +1,18 @@
-//! Bounded decoding of untrusted image bytes (uploads, CLI files).
+//! Bounded reading and decoding of untrusted images (uploads, CLI files).
 //!
-//! Order of checks: empty input, byte size, format sniffing, then the dimensions read from the
-//! header alone, and only then a decode under `image::Limits`, so a decompression bomb is
+//! A file is read by [`read_limited`]: only a regular file, refused by its size before a byte
+//! is read, and never more than the byte limit plus one. Bytes are decoded by
+//! [`decode_limited`]: empty input, byte size, format sniffing, then the dimensions read from
+//! the header alone, and only then a decode under `image::Limits`, so a decompression bomb is
 //! refused before any pixel buffer is allocated.
 
-use std::io::Cursor;
+use std::fs::FileType;
+use std::io::{Cursor, Read};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::Path;
 
 use image::{DynamicImage, ImageFormat, ImageReader};
+use nix::fcntl::OFlag;
 
 use crate::params::FeedbackParams;
 
@@ -30,6 +36,19 @@ pub enum ImageInputError {
     Header { format: ImageFormat, source: image::ImageError },
     #[error("the {format:?} image cannot be decoded: {source}")]
     Decode { format: ImageFormat, source: image::ImageError },
+}
+
+/// Why an image file was not read (the caller names the file).
+#[derive(Debug, thiserror::Error)]
+pub enum ReadImageError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error("it is a {kind}, not a regular file (only image files of at most {max} bytes are read)")]
+    NotAFile { kind: &'static str, max: u64 },
+    #[error("it is {len} bytes, more than the limit of {max} bytes (refused before reading)")]
+    TooLarge { len: u64, max: u64 },
+    #[error("it grew past the limit of {max} bytes while it was read")]
+    Grew { max: u64 },
 }
 
 /// Limits applied to every decoded input.
@@ -80,4 +99,43 @@ pub fn decode_limited(bytes: &[u8], limits: &ImageLimits) -> Result<DynamicImage
     let mut reader = reader();
     reader.limits(decoder_limits);
     reader.decode().map_err(|source| ImageInputError::Decode { format, source })
+}
+
+/// Reads the image file at `path` under `limits.max_bytes`: anything but a regular file
+/// (`/dev/zero`, a FIFO, a folder) and a file larger than the limit are refused before a byte
+/// is read, and no more than the limit plus one byte is ever read, so a file growing while it
+/// is read is refused too. The bytes still go through [`decode_limited`].
+pub fn read_limited(path: &Path, limits: &ImageLimits) -> Result<Vec<u8>, ReadImageError> {
+    let max = limits.max_bytes;
+    // Non-blocking, so that opening a FIFO nobody writes to returns at once (and is refused).
+    let file = std::fs::OpenOptions::new().read(true).custom_flags(OFlag::O_NONBLOCK.bits()).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        return Err(ReadImageError::NotAFile { kind: kind_of(meta.file_type()), max });
+    }
+    if meta.len() > max {
+        return Err(ReadImageError::TooLarge { len: meta.len(), max });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1)).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(ReadImageError::Grew { max });
+    }
+    Ok(bytes)
+}
+
+fn kind_of(t: FileType) -> &'static str {
+    if t.is_dir() {
+        "folder"
+    } else if t.is_char_device() {
+        "character device"
+    } else if t.is_block_device() {
+        "block device"
+    } else if t.is_fifo() {
+        "FIFO (named pipe)"
+    } else if t.is_socket() {
+        "socket"
+    } else {
+        "special file"
+    }
 }

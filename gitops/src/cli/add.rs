@@ -9,6 +9,7 @@ use clap::Args;
 use super::CliError;
 use crate::feedback::{AddOutcome, FeedbackStore, Kind, Sample};
 use crate::git::{Credentials, FeedbackSync, PushOutcome};
+use crate::image_input::{ImageLimits, read_limited};
 use crate::params::Params;
 use crate::trigger::{Fired, RetrainRequest, Trigger};
 
@@ -121,7 +122,8 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
 fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sample)>, CliError> {
     let mut out = Vec::with_capacity(args.images.len());
     for path in &args.images {
-        let image = std::fs::read(path).map_err(|source| CliError::Read { path: path.clone(), source })?;
+        let image = read_limited(path, &ImageLimits::from(store.params()))
+            .map_err(|source| CliError::Read { path: path.clone(), source })?;
         let sample = Sample {
             image,
             label: args.label,

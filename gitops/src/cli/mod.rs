@@ -23,7 +23,7 @@ use crate::trigger::TriggerError;
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("cannot read {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read { path: PathBuf, source: crate::image_input::ReadImageError },
     #[error("{path}: {source} (nothing was stored)")]
     Input { path: PathBuf, source: FeedbackError },
     #[error(transparent)]

@@ -115,3 +115,59 @@ fn the_cli_refuses_bad_files_before_writing_anything() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(stored_pngs(root).len(), 1);
 }
+
+/// `feedback add` with a file that is no image file at all: a character device that never
+/// ends, a FIFO nobody writes to, a folder, a sparse file past the limit. Each is refused
+/// before it is read, at once, under a 1 GiB address-space limit, with the file and the limit
+/// named; nothing is stored. (`timeout` ends a run that blocks or reads without end.)
+#[test]
+fn the_cli_refuses_special_and_oversized_files_before_reading_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write_params(root, 10);
+    let max = ImageLimits::default().max_bytes;
+    let fifo = root.join("pipe.png");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+    let folder = root.join("folder.png");
+    std::fs::create_dir(&folder).unwrap();
+    let sparse = root.join("sparse.png");
+    std::fs::File::create(&sparse).unwrap().set_len(max + 1).unwrap();
+    let cases = [
+        (
+            Path::new("/dev/zero"),
+            format!(
+                "cannot read /dev/zero: it is a character device, not a regular file (only image files of at most {max} bytes"
+            ),
+        ),
+        (&fifo, format!("it is a FIFO (named pipe), not a regular file (only image files of at most {max} bytes")),
+        (&folder, format!("it is a folder, not a regular file (only image files of at most {max} bytes")),
+        (&sparse, format!("it is {} bytes, more than the limit of {max} bytes (refused before reading)", max + 1)),
+    ];
+    for (file, expected) in cases {
+        let started = std::time::Instant::now();
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg("ulimit -v 1048576 && exec timeout 20 \"$0\" \"$@\"")
+            .arg(env!("CARGO_BIN_EXE_gitops-feedback"))
+            .arg("--repo")
+            .arg(root)
+            .args(["feedback", "add", "--label", "3"])
+            .arg(file)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{}: accepted", file.display());
+        assert!(
+            stderr.contains(&file.display().to_string()) && stderr.contains(&expected),
+            "{}: {stderr}",
+            file.display()
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "{}: took {:?}",
+            file.display(),
+            started.elapsed()
+        );
+        assert_nothing_written(root);
+    }
+}

@@ -5,6 +5,8 @@ use clap::Args;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use gitops::image_input::{ImageLimits, decode_limited, read_limited};
+use gitops::params::Params;
 use pipeline::device::DeviceChoice;
 use pipeline::model::{Classifier, ModelFile};
 use pipeline::preprocess;
@@ -33,10 +35,15 @@ pub fn run(repo: &RepoPaths, args: PredictArgs) -> Result<ExitCode> {
     };
     let file = ModelFile::new(&repo.models(), &version)?;
     let classifier = Classifier::new(file.load(args.device.resolve()?, None)?);
+    // The server's limits (params.yaml `feedback:`), checked before a file is read or decoded.
+    let limits = ImageLimits::from(&Params::load(&repo.root)?.feedback);
     let mut failed = false;
     for path in &args.images {
-        let prepared = image::open(path)
-            .with_context(|| format!("{}: cannot read the image", path.display()))
+        let prepared = read_limited(path, &limits)
+            .with_context(|| format!("cannot read {}", path.display()))
+            .and_then(|bytes| {
+                decode_limited(&bytes, &limits).with_context(|| format!("{}: cannot read the image", path.display()))
+            })
             .and_then(|img| preprocess::preprocess(&img).with_context(|| path.display().to_string()));
         let input = match prepared {
             Ok(input) => input,

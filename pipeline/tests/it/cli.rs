@@ -50,3 +50,71 @@ fn predict_names_a_file_that_is_not_an_image() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("notes.png"), "{err}");
 }
+
+/// A valid `side`x`side` 1-bit grayscale PNG: about 50 KB at 20000, quick to make, `side`² bytes
+/// once decoded to 8 bits.
+fn png_bomb(side: u32) -> Vec<u8> {
+    use std::io::Write;
+    let row = vec![0u8; 1 + (side as usize).div_ceil(8)];
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    for _ in 0..side {
+        z.write_all(&row).unwrap();
+    }
+    let idat = z.finish().unwrap();
+    let mut ihdr = [side.to_be_bytes(), side.to_be_bytes()].concat();
+    ihdr.extend_from_slice(&[1, 0, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(&b"IHDR"[..], &ihdr[..]), (b"IDAT", &idat), (b"IEND", &[])] {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.sum().to_be_bytes());
+    }
+    out
+}
+
+/// `predict` applies the server's limits before reading or decoding: a 20000x20000 PNG is
+/// refused from its header, a device or an oversized file before a byte is read; each error
+/// names the file and the limit, and the other images are still predicted.
+#[test]
+fn predict_refuses_what_is_too_large_before_reading_or_decoding() {
+    let repo = crate::temp_repo();
+    let bomb = repo.path().join("bomb.png");
+    std::fs::write(&bomb, png_bomb(20_000)).unwrap();
+    let max = gitops::image_input::ImageLimits::default();
+    let sparse = repo.path().join("sparse.png");
+    std::fs::File::create(&sparse).unwrap().set_len(max.max_bytes + 1).unwrap();
+    let good = repo.path().join("good.png");
+    image::GrayImage::from_fn(28, 28, |x, y| image::Luma([if (10..18).contains(&x) && y > 4 { 255 } else { 0 }]))
+        .save(&good)
+        .unwrap();
+    let started = std::time::Instant::now();
+    let out = pipeline(repo.path()).arg("predict").args([&bomb, &sparse]).arg("/dev/zero").arg(&good).output().unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        format!(
+            "{}: cannot read the image: the image is 20000x20000 = 400000000 pixels, more than the limit of {}",
+            bomb.display(),
+            max.max_pixels
+        ),
+        format!(
+            "cannot read {}: it is {} bytes, more than the limit of {} bytes",
+            sparse.display(),
+            max.max_bytes + 1,
+            max.max_bytes
+        ),
+        format!(
+            "cannot read /dev/zero: it is a character device, not a regular file (only image files of at most {} bytes",
+            max.max_bytes
+        ),
+    ] {
+        assert!(err.contains(&expected), "expected {expected:?} in {err}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with(&format!("{}: ", good.display())) && stdout.lines().count() == 1, "{stdout}");
+}
