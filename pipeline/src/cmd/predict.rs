@@ -35,8 +35,9 @@ pub fn run(repo: &RepoPaths, args: PredictArgs) -> Result<ExitCode> {
     };
     let file = ModelFile::new(&repo.models(), &version)?;
     let classifier = Classifier::new(file.load(args.device.resolve()?, None)?);
-    // The server's limits (params.yaml `feedback:`), checked before a file is read or decoded.
-    let limits = ImageLimits::from(&Params::load(&repo.root)?.feedback);
+    // The server's limits (params.yaml `feedback:`), checked before a file is read or decoded;
+    // the trigger's environment override does not matter here.
+    let limits = ImageLimits::from(&Params::load_with_env(&repo.root, |_| None)?.feedback);
     let mut failed = false;
     for path in &args.images {
         let prepared = read_limited(path, &limits)
