@@ -2,9 +2,13 @@
 //! outs) must stay inside the repo as written: no absolute path, no `..` past the root. The
 //! paths that are written (outs, deleted before their stage runs, and the wdir, where its
 //! command runs) must also stay inside once symlinks are followed, and an out may not be the
-//! root itself. A dependency may be a symlink to data kept elsewhere: it is only read.
+//! root itself or lie in `.git` or `.dvc`. A dependency may be a symlink to data kept
+//! elsewhere: it is only read.
 
 use std::path::Path;
+
+/// Folders of the repo that hold its history and cache: removing an output there would lose them.
+const METADATA: [&str; 2] = [".git", ".dvc"];
 
 use crate::dvcyaml::{DVC_YAML, Stage};
 use crate::error::{Error, Result};
@@ -75,6 +79,8 @@ fn problem(root: &Path, role: Role, rel: &str) -> Result<Option<String>> {
         Some(format!("leads through a symlink to {}, outside the repository {}", resolved.display(), root.display()))
     } else if role == Role::Output && resolved == root {
         Some("leads through a symlink to the repository itself".into())
+    } else if let Some(meta) = METADATA.iter().find(|m| role == Role::Output && resolved.starts_with(root.join(m))) {
+        Some(format!("is inside {meta}, the repository's own metadata, which a stage never writes"))
     } else {
         None
     })

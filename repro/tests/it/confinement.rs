@@ -26,6 +26,24 @@ fn refused(files: &[(&str, &str)], links: &[(&str, &str)], dvc_yaml: &str, expec
 }
 
 #[test]
+fn an_output_in_the_repos_own_metadata_is_refused() {
+    let s = refused(
+        &[("repo/.git/HEAD", "ref: refs/heads/main\n")],
+        &[],
+        "stages:\n  a:\n    cmd: 'true'\n    outs: [.git]\n",
+        &["dvc.yaml:4: output '.git' of stage 'a' is inside .git, the repository's own metadata"],
+    );
+    assert!(s.exists("repo/.git/HEAD"), "git's history survives");
+    let s = refused(
+        &[("repo/.dvc/cache/files/md5/ab/cdef", "cached\n")],
+        &[(".dvc/cache", "repo/cache_link")],
+        "stages:\n  a:\n    cmd: 'true'\n    outs: [cache_link/files]\n",
+        &["dvc.yaml:4: output 'cache_link/files' of stage 'a' is inside .dvc"],
+    );
+    assert!(s.exists("repo/.dvc/cache/files/md5/ab/cdef"), "DVC's cache survives");
+}
+
+#[test]
 fn an_output_outside_the_repo_is_refused_and_nothing_is_deleted() {
     let files = [("precious.txt", "keep me\n"), ("repo/a.txt", "old a\n")];
     let s = refused(
