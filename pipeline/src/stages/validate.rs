@@ -137,7 +137,7 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
         return Err(StageError::Invalid {
             path: args.out.join("report.json"),
             what: format!(
-                "{feedback_bad} of {feedback} feedback samples are bad ({:.0}% > validate.max_bad_share {:.0}%); see quarantine.json",
+                "{feedback_bad} of {feedback} feedback samples are bad ({:.1}% > validate.max_bad_share {:.1}%); see quarantine.json",
                 100.0 * bad_share,
                 100.0 * p.max_bad_share
             ),

@@ -380,7 +380,7 @@ fn the_binary_fails_past_max_bad_share_and_still_writes_its_outputs() {
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
-        "validate: error: artifacts/validate/report.json: 1 of 2 feedback samples are bad (50% > validate.max_bad_share 20%); see quarantine.json\n"
+        "validate: error: artifacts/validate/report.json: 1 of 2 feedback samples are bad (50.0% > validate.max_bad_share 20.0%); see quarantine.json\n"
     );
     let failed = report(&root.join("artifacts/validate/report.json"));
     assert!(!failed.passed && failed.feedback_bad == 1 && failed.bad_share == 0.5, "{failed:?}");
