@@ -8,5 +8,6 @@ mod http;
 mod kserve;
 mod predlog;
 mod sigterm;
+mod snapshots;
 mod swap;
 mod tools;
