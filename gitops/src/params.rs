@@ -1,8 +1,8 @@
 //! Typed, defaulted settings for the `feedback`, `git` and `trigger` sections of `params.yaml`.
 //!
 //! Every key has the default documented in `params.yaml`; a missing file means all defaults.
-//! The `PIPELINE_TRIGGER` environment variable (`github`, `local`, `none`) overrides
-//! `trigger.kind`.
+//! The `PIPELINE_TRIGGER` environment variable (`github`, `local`, `webhook`, `none`) overrides
+//! `trigger.kind`, and `PIPELINE_WEBHOOK_URL` overrides `trigger.webhook.url`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,6 +10,8 @@ use serde::{Deserialize, Serialize};
 
 /// The environment variable that overrides `trigger.kind`.
 pub const TRIGGER_ENV: &str = "PIPELINE_TRIGGER";
+/// The environment variable that overrides `trigger.webhook.url` (a cluster's receiver).
+pub const WEBHOOK_URL_ENV: &str = "PIPELINE_WEBHOOK_URL";
 
 /// Errors while reading `params.yaml`.
 #[derive(Debug, thiserror::Error)]
@@ -18,7 +20,7 @@ pub enum ParamsError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("cannot parse {path}: {source}")]
     Parse { path: PathBuf, source: serde_yaml::Error },
-    #[error("{TRIGGER_ENV}={value:?} is not one of github, local, none")]
+    #[error("{TRIGGER_ENV}={value:?} is not one of github, local, webhook, none")]
     BadTriggerEnv { value: String },
     #[error("invalid setting {key} = {value}: {reason}")]
     Invalid { key: &'static str, value: String, reason: &'static str },
@@ -89,6 +91,7 @@ pub enum TriggerKind {
     Github,
     #[default]
     Local,
+    Webhook,
     None,
 }
 
@@ -98,6 +101,7 @@ impl std::str::FromStr for TriggerKind {
         match s.trim() {
             "github" => Ok(Self::Github),
             "local" => Ok(Self::Local),
+            "webhook" => Ok(Self::Webhook),
             "none" => Ok(Self::None),
             other => Err(ParamsError::BadTriggerEnv { value: other.to_string() }),
         }
@@ -110,6 +114,7 @@ impl std::str::FromStr for TriggerKind {
 pub struct TriggerParams {
     pub kind: TriggerKind,
     pub github: GithubParams,
+    pub webhook: WebhookParams,
     /// Command (argv) the `local` trigger runs; default: `pipeline ci run retrain` (the retrain
     /// workflow's steps) with the `pipeline` binary next to the current executable.
     pub local_command: Option<Vec<String>>,
@@ -157,8 +162,29 @@ impl Default for GithubParams {
     }
 }
 
+/// `trigger.webhook:`: where the `webhook` trigger POSTs GitHub's `repository_dispatch` body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WebhookParams {
+    /// The receiver's URL (`http://` or `https://`); `PIPELINE_WEBHOOK_URL` overrides it.
+    pub url: String,
+    /// The environment variable holding the bearer token sent to the receiver.
+    pub token_env: String,
+    /// Attempts on 5xx, 408, 429 and transport errors before giving up.
+    pub attempts: u32,
+    /// First backoff between attempts when the receiver gives no `retry-after`; doubles.
+    pub backoff_ms: u64,
+}
+
+impl Default for WebhookParams {
+    fn default() -> Self {
+        Self { url: String::new(), token_env: "PIPELINE_WEBHOOK_TOKEN".into(), attempts: 5, backoff_ms: 500 }
+    }
+}
+
 impl Params {
-    /// Reads `<repo_root>/params.yaml` and applies `PIPELINE_TRIGGER` from the environment.
+    /// Reads `<repo_root>/params.yaml` and applies `PIPELINE_TRIGGER` and `PIPELINE_WEBHOOK_URL`
+    /// from the environment.
     pub fn load(repo_root: &Path) -> Result<Self, ParamsError> {
         Self::load_with_env(repo_root, |key| std::env::var(key).ok())
     }
@@ -173,6 +199,9 @@ impl Params {
         };
         if let Some(value) = env(TRIGGER_ENV).filter(|v| !v.trim().is_empty()) {
             params.trigger.kind = value.parse()?;
+        }
+        if let Some(url) = env(WEBHOOK_URL_ENV).filter(|v| !v.trim().is_empty()) {
+            params.trigger.webhook.url = url;
         }
         params.validate()?;
         Ok(params)

@@ -1,10 +1,13 @@
 //! What happens when a sub_set is sealed: `github` (workflow or repository dispatch),
-//! `local` (a background worker that runs the retrain command), or `none`.
+//! `local` (a background worker that runs the retrain command), `webhook` (GitHub's
+//! repository_dispatch body POSTed to any receiver, e.g. one that starts a Kubernetes Job), or
+//! `none`.
 //!
 //! The kind comes from `trigger.kind` in `params.yaml`, overridden by `PIPELINE_TRIGGER`.
 
 mod github;
 mod local;
+mod webhook;
 
 use std::path::{Path, PathBuf};
 
@@ -12,6 +15,7 @@ use serde::Serialize;
 
 pub use github::GithubTrigger;
 pub use local::{LocalTrigger, RetrainState, RetrainStatus, STATUS_FILE};
+pub use webhook::{WebhookError, WebhookTrigger};
 
 use crate::params::{TriggerKind, TriggerParams};
 
@@ -46,6 +50,8 @@ pub enum TriggerError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("cannot find the `pipeline` binary next to {exe}: set trigger.local_command in params.yaml")]
     NoCommand { exe: PathBuf },
+    #[error(transparent)]
+    Webhook(#[from] WebhookError),
 }
 
 /// What a retrain run is asked to do.
@@ -62,7 +68,7 @@ pub struct RetrainRequest {
 /// What [`Trigger::fire`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fired {
-    /// GitHub accepted the dispatch.
+    /// GitHub (or, for `webhook`, the receiver) accepted the dispatch.
     Dispatched,
     /// The local worker queued it; `ahead` runs come first.
     Queued { ahead: usize },
@@ -75,15 +81,21 @@ pub enum Fired {
 pub enum Trigger {
     Github(GithubTrigger),
     Local(LocalTrigger),
+    Webhook(WebhookTrigger),
     None,
 }
 
 impl Trigger {
-    /// Builds the trigger `params` ask for (the GitHub token comes from the environment).
+    /// Builds the trigger `params` ask for (the GitHub and webhook tokens come from the
+    /// environment).
     pub fn from_params(repo_root: &Path, params: &TriggerParams) -> Result<Self, TriggerError> {
         Ok(match params.kind {
             TriggerKind::Github => Self::Github(GithubTrigger::new(params.github.clone(), crate::token::from_env())?),
             TriggerKind::Local => Self::Local(LocalTrigger::new(repo_root, params.local_command.clone())?),
+            TriggerKind::Webhook => {
+                let token = std::env::var(&params.webhook.token_env).ok();
+                Self::Webhook(WebhookTrigger::new(params.webhook.clone(), token)?)
+            }
             TriggerKind::None => Self::None,
         })
     }
@@ -93,6 +105,7 @@ impl Trigger {
         match self {
             Self::Github(github) => github.dispatch_blocking(request).map(|()| Fired::Dispatched),
             Self::Local(local) => local.enqueue(request.clone()).map(|ahead| Fired::Queued { ahead }),
+            Self::Webhook(webhook) => Ok(webhook.dispatch_blocking(request).map(|()| Fired::Dispatched)?),
             Self::None => Ok(Fired::Disabled),
         }
     }

@@ -9,3 +9,4 @@ mod repos;
 mod store;
 mod support;
 mod triggers;
+mod webhook;
