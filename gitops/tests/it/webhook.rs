@@ -154,7 +154,9 @@ async fn the_environment_selects_the_webhook_and_fire_sends_it() {
     let fired = tokio::task::spawn_blocking(move || trigger.fire(&request())).await.unwrap().unwrap();
     assert_eq!(fired, Fired::Dispatched);
 
-    // Defaults: the token variable, and an empty URL that from_params refuses by name.
+    // Defaults: params.yaml documents the code's, and an empty URL from_params refuses by name.
+    let repo_params = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../params.yaml")).unwrap();
+    assert_eq!(Params::from_yaml(&repo_params).unwrap().trigger.webhook, WebhookParams::default());
     let defaults = Params::from_yaml("trigger:\n  kind: webhook\n").unwrap();
     assert_eq!(defaults.trigger.webhook.token_env, "PIPELINE_WEBHOOK_TOKEN");
     let e = Trigger::from_params(dir.path(), &defaults.trigger).unwrap_err();
