@@ -75,13 +75,14 @@ fn problem(root: &Path, role: Role, rel: &str) -> Result<Option<String>> {
     }
     let path = abs(root, rel);
     let resolved = resolve(&path).map_err(Error::io(&path))?;
-    Ok(if !resolved.starts_with(root) {
-        Some(format!("leads through a symlink to {}, outside the repository {}", resolved.display(), root.display()))
-    } else if role == Role::Output && resolved == root {
-        Some("leads through a symlink to the repository itself".into())
-    } else if let Some(meta) = METADATA.iter().find(|m| role == Role::Output && resolved.starts_with(root.join(m))) {
-        Some(format!("is inside {meta}, the repository's own metadata, which a stage never writes"))
-    } else {
-        None
-    })
+    if !resolved.starts_with(root) {
+        let outside =
+            format!("leads through a symlink to {}, outside the repository {}", resolved.display(), root.display());
+        return Ok(Some(outside));
+    }
+    if role == Role::Output && resolved == root {
+        return Ok(Some("leads through a symlink to the repository itself".into()));
+    }
+    let metadata = METADATA.iter().find(|m| role == Role::Output && resolved.starts_with(root.join(m)));
+    Ok(metadata.map(|meta| format!("is inside {meta}, the repository's own metadata, which a stage never writes")))
 }
