@@ -22,6 +22,7 @@ mod lockfile;
 mod params;
 mod project;
 mod pyjson;
+pub mod remote;
 mod repolock;
 mod runcache;
 mod runner;

@@ -4,6 +4,7 @@ mod behaviour;
 mod confinement;
 mod errors;
 mod fixtures;
+mod remote;
 mod snapshots_dag;
 mod status_vs_dvc;
 mod support;
