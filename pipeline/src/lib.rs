@@ -13,5 +13,6 @@ pub mod preprocess;
 pub mod registry;
 pub mod release;
 pub mod repo;
+pub mod rng;
 pub mod scaffold;
 pub mod stages;

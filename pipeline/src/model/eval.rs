@@ -1,7 +1,9 @@
-//! Evaluation: accuracy, per-class precision and recall, and the confusion matrix.
+//! Evaluation: accuracy, per-class precision and recall, and the confusion matrix, and each
+//! sample's outcome (predicted class, the probability given to the true one, Brier score) for
+//! paired comparisons of two models.
 
 use serde::{Deserialize, Serialize};
-use tch::Tensor;
+use tch::{Kind, Tensor};
 
 use super::predict::Classifier;
 
@@ -31,15 +33,41 @@ impl Evaluation {
     }
 }
 
+/// How a model did on one sample.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Outcome {
+    pub predicted: u8,
+    pub correct: bool,
+    /// The probability the model gave the true label.
+    pub p_true: f32,
+    /// Squared error of the probability vector against the one-hot true label.
+    pub brier: f32,
+}
+
 /// Evaluates `classifier` on normalised pixels `xs` `[N, 784]` with labels `ys` `[N]`, in batches.
 pub fn evaluate(classifier: &Classifier, xs: &Tensor, ys: &[u8]) -> Evaluation {
-    let predicted: Vec<i64> = (0..ys.len() as i64)
+    Evaluation::from_pairs(ys.iter().zip(outcomes(classifier, xs, ys)).map(|(&t, o)| (t, o.predicted)))
+}
+
+/// Each sample's outcome, in the order of `ys`, from one forward pass in batches.
+pub fn outcomes(classifier: &Classifier, xs: &Tensor, ys: &[u8]) -> Vec<Outcome> {
+    (0..ys.len() as i64)
         .step_by(1024)
         .flat_map(|start| {
             let n = 1024.min(ys.len() as i64 - start);
-            let out = classifier.logits(&xs.narrow(0, start, n)).argmax(-1, false).to_device(tch::Device::Cpu);
-            Vec::<i64>::try_from(out).expect("i64 classes")
+            let probs = classifier.logits(&xs.narrow(0, start, n)).softmax(-1, Kind::Float).to_device(tch::Device::Cpu);
+            let classes = probs.size()[1] as usize;
+            let probs: Vec<f32> = Vec::try_from(probs.flatten(0, -1)).expect("f32 probabilities");
+            let labels = &ys[start as usize..(start + n) as usize];
+            probs
+                .chunks_exact(classes)
+                .zip(labels)
+                .map(|(p, &label)| {
+                    let predicted = p.iter().enumerate().fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
+                    let brier = p.iter().enumerate().map(|(i, v)| (v - f32::from(i == label as usize)).powi(2)).sum();
+                    Outcome { predicted: predicted as u8, correct: predicted == label as usize, p_true: p[label as usize], brier }
+                })
+                .collect::<Vec<_>>()
         })
-        .collect();
-    Evaluation::from_pairs(ys.iter().zip(predicted).map(|(&t, p)| (t, p as u8)))
+        .collect()
 }

@@ -12,6 +12,7 @@ use super::StageError;
 use super::manifest::{self, Role, Row};
 use crate::data::{PIXELS, SIDE};
 use crate::params;
+use crate::rng::SplitMix;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -78,7 +79,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>, StageError> {
 
 /// One augmented copy of a 28x28 digit.
 pub fn augment(pixels: &[u8; PIXELS], p: &AugmentParams, sha256: &str, copy: usize) -> [u8; PIXELS] {
-    let mut rng = SplitMix::for_copy(p.seed, sha256, copy);
+    let mut rng = copy_rng(p.seed, sha256, copy);
     let angle = rng.symmetric(p.rotation_deg).to_radians();
     let scale = 1.0 + rng.symmetric(p.scale);
     let shear = rng.symmetric(p.shear);
@@ -157,40 +158,9 @@ pub fn morph(src: &[u8; PIXELS], erode: bool) -> [u8; PIXELS] {
     out
 }
 
-/// SplitMix64: a tiny, well-mixed generator; one per augmented copy.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn for_copy(seed: u64, sha256: &str, copy: usize) -> Self {
-        let digest = Sha256::new()
-            .chain_update(seed.to_le_bytes())
-            .chain_update(sha256)
-            .chain_update(copy.to_le_bytes())
-            .finalize();
-        Self(u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")))
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in [-limit, limit].
-    fn symmetric(&mut self, limit: f64) -> f64 {
-        (2.0 * self.unit() - 1.0) * limit
-    }
-
-    /// Standard normal, by Box-Muller.
-    fn gaussian(&mut self) -> f64 {
-        let u = self.unit().max(f64::MIN_POSITIVE);
-        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * self.unit()).cos()
-    }
+/// One generator per augmented copy, seeded by (seed, image sha256, copy number).
+fn copy_rng(seed: u64, sha256: &str, copy: usize) -> SplitMix {
+    let digest =
+        Sha256::new().chain_update(seed.to_le_bytes()).chain_update(sha256).chain_update(copy.to_le_bytes()).finalize();
+    SplitMix::new(u64::from_le_bytes(digest[..8].try_into().expect("8 bytes")))
 }

@@ -1,7 +1,8 @@
 //! **evaluate**: runs the candidate and the served model on the base test set and on the
 //! held-back feedback. Writes `metrics.json` (DVC metrics), `evaluation.json` (versions and
 //! every figure promote needs), confusion matrices as CSV (DVC plots, `actual,predicted` rows)
-//! and PNG heat maps drawn with plotters, and per-class recall.
+//! and PNG heat maps drawn with plotters, and per-class recall. The two models' per-sample
+//! outcomes on each set are compared in pairs (`paired`): the evidence promote decides on.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -12,11 +13,15 @@ use super::{StageError, write_file, write_json};
 use crate::data::PIXELS;
 use crate::device::DeviceChoice;
 use crate::model::train::Batch;
-use crate::model::{Architecture, Classifier, Evaluation, ModelFile, eval};
+use crate::model::eval::Outcome;
+use crate::model::{Architecture, Classifier, Evaluation, ModelFile};
 use crate::params;
 use crate::registry::Registry;
 
 mod heatmap;
+pub mod paired;
+
+pub use paired::{EvaluateParams, Paired};
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -47,6 +52,16 @@ pub struct Comparison {
     pub serving_version: String,
     pub candidate: Scores,
     pub serving: Scores,
+    /// Candidate against serving model, sample by sample, on each set.
+    pub evidence: Evidence,
+}
+
+/// Paired comparisons on the sets `Scores` holds (`None` where the set is empty).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Evidence {
+    pub base_test: Paired,
+    pub feedback: Option<Paired>,
+    pub earlier_feedback: Option<Paired>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -61,6 +76,7 @@ pub struct Scores {
 
 pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let arch: Architecture = params::section(&args.params, "model")?;
+    let settings: EvaluateParams = params::section(&args.params, "evaluate")?;
     let device = args.device.resolve()?;
     let rows = manifest::read(&args.manifest)?;
     let test = batch(&rows, |r| r.role == Role::Test, device);
@@ -68,19 +84,33 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let earlier = batch(&rows, |r| r.role == Role::Holdout && r.trained, device);
     let candidate_file = candidate_in(&args.candidate)?;
     let serving_file = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
-    let score = |file: &ModelFile| -> Result<Scores, StageError> {
+    // Each model's outcomes on the three sets, in manifest order, so the two pair up.
+    let outcomes = |file: &ModelFile| -> Result<[Vec<Outcome>; 3], StageError> {
         let classifier = Classifier::new(file.load(device, Some(&arch))?);
-        Ok(Scores {
-            base_test: eval::evaluate(&classifier, &test.0.xs, &test.1),
-            feedback: (!holdout.1.is_empty()).then(|| eval::evaluate(&classifier, &holdout.0.xs, &holdout.1)),
-            earlier_feedback: (!earlier.1.is_empty()).then(|| eval::evaluate(&classifier, &earlier.0.xs, &earlier.1)),
-        })
+        Ok([&test, &holdout, &earlier].map(|(batch, labels)| crate::model::eval::outcomes(&classifier, &batch.xs, labels)))
     };
+    let (candidate, serving) = (outcomes(&candidate_file)?, outcomes(&serving_file)?);
+    let scores = |o: &[Vec<Outcome>; 3]| {
+        let evaluation = |set: usize, labels: &[u8]| {
+            Evaluation::from_pairs(labels.iter().zip(&o[set]).map(|(&t, o)| (t, o.predicted)))
+        };
+        Scores {
+            base_test: evaluation(0, &test.1),
+            feedback: (!holdout.1.is_empty()).then(|| evaluation(1, &holdout.1)),
+            earlier_feedback: (!earlier.1.is_empty()).then(|| evaluation(2, &earlier.1)),
+        }
+    };
+    let pair = |set: usize| paired::compare(&candidate[set], &serving[set], &settings);
     let comparison = Comparison {
         candidate_version: candidate_file.version.clone(),
         serving_version: serving_file.version.clone(),
-        candidate: score(&candidate_file)?,
-        serving: score(&serving_file)?,
+        candidate: scores(&candidate),
+        serving: scores(&serving),
+        evidence: Evidence {
+            base_test: pair(0),
+            feedback: (!holdout.1.is_empty()).then(|| pair(1)),
+            earlier_feedback: (!earlier.1.is_empty()).then(|| pair(2)),
+        },
     };
     write_json(&args.metrics, &metrics(&comparison, holdout.1.len()))?;
     let dir = args.metrics.parent().unwrap_or(Path::new("."));
@@ -119,17 +149,19 @@ fn batch(rows: &[Row], keep: impl Fn(&Row) -> bool, device: tch::Device) -> (Bat
 
 /// Flat numbers for `dvc metrics show`.
 fn metrics(c: &Comparison, holdout: usize) -> serde_json::Value {
-    let side = |s: &Scores| {
+    let side = |s: &Scores, loss: &dyn Fn(&Paired) -> f64| {
         serde_json::json!({
             "base_test_accuracy": s.base_test.accuracy,
             "feedback_accuracy": s.feedback.as_ref().map(|f| f.accuracy),
             "earlier_feedback_accuracy": s.earlier_feedback.as_ref().map(|f| f.accuracy),
             "min_class_recall": s.base_test.recall.iter().copied().fold(f64::INFINITY, f64::min),
+            "base_test_log_loss": loss(&c.evidence.base_test),
+            "feedback_log_loss": c.evidence.feedback.as_ref().map(loss),
         })
     };
     serde_json::json!({
-        "candidate": side(&c.candidate),
-        "serving": side(&c.serving),
+        "candidate": side(&c.candidate, &|p| p.candidate_log_loss),
+        "serving": side(&c.serving, &|p| p.serving_log_loss),
         "base_test_samples": c.candidate.base_test.samples,
         "feedback_holdout_samples": holdout,
     })

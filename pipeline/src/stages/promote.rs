@@ -1,9 +1,13 @@
-//! **promote**: promotes the candidate only if it gains on the held-back feedback by at least
-//! `promote.min_feedback_gain`, loses at most `promote.max_earlier_feedback_drop` on the
-//! feedback held back from earlier retrains (new labels that contradict trusted ones show up
-//! there), loses at most `promote.max_base_drop` on the base test set, and
-//! no digit's recall drops by more than `promote.max_class_recall_drop`. The decision and its
-//! reasons are written either way. On promotion the candidate becomes a new timestamped model
+//! **promote**: decides on evidence. The candidate is promoted only if it is better on the
+//! held-back feedback at evaluate's confidence — the bound of its paired log-loss difference
+//! to the serving model is below zero, so it counts even when both models are right on every
+//! sample — and McNemar's test does not find it less accurate there (nor its accuracy below
+//! `promote.min_feedback_gain`); and if it is non-inferior within margins elsewhere: its base
+//! test log-loss rises by at most `promote.max_base_loss_increase` (bound) and its accuracy
+//! drops by at most `promote.max_base_drop`, no digit's recall drops by more than
+//! `promote.max_class_recall_drop`, and it loses at most `promote.max_earlier_feedback_drop`
+//! on the feedback held back from earlier retrains (new labels that contradict trusted ones
+//! show up there). The decision and every reason, with its numbers, are written either way. On promotion the candidate becomes a new timestamped model
 //! in `models/`, the registry serves it, old versions are pruned to `promote.keep`, and a git
 //! commit carrying the metrics is made (and pushed when a remote is configured). The sealed
 //! sub_sets it looked at are marked trained either way, so `feedback should-retrain` settles.
@@ -12,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::evaluate::Comparison;
+use super::evaluate::{Comparison, Paired};
 use super::finetune::candidate_in;
 use super::manifest::{self, Role};
 use super::{StageError, read_json, write_json};
@@ -47,6 +51,7 @@ pub struct Args {
 pub struct PromoteParams {
     pub min_feedback_gain: f64,
     pub max_earlier_feedback_drop: f64,
+    pub max_base_loss_increase: f64,
     pub max_base_drop: f64,
     pub max_class_recall_drop: f64,
     pub keep: usize,
@@ -56,8 +61,9 @@ pub struct PromoteParams {
 impl Default for PromoteParams {
     fn default() -> Self {
         Self {
-            min_feedback_gain: 0.01,
+            min_feedback_gain: 0.0,
             max_earlier_feedback_drop: 0.02,
+            max_base_loss_increase: 0.02,
             max_base_drop: 0.01,
             max_class_recall_drop: 0.05,
             keep: 3,
@@ -80,59 +86,119 @@ pub struct Decision {
     pub at: chrono::DateTime<chrono::Utc>,
 }
 
-/// Applies the thresholds; returns whether to promote and the reasons, met or not.
+/// Applies the evidence rules; returns whether to promote and the reasons, met or not.
 pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
     let mut ok = true;
     let mut reasons = Vec::new();
-    match (&c.candidate.feedback, &c.serving.feedback) {
-        (Some(cand), Some(serv)) => {
+    let mut check = |met: bool, reason: String| {
+        ok &= met;
+        reasons.push(reason);
+    };
+    match (&c.candidate.feedback, &c.serving.feedback, &c.evidence.feedback) {
+        (Some(cand), Some(serv), Some(e)) => {
+            let [_, upper] = e.log_loss_diff_bounds;
+            check(
+                upper < 0.0,
+                format!(
+                    "held-back feedback log-loss {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} 0 ({} samples)",
+                    e.candidate_log_loss,
+                    e.serving_log_loss,
+                    e.log_loss_diff,
+                    percent(e.confidence),
+                    if upper < 0.0 { "below: the candidate is better" } else { "not below: no evidence the candidate is better than" },
+                    e.samples
+                ),
+            );
+            let worse = e.serving_only_right > e.candidate_only_right && e.mcnemar_p < 1.0 - e.confidence;
+            check(!worse, format!("held-back feedback: {}", mcnemar(e, worse)));
             let gain = cand.accuracy - serv.accuracy;
-            let met = gain >= p.min_feedback_gain;
-            ok &= met;
-            reasons.push(format!(
-                "held-back feedback accuracy {:.2}% vs {:.2}% serving: gain {:+.2} points {} the required {:+.2} ({} samples)",
-                100.0 * cand.accuracy, 100.0 * serv.accuracy, 100.0 * gain, if met { "meets" } else { "is below" }, 100.0 * p.min_feedback_gain, cand.samples
-            ));
+            check(
+                gain >= p.min_feedback_gain,
+                format!(
+                    "held-back feedback accuracy {:.2}% vs {:.2}% serving: gain {:+.2} points {} the required {:+.2}",
+                    100.0 * cand.accuracy,
+                    100.0 * serv.accuracy,
+                    100.0 * gain,
+                    if gain >= p.min_feedback_gain { "meets" } else { "is below" },
+                    100.0 * p.min_feedback_gain
+                ),
+            );
         }
-        _ => {
-            ok = false;
-            reasons.push("no held-back feedback yet: nothing shows the candidate is better".into());
-        }
+        _ => check(false, "no held-back feedback yet: nothing shows the candidate is better".into()),
     }
     if let (Some(cand), Some(serv)) = (&c.candidate.earlier_feedback, &c.serving.earlier_feedback) {
         let drop = serv.accuracy - cand.accuracy;
-        let met = drop <= p.max_earlier_feedback_drop;
-        ok &= met;
-        reasons.push(format!(
-            "feedback held back from earlier retrains {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2} ({} samples)",
-            100.0 * cand.accuracy, 100.0 * serv.accuracy, 100.0 * drop.max(0.0), if met { "within" } else { "exceeds" }, 100.0 * p.max_earlier_feedback_drop, cand.samples
-        ));
+        check(
+            drop <= p.max_earlier_feedback_drop,
+            format!(
+                "feedback held back from earlier retrains {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2} ({} samples)",
+                100.0 * cand.accuracy,
+                100.0 * serv.accuracy,
+                100.0 * drop.max(0.0),
+                if drop <= p.max_earlier_feedback_drop { "within" } else { "exceeds" },
+                100.0 * p.max_earlier_feedback_drop,
+                cand.samples
+            ),
+        );
     }
+    let base = &c.evidence.base_test;
+    let [_, upper] = base.log_loss_diff_bounds;
+    check(
+        upper <= p.max_base_loss_increase,
+        format!(
+            "base test log-loss {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} the allowed {:+.4}",
+            base.candidate_log_loss,
+            base.serving_log_loss,
+            base.log_loss_diff,
+            percent(base.confidence),
+            if upper <= p.max_base_loss_increase { "within" } else { "exceeds" },
+            p.max_base_loss_increase
+        ),
+    );
     let drop = c.serving.base_test.accuracy - c.candidate.base_test.accuracy;
-    let met = drop <= p.max_base_drop;
-    ok &= met;
-    reasons.push(format!(
-        "base test accuracy {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2}",
-        100.0 * c.candidate.base_test.accuracy,
-        100.0 * c.serving.base_test.accuracy,
-        100.0 * drop.max(0.0),
-        if met { "within" } else { "exceeds" },
-        100.0 * p.max_base_drop
-    ));
+    check(
+        drop <= p.max_base_drop,
+        format!(
+            "base test accuracy {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2}; {}",
+            100.0 * c.candidate.base_test.accuracy,
+            100.0 * c.serving.base_test.accuracy,
+            100.0 * drop.max(0.0),
+            if drop <= p.max_base_drop { "within" } else { "exceeds" },
+            100.0 * p.max_base_drop,
+            mcnemar(base, false)
+        ),
+    );
     for digit in 0..10 {
         let drop = c.serving.base_test.recall[digit] - c.candidate.base_test.recall[digit];
         if drop > p.max_class_recall_drop {
-            ok = false;
-            reasons.push(format!(
-                "recall of digit {digit} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
-                100.0 * drop,
-                100.0 * c.serving.base_test.recall[digit],
-                100.0 * c.candidate.base_test.recall[digit],
-                100.0 * p.max_class_recall_drop
-            ));
+            check(
+                false,
+                format!(
+                    "recall of digit {digit} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
+                    100.0 * drop,
+                    100.0 * c.serving.base_test.recall[digit],
+                    100.0 * c.candidate.base_test.recall[digit],
+                    100.0 * p.max_class_recall_drop
+                ),
+            );
         }
     }
     (ok, reasons)
+}
+
+fn percent(confidence: f64) -> String {
+    format!("{:.0}", 100.0 * confidence)
+}
+
+/// McNemar's counts and p-value, as a reason reads them.
+fn mcnemar(e: &Paired, worse: bool) -> String {
+    format!(
+        "McNemar: {} right only by the candidate, {} only by serving, p = {:.3}{}",
+        e.candidate_only_right,
+        e.serving_only_right,
+        e.mcnemar_p,
+        if worse { ": the candidate is less accurate" } else { "" }
+    )
 }
 
 pub fn run(args: &Args) -> Result<Decision, StageError> {
@@ -154,10 +220,19 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         ("base_test_accuracy".to_string(), comparison.candidate.base_test.accuracy),
         ("serving_base_test_accuracy".to_string(), comparison.serving.base_test.accuracy),
     ]);
+    let base = &comparison.evidence.base_test;
+    metrics.insert("base_test_log_loss".into(), base.candidate_log_loss);
+    metrics.insert("serving_base_test_log_loss".into(), base.serving_log_loss);
     if let (Some(c), Some(s)) = (&comparison.candidate.feedback, &comparison.serving.feedback) {
         metrics.insert("feedback_accuracy".into(), c.accuracy);
         metrics.insert("serving_feedback_accuracy".into(), s.accuracy);
         metrics.insert("feedback_holdout_samples".into(), c.samples as f64);
+    }
+    if let Some(e) = &comparison.evidence.feedback {
+        metrics.insert("feedback_log_loss".into(), e.candidate_log_loss);
+        metrics.insert("serving_feedback_log_loss".into(), e.serving_log_loss);
+        metrics.insert("feedback_log_loss_diff_bound".into(), e.log_loss_diff_bounds[1]);
+        metrics.insert("feedback_mcnemar_p".into(), e.mcnemar_p);
     }
     let sub_sets = sealed_sub_sets(&args.manifest)?;
     let mut decision = Decision {

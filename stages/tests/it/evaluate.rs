@@ -7,7 +7,7 @@ use pipeline::data::{Mnist, PIXELS, Split};
 use pipeline::device::DeviceChoice;
 use pipeline::model::{Evaluation, ModelFile};
 use pipeline::registry::Registry;
-use pipeline::stages::evaluate::{self, Args, Comparison, Scores};
+use pipeline::stages::evaluate::{self, Args, Comparison, Evidence, Paired, Scores};
 use pipeline::stages::manifest::{self, Role, Row};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -126,12 +126,15 @@ fn check_csv(what: &str, path: &Path, e: &Evaluation) {
     assert_eq!(tally, e.confusion, "{what}: {}", path.display());
 }
 
-fn metrics_of(s: &Scores) -> serde_json::Value {
+/// One side of metrics.json; `loss` picks that side's log-loss from a paired comparison.
+fn metrics_of(s: &Scores, e: &Evidence, loss: fn(&Paired) -> f64) -> serde_json::Value {
     serde_json::json!({
         "base_test_accuracy": s.base_test.accuracy,
         "feedback_accuracy": s.feedback.as_ref().map(|f| f.accuracy),
         "earlier_feedback_accuracy": s.earlier_feedback.as_ref().map(|f| f.accuracy),
         "min_class_recall": s.base_test.recall.iter().copied().fold(f64::INFINITY, f64::min),
+        "base_test_log_loss": loss(&e.base_test),
+        "feedback_log_loss": e.feedback.as_ref().map(loss),
     })
 }
 
@@ -176,12 +179,29 @@ fn check(case: &str, mnist: &Mnist, input: Input, expect: Expect) {
     }
     assert!(c.serving.base_test.accuracy >= 0.95, "{case}: the base model scores {}", c.serving.base_test.accuracy);
     match input.candidate {
-        Candidate::Copy => assert_eq!(
-            serde_json::to_value(&c.candidate).unwrap(),
-            serde_json::to_value(&c.serving).unwrap(),
-            "{case}: the served model's weights score the same as a candidate"
-        ),
+        Candidate::Copy => {
+            assert_eq!(
+                serde_json::to_value(&c.candidate).unwrap(),
+                serde_json::to_value(&c.serving).unwrap(),
+                "{case}: the served model's weights score the same as a candidate"
+            );
+            // Paired, the same weights differ by nothing, and the bounds say so.
+            assert_eq!(c.evidence.feedback.is_some(), input.holdout > 0, "{case}: feedback is compared when held back");
+            let sets = [("base_test", Some(&c.evidence.base_test)), ("feedback", c.evidence.feedback.as_ref())];
+            for (set, e) in sets.into_iter().filter_map(|(set, e)| Some((set, e?))) {
+                assert_eq!(e.candidate_log_loss, e.serving_log_loss, "{case}: {set}");
+                assert_eq!((e.log_loss_diff, e.log_loss_diff_bounds), (0.0, [0.0, 0.0]), "{case}: {set}");
+                assert_eq!((e.candidate_only_right, e.serving_only_right, e.mcnemar_p), (0, 0, 1.0), "{case}: {set}");
+            }
+        }
         Candidate::Always(digit) => {
+            // Right only on its digit: it never beats serving on a sample, and its loss is far worse.
+            let e = &c.evidence.base_test;
+            let serving_right = c.serving.base_test.confusion.iter().enumerate().map(|(t, row)| row[t]).sum::<u64>();
+            let both_right = c.serving.base_test.confusion[digit as usize][digit as usize];
+            assert_eq!(e.serving_only_right, serving_right - both_right, "{case}");
+            assert_eq!(e.samples, input.test, "{case}");
+            assert!(e.log_loss_diff_bounds[0] > 1.0 && e.mcnemar_p < 1e-6, "{case}: {e:?}");
             for (set, e) in [("base_test", Some(&c.candidate.base_test)), ("feedback", c.candidate.feedback.as_ref())] {
                 for (t, row) in e.into_iter().flat_map(|e| e.confusion.iter().enumerate()) {
                     let total: u64 = row.iter().sum();
@@ -195,8 +215,8 @@ fn check(case: &str, mnist: &Mnist, input: Input, expect: Expect) {
     // (Compared as text: serde_json reads some floats back one ulp off.)
     let pretty = |value: &serde_json::Value| serde_json::to_string_pretty(value).unwrap() + "\n";
     let want = serde_json::json!({
-        "candidate": metrics_of(&c.candidate),
-        "serving": metrics_of(&c.serving),
+        "candidate": metrics_of(&c.candidate, &c.evidence, |p| p.candidate_log_loss),
+        "serving": metrics_of(&c.serving, &c.evidence, |p| p.serving_log_loss),
         "base_test_samples": input.test,
         "feedback_holdout_samples": input.holdout,
     });

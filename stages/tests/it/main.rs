@@ -5,8 +5,10 @@ mod cli;
 mod dvc;
 mod evaluate;
 mod fixture;
+mod gate;
 mod help;
 mod ingest;
+mod lock;
 mod retrain;
 mod validate;
 

@@ -1,0 +1,126 @@
+//! promote's gate on evidence, case by case, on outcomes built by hand (no model needed): a
+//! candidate better only in how sure it is, where both models are right on every sample, is
+//! promoted; one that is no better, less accurate, worse on a class, or worse in base test
+//! log-loss is refused, and each reason carries its numbers.
+
+use pipeline::model::Evaluation;
+use pipeline::model::eval::Outcome;
+use pipeline::stages::evaluate::{Comparison, EvaluateParams, Evidence, Scores, paired};
+use pipeline::stages::promote::{PromoteParams, judge};
+
+/// One model's outcomes on the three sets.
+struct Side {
+    base_test: Vec<Outcome>,
+    feedback: Vec<Outcome>,
+}
+
+fn outcome(label: u8, predicted: u8, p_true: f32) -> Outcome {
+    Outcome { predicted, correct: label == predicted, p_true, brier: 2.0 * (1.0 - p_true).powi(2) }
+}
+
+/// 100 base test samples, ten of each digit, every one right at `p_true`.
+fn base(p_true: f32) -> Vec<Outcome> {
+    (0..100).map(|i| outcome(i as u8 % 10, i as u8 % 10, p_true)).collect()
+}
+
+/// 20 held-back feedback samples, every one right at `p_true`.
+fn feedback(p_true: f32) -> Vec<Outcome> {
+    (0..20).map(|i| outcome(i as u8 % 10, i as u8 % 10, p_true)).collect()
+}
+
+fn labels(n: usize) -> Vec<u8> {
+    (0..n).map(|i| i as u8 % 10).collect()
+}
+
+fn scores(side: &Side) -> Scores {
+    let evaluation =
+        |o: &[Outcome]| Evaluation::from_pairs(labels(o.len()).into_iter().zip(o.iter().map(|o| o.predicted)));
+    Scores {
+        base_test: evaluation(&side.base_test),
+        feedback: (!side.feedback.is_empty()).then(|| evaluation(&side.feedback)),
+        earlier_feedback: None,
+    }
+}
+
+fn comparison(candidate: &Side, serving: &Side) -> Comparison {
+    let settings = EvaluateParams::default();
+    Comparison {
+        candidate_version: "model_candidate".into(),
+        serving_version: "model_serving".into(),
+        candidate: scores(candidate),
+        serving: scores(serving),
+        evidence: Evidence {
+            base_test: paired::compare(&candidate.base_test, &serving.base_test, &settings),
+            feedback: (!candidate.feedback.is_empty())
+                .then(|| paired::compare(&candidate.feedback, &serving.feedback, &settings)),
+            earlier_feedback: None,
+        },
+    }
+}
+
+/// Judges `candidate` against `serving` with the default thresholds; checks the verdict and
+/// that some reason contains each of `reasons`.
+fn check(case: &str, candidate: Side, serving: Side, promoted: bool, reasons: &[&str]) {
+    let (verdict, given) = judge(&comparison(&candidate, &serving), &PromoteParams::default());
+    assert_eq!(verdict, promoted, "{case}: reasons {given:#?}");
+    for want in reasons {
+        assert!(given.iter().any(|r| r.contains(want)), "{case}: no reason contains {want:?} in {given:#?}");
+    }
+}
+
+#[test]
+fn the_gate_decides_on_paired_evidence() {
+    let serving = || Side { base_test: base(0.95), feedback: feedback(0.7) };
+    check(
+        "both right on every sample, the candidate surer on feedback",
+        Side { base_test: base(0.95), feedback: feedback(0.9) },
+        serving(),
+        true,
+        &["below: the candidate is better", "McNemar: 0 right only by the candidate, 0 only by serving, p = 1.000"],
+    );
+    check(
+        "both right on every sample, the candidate less sure on feedback",
+        Side { base_test: base(0.95), feedback: feedback(0.6) },
+        serving(),
+        false,
+        &["no evidence the candidate is better"],
+    );
+    check(
+        "no held-back feedback",
+        Side { base_test: base(0.95), feedback: Vec::new() },
+        Side { base_test: base(0.95), feedback: Vec::new() },
+        false,
+        &["no held-back feedback yet"],
+    );
+    // Better on feedback, but every 3 of the base test set now reads as an 8.
+    let mut worse_on_three = base(0.95);
+    for (i, o) in worse_on_three.iter_mut().enumerate().filter(|(i, _)| i % 10 == 3) {
+        *o = outcome(i as u8 % 10, 8, 0.3);
+    }
+    check(
+        "better on feedback, worse on one class",
+        Side { base_test: worse_on_three, feedback: feedback(0.9) },
+        serving(),
+        false,
+        &["recall of digit 3 drops 100.00 points", "base test log-loss"],
+    );
+    check(
+        "better on feedback, right everywhere but much less sure on the base test",
+        Side { base_test: base(0.6), feedback: feedback(0.9) },
+        serving(),
+        false,
+        &["exceeds the allowed +0.0200"],
+    );
+    // Surer where it is right, but wrong on 8 of the 20 where serving is right.
+    let mut less_accurate = feedback(0.999);
+    for (i, o) in less_accurate.iter_mut().enumerate().take(8) {
+        *o = outcome(i as u8 % 10, (i as u8 + 1) % 10, 0.45);
+    }
+    check(
+        "surer on average but less accurate on feedback",
+        Side { base_test: base(0.95), feedback: less_accurate },
+        Side { base_test: base(0.95), feedback: feedback(0.5) },
+        false,
+        &["the candidate is less accurate"],
+    );
+}
