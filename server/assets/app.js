@@ -967,11 +967,16 @@
     const button = $("#history-refresh");
     button.classList.add("is-loading");
     try {
-      const items = await api(`/api/history?limit=${HISTORY_LIMIT}`);
+      // Behind the feedback token when the server has one: send the one feedback was sent with.
+      const token = sessionStorage.getItem(TOKEN_KEYS.feedback) || undefined;
+      const items = await api(`/api/history?limit=${HISTORY_LIMIT}`, { token });
       showError($("#history-error"), "");
       renderHistory(Array.isArray(items) ? items : items?.items || []);
     } catch (err) {
-      showError($("#history-error"), `Could not load the history. ${err.message}`);
+      const why = err.status === 401
+        ? "It needs the feedback token: it shows here once feedback was sent with it."
+        : err.message;
+      showError($("#history-error"), `Could not load the history. ${why}`);
     } finally {
       button.classList.remove("is-loading");
     }

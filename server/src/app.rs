@@ -1,7 +1,13 @@
-//! The router: every route, the request timeout, the body limit, per-route metrics, and a
-//! last layer that turns any error without a JSON body (unknown route, wrong method, body too
-//! large, timeout) into `{"error": "..."}`.
+//! The router: every route, the request timeout, the body limit, per-route metrics, a layer
+//! that answers a panicking handler with a JSON 500 (still counted), and a last layer that turns
+//! any error without a JSON body (unknown route, wrong method, body too large, timeout) into
+//! `{"error": "..."}`.
 
+use std::any::Any;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -12,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 
+use crate::error::AppError;
 use crate::routes::{admin, assets, feedback, health, kserve, models, predict, status};
 use crate::state::AppState;
 
@@ -19,7 +26,10 @@ use crate::state::AppState;
 const MAX_ERROR_TEXT: usize = 1024;
 
 pub fn app(state: AppState, request_timeout: Duration) -> Router {
-    let body_limit = state.settings.body_limit;
+    with_middleware(routes(), state, request_timeout)
+}
+
+fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(assets::index))
         .route("/assets/{*file}", get(assets::asset))
@@ -43,8 +53,16 @@ pub fn app(state: AppState, request_timeout: Duration) -> Router {
         .route("/v2/models/{name}/versions/{version}/ready", get(kserve::version_ready))
         .route("/v2/models/{name}/versions/{version}/infer", post(kserve::version_infer))
         .fallback(|| async { StatusCode::NOT_FOUND })
+}
+
+/// The layers every route runs under, innermost first: the body limit, the request timeout,
+/// panics answered as 500, JSON error bodies, and the metrics, which so count every request.
+pub fn with_middleware(routes: Router<AppState>, state: AppState, request_timeout: Duration) -> Router {
+    let body_limit = state.settings.body_limit;
+    routes
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(middleware::from_fn(catch_panic))
         .layer(middleware::from_fn(json_errors))
         .layer(middleware::from_fn_with_state(state.clone(), record))
         .with_state(state)
@@ -61,6 +79,39 @@ async fn record(State(state): State<AppState>, req: Request, next: Next) -> Resp
     state.metrics.http_requests.with_label_values(&labels).inc();
     state.metrics.http_duration.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
     response
+}
+
+/// A handler that panics is answered 500 `{"error": "handling the request failed"}`, the panic
+/// logged; without this the connection would just close and the request go uncounted.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_string();
+    match (CatchUnwind { inner: Box::pin(next.run(req)) }).await {
+        Ok(response) => response,
+        Err(panic) => AppError::internal("handling the request", format!("{route}: panicked: {}", panic_text(&*panic)))
+            .into_response(),
+    }
+}
+
+fn panic_text(panic: &(dyn Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("")
+}
+
+/// A future that turns a panic while it is polled into `Err`.
+struct CatchUnwind<F> {
+    inner: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = std::thread::Result<F::Output>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.inner.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(|| inner.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(output)) => Poll::Ready(Ok(output)),
+            Err(panic) => Poll::Ready(Err(panic)),
+        }
+    }
 }
 
 /// Gives every 4xx/5xx response without a JSON body one: `{"error": <its text or reason>}`.

@@ -19,8 +19,9 @@ warms the model up and swaps it in atomically. A failed load keeps the old model
 retried with backoff. Feedback is stored in new_data/ (params.yaml feedback:), committed and
 pushed, and fires the retrain trigger (params.yaml trigger:) when a sub_set fills up.
 
-API (errors are always {\"error\": \"...\"}: 400 malformed JSON or image, 401 bad token, 413 too
-big, 415 unsupported format, 422 bad label, 503 + Retry-After when the inference queue is full):
+API (errors are always {\"error\": \"...\"}: 400 malformed JSON, image or tensor, 401 bad token,
+408 too slow, 413 too big, 414/431 request line or headers too long, 415 unsupported format, 422
+bad label or blank image, 500 internal, 503 + Retry-After when the inference queue is full):
   POST /predict              multipart `file`, a raw image/* body, or JSON {\"image\": \"<base64 or data URL>\"}
                              -> {digit, probabilities[10], confidence, model_version, request_id}
   POST /feedback             JSON {request_id?, image?, label (0-9; optional for unsure), kind: correct|wrong|unsure}
@@ -33,12 +34,13 @@ big, 415 unsupported format, 422 bad label, 503 + Retry-After when the inference
   POST /admin/rollback       JSON {version}: commit + push the registry pointer, then serve it
   GET  /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
   POST /v2/models/{name}/infer   KServe v2 / Open Inference Protocol: input FP32 [N,1,28,28]
-                             (normalised like training) or UINT8 [N,1,28,28] (0-255, white ink on black)
+                             (normalised like training, finite) or UINT8 [N,1,28,28] (0-255, white ink
+                             on black); N up to --kserve-max-images, run in pieces of --max-batch
   GET  /healthz, /readyz     process up; a model is loaded and warmed
   GET  /metrics              Prometheus text format
   GET  /                     the web UI
-Admin routes need `Authorization: Bearer <--admin-token>` and /feedback `<--feedback-token>`
-when those are set. Every prediction is logged to .pipeline/predictions/ (see `pipeline mine`).";
+Admin routes need `Authorization: Bearer <--admin-token>`, and /feedback and /api/history
+`<--feedback-token>`, when those are set. Every prediction is logged to .pipeline/predictions/ (see `pipeline mine`).";
 
 #[derive(Debug, Clone, clap::Parser)]
 #[command(name = "model-server", version, about = ABOUT, long_about = LONG_ABOUT)]
@@ -81,15 +83,31 @@ pub struct Config {
     /// Inference worker threads, each taking batches off the queue.
     #[arg(long, env = "MODEL_SERVER_WORKERS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub workers: u32,
-    /// Bearer token for /admin/*; none: admin routes are open.
-    #[arg(long, env = "MODEL_SERVER_ADMIN_TOKEN", hide_env_values = true)]
+    /// Bearer token for /admin/*; unset: admin routes are open. An empty value is an error.
+    #[arg(long, env = "MODEL_SERVER_ADMIN_TOKEN", hide_env_values = true,
+          value_parser = |t: &str| token(t, "--admin-token / MODEL_SERVER_ADMIN_TOKEN"))]
     pub admin_token: Option<String>,
-    /// Bearer token for POST /feedback; none: feedback is open.
-    #[arg(long, env = "MODEL_SERVER_FEEDBACK_TOKEN", hide_env_values = true)]
+    /// Bearer token for POST /feedback and GET /api/history; unset: both are open. An empty
+    /// value is an error.
+    #[arg(long, env = "MODEL_SERVER_FEEDBACK_TOKEN", hide_env_values = true,
+          value_parser = |t: &str| token(t, "--feedback-token / MODEL_SERVER_FEEDBACK_TOKEN"))]
     pub feedback_token: Option<String>,
     /// Longest time one request may take before it is answered 408.
     #[arg(long, env = "MODEL_SERVER_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
     pub request_timeout: Duration,
+    /// Longest time a connection may take to send a request's line and headers, from their
+    /// first byte; a slower one is closed.
+    #[arg(long, env = "MODEL_SERVER_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Longest time a keep-alive connection may sit idle (no request in flight, no byte of the
+    /// next one) before it is closed.
+    #[arg(long, env = "MODEL_SERVER_IDLE_TIMEOUT", default_value = "60s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+    /// Most images one KServe infer request may carry (larger ones are answered 413); they
+    /// run in pieces of --max-batch, taking turns with other requests.
+    #[arg(long, env = "MODEL_SERVER_KSERVE_MAX_IMAGES", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..=1 << 20))]
+    pub kserve_max_images: u32,
     /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish.
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -105,6 +123,15 @@ pub struct Config {
     /// Rotated prediction log files to keep.
     #[arg(long, default_value_t = 8)]
     pub predlog_keep: usize,
+}
+
+/// A bearer token: set but empty is refused, since it would look like protection and give none.
+fn token(text: &str, name: &str) -> Result<String, String> {
+    if text.trim().is_empty() {
+        Err(format!("{name} is set but empty: give a token, or unset it to leave the routes open"))
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 /// `250ms`, `10s`, `2m`, or a plain number of seconds.

@@ -1,5 +1,6 @@
 //! Reading request bodies: multipart forms, raw `image/*` bodies and JSON, with the body limit
-//! applied, and images given as base64 or data URLs.
+//! applied, images given as base64 or data URLs, and the one check every image passes before it
+//! is classified or stored as feedback ([`to_digit`]).
 
 use std::collections::HashMap;
 
@@ -7,8 +8,14 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header::CONTENT_TYPE;
 use base64::Engine;
+use gitops::image_input::{self, ImageLimits};
+use pipeline::data::PIXELS;
+use pipeline::preprocess;
 
 use crate::error::AppError;
+
+/// Inputs larger than this are decoded on the blocking pool instead of the request's thread.
+const INLINE_DECODE_BYTES: usize = 256 << 10;
 
 /// A request body, by its content type.
 #[derive(Debug)]
@@ -72,6 +79,23 @@ fn body_error(e: &axum::Error, limit: usize) -> AppError {
         AppError::TooLarge(format!("the request body is larger than the limit of {limit} bytes"))
     } else {
         AppError::BadRequest(format!("cannot read the request body: {e}"))
+    }
+}
+
+/// Decodes `bytes` under `limits` and makes the 28x28 digit of them: an image that is not one,
+/// is too large, or is blank is refused here, for `/predict` and `/feedback` alike. Gives the
+/// bytes back with the digit.
+pub async fn to_digit(bytes: Vec<u8>, limits: ImageLimits) -> Result<(Vec<u8>, [u8; PIXELS]), AppError> {
+    let inline = bytes.len() <= INLINE_DECODE_BYTES;
+    let prepare = move || -> Result<(Vec<u8>, [u8; PIXELS]), AppError> {
+        let image = image_input::decode_limited(&bytes, &limits)?;
+        let digit = preprocess::to_mnist(&image).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        Ok((bytes, digit))
+    };
+    if inline {
+        prepare()
+    } else {
+        tokio::task::spawn_blocking(prepare).await.map_err(|e| AppError::internal("decoding the image", e))?
     }
 }
 

@@ -26,6 +26,7 @@ pub struct Metrics {
     pub queue_rejections: IntCounter,
     pub git_fetches: IntCounterVec,
     pub predlog_dropped: IntCounter,
+    pub registry_errors: IntCounter,
     pub feedback_syncs: IntCounterVec,
     pub feedback_sync_failing: IntGauge,
 }
@@ -111,6 +112,10 @@ impl Metrics {
             predlog_dropped: single(
                 "prediction_log_dropped_total",
                 "Prediction log records dropped because the writer fell behind.",
+            ),
+            registry_errors: single(
+                "registry_errors_total",
+                "Polls that could not read models/registry.json (missing or not valid); the model serving stays.",
             ),
             feedback_syncs: counter(
                 "feedback_syncs_total",

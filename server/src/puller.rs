@@ -179,7 +179,7 @@ impl Worker {
     /// One poll: returns whether the serving model changed.
     fn poll(&mut self, force: bool) -> Result<ReloadOutcome, PullError> {
         self.fetch();
-        let target = Registry::load(self.models_dir())?.serving;
+        let target = Registry::load(self.models_dir()).inspect_err(|_| self.metrics.registry_errors.inc())?.serving;
         if self.models.current_version().as_deref() == Some(target.as_str()) {
             return Ok(ReloadOutcome { serving: Some(target), changed: false });
         }

@@ -1,10 +1,14 @@
 //! Running the server: bind, serve, and on SIGTERM or Ctrl-C stop accepting, let requests in
-//! flight finish (up to the shutdown timeout), then return.
+//! flight finish (up to the shutdown timeout), then return. Connections keep a header-read and
+//! an idle deadline, and hyper's own error answers get JSON bodies ([`conn`]).
+
+mod conn;
 
 use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use axum::middleware;
 use tokio::net::TcpListener;
 
 use crate::app::app;
@@ -35,7 +39,7 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
 }
 
 /// Serves `state` on `listener` until `shutdown` completes, then waits up to `grace` for
-/// requests in flight.
+/// requests in flight. The connection deadlines are the state's settings.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
@@ -43,8 +47,14 @@ pub async fn serve(
     grace: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let deadlines =
+        conn::Deadlines { header_read: state.settings.header_read_timeout, idle: state.settings.idle_timeout };
+    let listener = conn::TimedListener::new(listener, deadlines, state.metrics.clone());
+    let service = app(state, request_timeout)
+        .layer(middleware::from_fn(conn::track))
+        .into_make_service_with_connect_info::<conn::Activity>();
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app(state, request_timeout)).with_graceful_shutdown(async move {
+    let server = axum::serve(listener, service).with_graceful_shutdown(async move {
         shutdown.await;
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stopping.send(());

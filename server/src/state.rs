@@ -31,7 +31,7 @@ pub enum StartError {
     PredLog(#[from] pipeline::predlog::PredLogError),
 }
 
-/// Settings the handlers read.
+/// Settings the handlers and the connection layer read.
 #[derive(Debug)]
 pub struct Settings {
     pub root: PathBuf,
@@ -42,6 +42,10 @@ pub struct Settings {
     pub feedback_token: Option<String>,
     pub model_name: String,
     pub threshold: u32,
+    pub kserve_max_images: usize,
+    /// How long a request's line and headers may take, and a connection may sit idle.
+    pub header_read_timeout: std::time::Duration,
+    pub idle_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -101,10 +105,14 @@ impl AppState {
             body_limit: usize::try_from(limits.max_bytes.saturating_mul(4) / 3 + (64 << 10)).unwrap_or(usize::MAX),
             limits,
             root,
-            admin_token: config.admin_token.clone().filter(|t| !t.is_empty()),
-            feedback_token: config.feedback_token.clone().filter(|t| !t.is_empty()),
+            // `Config` refuses empty tokens at start; one that got here anyway locks, not opens.
+            admin_token: config.admin_token.clone(),
+            feedback_token: config.feedback_token.clone(),
             model_name: config.model_name.clone(),
             threshold: params.feedback.threshold,
+            kserve_max_images: config.kserve_max_images as usize,
+            header_read_timeout: config.header_read_timeout,
+            idle_timeout: config.idle_timeout,
         };
         let history = Arc::new(History::new(config.history_size, HISTORY_BYTES));
         Ok(Self { settings: Arc::new(settings), models, batcher, puller, metrics, history, feedback, predlog })

@@ -5,6 +5,7 @@
 //! the tests.
 
 mod add;
+mod chain;
 mod report;
 
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 
 pub use add::AddArgs;
+pub use chain::error_chain;
 
 use crate::feedback::{FeedbackError, FeedbackStore};
 use crate::git::GitError;

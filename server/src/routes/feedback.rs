@@ -68,7 +68,9 @@ pub async fn feedback(
         None => None,
     };
     let image = match (given.image, &cached) {
-        (Some(image), _) => image,
+        // The check `/predict` makes: what it would refuse (not an image, too large, blank) is
+        // not stored either.
+        (Some(image), _) => input::to_digit(image, state.settings.limits).await?.0,
         (None, Some(entry)) => entry.input.to_vec(),
         (None, None) => {
             return Err(AppError::BadRequest("send a `request_id` from a recent prediction or an `image`".into()));

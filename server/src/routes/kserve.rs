@@ -3,6 +3,10 @@
 //! (normalised like training: `(pixel/255 - 0.1307) / 0.3081`) or UINT8 `[N,1,28,28]` (raw
 //! 0-255 pixels, white ink on black, normalised here) and answers `probabilities` FP32 `[N,10]`
 //! and `digit` INT64 `[N]`.
+//!
+//! A request carries at most `--kserve-max-images` images (413 above, the shape's product
+//! checked before anything is read), the batcher runs them in pieces of `--max-batch`, and
+//! FP32 values must be finite.
 
 use axum::Json;
 use axum::body::Bytes;
@@ -12,12 +16,16 @@ use axum::response::{IntoResponse, Response};
 use pipeline::data::PIXELS;
 use pipeline::preprocess;
 use serde::Deserialize;
+use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::{Value, json};
 
 use crate::error::AppError;
 use crate::state::AppState;
 
 const HEADER_LENGTH: &str = "inference-header-content-length";
+
+/// Bodies larger than this are parsed on the blocking pool instead of the request's thread.
+const INLINE_PARSE_BYTES: usize = 256 << 10;
 
 pub async fn server_metadata() -> Json<Value> {
     Json(json!({ "name": "model-server", "version": env!("CARGO_PKG_VERSION"), "extensions": ["binary_tensor_data"] }))
@@ -101,7 +109,7 @@ struct InputTensor {
     name: String,
     shape: Vec<i64>,
     datatype: String,
-    data: Option<Value>,
+    data: Option<Numbers>,
     #[serde(default)]
     parameters: serde_json::Map<String, Value>,
 }
@@ -152,14 +160,21 @@ async fn run_infer(
         }
         None => body.len(),
     };
-    let request: InferRequest =
-        serde_json::from_slice(&body[..json_len]).map_err(|e| AppError::BadJson(e.to_string()))?;
-    let [input] = request.inputs.as_slice() else {
-        return Err(AppError::BadRequest(format!("expected one input tensor, got {}", request.inputs.len())));
+    let max_images = state.settings.kserve_max_images;
+    let (request, images) = if body.len() <= INLINE_PARSE_BYTES {
+        parse(&body, json_len, max_images)?
+    } else {
+        tokio::task::spawn_blocking(move || parse(&body, json_len, max_images))
+            .await
+            .map_err(|e| AppError::internal("reading the tensor", e))??
     };
-    let images = decode_input(input, &body[json_len..])?;
     let count = images.len();
     let answer = state.batcher.predict(images).await?;
+    if let Some(i) = answer.predictions.iter().position(|p| p.probabilities.iter().any(|v| !v.is_finite())) {
+        return Err(AppError::Unprocessable(format!(
+            "the model's output for image {i} is not finite: FP32 inputs must be normalised pixels"
+        )));
+    }
     for p in &answer.predictions {
         state.metrics.predictions.with_label_values(&[&p.digit.to_string()]).inc();
         state.metrics.confidence.observe(f64::from(p.confidence));
@@ -219,8 +234,19 @@ async fn run_infer(
     Ok(response)
 }
 
+/// The request (JSON header of `body`, `json_len` bytes) and its one input as normalised digits.
+fn parse(body: &[u8], json_len: usize, max_images: usize) -> Result<(InferRequest, Vec<[f32; PIXELS]>), AppError> {
+    let request: InferRequest =
+        serde_json::from_slice(&body[..json_len]).map_err(|e| AppError::BadJson(e.to_string()))?;
+    let [input] = request.inputs.as_slice() else {
+        return Err(AppError::BadRequest(format!("expected one input tensor, got {}", request.inputs.len())));
+    };
+    let images = decode_input(input, &body[json_len..], max_images)?;
+    Ok((request, images))
+}
+
 /// The input tensor as normalised digits.
-fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>, AppError> {
+fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize) -> Result<Vec<[f32; PIXELS]>, AppError> {
     let shape_ok = matches!(input.shape.as_slice(), [n, 1, 28, 28] | [n, 28, 28] | [n, 784] if *n >= 0);
     if !shape_ok {
         return Err(AppError::BadRequest(format!(
@@ -228,8 +254,18 @@ fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>
             input.name, input.shape
         )));
     }
-    let n = usize::try_from(input.shape[0]).unwrap_or(0);
-    let values = n * PIXELS;
+    // Every dimension is non-negative here; a product that overflows is over the cap too.
+    let values = input
+        .shape
+        .iter()
+        .try_fold(1usize, |product, &d| product.checked_mul(usize::try_from(d).ok()?))
+        .filter(|&values| values <= max_images.saturating_mul(PIXELS))
+        .ok_or_else(|| {
+            AppError::TooLarge(format!(
+                "input {} has shape {:?}: a request may carry at most {max_images} images",
+                input.name, input.shape
+            ))
+        })?;
     let binary_size = input.parameters.get("binary_data_size").and_then(Value::as_u64).map(|s| s as usize);
     let pixels: Vec<f32> = match (input.datatype.as_str(), binary_size, &input.data) {
         ("FP32", Some(size), _) => {
@@ -244,9 +280,9 @@ fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>
                 binary.get(..size).filter(|b| b.len() == values).ok_or_else(|| size_error(input, values, size))?;
             raw_to_normalised(bytes)
         }
-        ("FP32", None, Some(data)) => flatten(data)?.into_iter().map(|v| v as f32).collect(),
+        ("FP32", None, Some(data)) => data.0.iter().map(|&v| v as f32).collect(),
         ("UINT8", None, Some(data)) => {
-            let raw: Vec<u8> = flatten(data)?.into_iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
+            let raw: Vec<u8> = data.0.iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
             raw_to_normalised(&raw)
         }
         ("FP32" | "UINT8", None, None) => {
@@ -264,6 +300,12 @@ fn decode_input(input: &InputTensor, binary: &[u8]) -> Result<Vec<[f32; PIXELS]>
             input.shape
         )));
     }
+    if let Some(i) = pixels.iter().position(|v| !v.is_finite()) {
+        return Err(AppError::BadRequest(format!(
+            "input {}: value {i} is not a finite FP32 number (NaN, infinite, or beyond 3.4e38)",
+            input.name
+        )));
+    }
     Ok(pixels.chunks_exact(PIXELS).map(|c| c.try_into().expect("784 values")).collect())
 }
 
@@ -278,15 +320,52 @@ fn raw_to_normalised(raw: &[u8]) -> Vec<f32> {
     raw.chunks_exact(PIXELS).flat_map(|c| preprocess::normalize(c.try_into().expect("784 pixels"))).collect()
 }
 
-fn flatten(data: &Value) -> Result<Vec<f64>, AppError> {
-    let mut out = Vec::new();
-    let mut stack = vec![data];
-    while let Some(v) = stack.pop() {
-        match v {
-            Value::Array(items) => stack.extend(items.iter().rev()),
-            Value::Number(n) => out.push(n.as_f64().unwrap_or(f64::NAN)),
-            other => return Err(AppError::BadRequest(format!("tensor data must be numbers, found {other}"))),
-        }
+/// A tensor's `data`: numbers in arrays nested to any depth, flattened while they are parsed,
+/// so a large tensor costs 8 bytes a value instead of a JSON tree.
+#[derive(Debug)]
+struct Numbers(Vec<f64>);
+
+impl<'de> Deserialize<'de> for Numbers {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut numbers = Vec::new();
+        Flatten(&mut numbers).deserialize(deserializer)?;
+        Ok(Self(numbers))
     }
-    Ok(out)
+}
+
+/// Appends the numbers of one JSON value (a number, or an array of them at any depth).
+struct Flatten<'a>(&'a mut Vec<f64>);
+
+impl<'de> DeserializeSeed<'de> for Flatten<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Flatten<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("tensor data: numbers, in arrays")
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, v: f64) -> Result<(), E> {
+        self.0.push(v);
+        Ok(())
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<(), E> {
+        self.visit_f64(v as f64)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Flatten(&mut *self.0))?.is_some() {}
+        Ok(())
+    }
 }

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Request, State};
 use chrono::Utc;
-use pipeline::data::PIXELS;
 use pipeline::predlog::{Event, Record};
 use pipeline::preprocess;
 use serde::Serialize;
@@ -16,9 +15,6 @@ use crate::error::AppError;
 use crate::history::Entry;
 use crate::input::{self, Body};
 use crate::state::AppState;
-
-/// Inputs larger than this are decoded on the blocking pool instead of the request's thread.
-const INLINE_DECODE_BYTES: usize = 256 << 10;
 
 #[derive(Debug, Serialize)]
 pub struct PredictResponse {
@@ -58,18 +54,7 @@ pub fn image_from_json(value: &serde_json::Value) -> Result<Vec<u8>, AppError> {
 /// Decodes (under the limits), preprocesses and classifies one image, then records it in the
 /// history, the metrics and the prediction log. Returns the history entry and the probabilities.
 pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, [f32; 10]), AppError> {
-    let limits = state.settings.limits;
-    let inline = bytes.len() <= INLINE_DECODE_BYTES;
-    let prepare = move || -> Result<(Vec<u8>, [u8; PIXELS]), AppError> {
-        let image = gitops::image_input::decode_limited(&bytes, &limits)?;
-        let digit = preprocess::to_mnist(&image).map_err(|e| AppError::Unprocessable(e.to_string()))?;
-        Ok((bytes, digit))
-    };
-    let (bytes, pixels) = if inline {
-        prepare()?
-    } else {
-        tokio::task::spawn_blocking(prepare).await.map_err(|e| AppError::internal("decoding the image", e))??
-    };
+    let (bytes, pixels) = input::to_digit(bytes, state.settings.limits).await?;
     let answer = state.batcher.predict(vec![preprocess::normalize(&pixels)]).await?;
     let prediction =
         answer.predictions.into_iter().next().ok_or_else(|| AppError::internal("inference", "an empty answer"))?;

@@ -1,9 +1,10 @@
 //! `GET /api/status` (feedback count, serving version, retrain state, last promote decision,
 //! how feedback commits and pushes are going) and `GET /api/history` (recent predictions from
-//! the in-memory cache).
+//! the in-memory cache, behind the feedback token).
 
 use axum::Json;
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use gitops::feedback::CountFile;
 use gitops::trigger::RetrainStatus;
 use serde::{Deserialize, Serialize};
@@ -75,6 +76,12 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
 }
 
-pub async fn history(State(state): State<AppState>, Query(query): Query<HistoryQuery>) -> Json<Vec<HistoryItem>> {
-    Json(state.history.recent(query.limit.unwrap_or(20)))
+/// Behind the feedback token when one is set: the history shows users' inputs.
+pub async fn history(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HistoryQuery>,
+) -> Result<Json<Vec<HistoryItem>>, AppError> {
+    super::auth::check(&headers, state.settings.feedback_token.as_deref())?;
+    Ok(Json(state.history.recent(query.limit.unwrap_or(20))))
 }

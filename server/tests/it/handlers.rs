@@ -257,9 +257,10 @@ async fn admin_routes_need_the_token() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_answers_503_with_retry_after() {
     let repo = TestRepo::new(&[]);
-    let state = start(&repo.server(), &["--queue-capacity", "1", "--workers", "1", "--max-batch", "1"]);
+    let state = start(&repo.server(), &["--queue-capacity", "1", "--workers", "1", "--max-batch", "4096"]);
     let app = app(&state);
-    // A large KServe batch keeps the one worker busy while single predictions pile up.
+    // A large KServe batch (one piece: --max-batch is larger) keeps the one worker busy while
+    // single predictions pile up.
     let n = 3000usize;
     let big = json!({ "inputs": [{ "name": "input", "shape": [n, 1, 28, 28], "datatype": "UINT8", "data": vec![0u8; n * 784] }] });
     let busy = tokio::spawn({

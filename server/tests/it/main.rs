@@ -4,6 +4,7 @@
 mod support;
 mod browser;
 mod handlers;
+mod hardening;
 mod http;
 mod kserve;
 mod predlog;
