@@ -21,13 +21,7 @@ pub fn main<T, E: std::error::Error>(
             ExitCode::SUCCESS
         }
         Err(e) => {
-            let mut msg = format!("{name}: error: {e}");
-            let mut source = e.source();
-            while let Some(s) = source {
-                msg.push_str(&format!(": {s}"));
-                source = s.source();
-            }
-            eprintln!("{msg}");
+            eprintln!("{name}: error: {}", gitops::cli::error_chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Command::Fsck(args) => args.run(&cli.repo),
     };
     result.unwrap_or_else(|e| {
-        eprintln!("error: {e}");
+        eprintln!("error: {}", gitops::cli::error_chain(&e));
         ExitCode::FAILURE
     })
 }

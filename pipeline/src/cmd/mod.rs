@@ -72,7 +72,7 @@ pub fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", gitops::cli::error_chain(&*e));
             ExitCode::FAILURE
         }
     }

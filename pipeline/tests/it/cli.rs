@@ -118,3 +118,15 @@ fn predict_refuses_what_is_too_large_before_reading_or_decoding() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.starts_with(&format!("{}: ", good.display())) && stdout.lines().count() == 1, "{stdout}");
 }
+
+/// An error whose message already holds its cause prints that cause once, not again after it.
+#[test]
+fn an_error_prints_each_cause_once() {
+    let repo = crate::temp_repo();
+    let missing = repo.path().join("missing.png");
+    let out = pipeline(repo.path()).args(["feedback", "add", "--label", "3"]).arg(&missing).output().unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&missing.display().to_string()), "{err}");
+    assert_eq!(err.matches("No such file or directory").count(), 1, "the cause is printed once: {err}");
+}
