@@ -59,6 +59,10 @@ enum Command {
     Status(repro::cli::StatusArgs),
     /// Draw the stage graph of dvc.yaml, like `dvc dag`.
     Dag(repro::cli::DagArgs),
+    /// Upload the cached outputs of dvc.lock and .dvc files to the DVC remote, like `dvc push`.
+    Push(repro::cli::PushArgs),
+    /// Download the outputs of dvc.lock and .dvc files from the DVC remote and check them out, like `dvc pull`.
+    Pull(repro::cli::PullArgs),
 }
 
 pub fn main() -> ExitCode {
@@ -93,6 +97,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Repro(a) => Ok(repro::cli::repro(&repo.root, &a, &stage_bin_dirs())?),
         Command::Status(a) => Ok(repro::cli::status(&repo.root, &a)?),
         Command::Dag(a) => Ok(repro::cli::dag(&repo.root, &a)?),
+        Command::Push(a) => Ok(repro::cli::push(&repo.root, &a)?),
+        Command::Pull(a) => Ok(repro::cli::pull(&repo.root, &a)?),
     }
 }
 
