@@ -1,5 +1,6 @@
 //! Installs PyTorch 2.13.0 from PyPI once into a versioned cache outside the clone and points
-//! the repo's `.libtorch` link at it, so a fresh clone on the same machine reuses it.
+//! the repo's `.libtorch` link at it, so a fresh clone on the same machine reuses it. Also makes
+//! sure the one system library the build links is there: OpenSSL's headers, for git's https.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -25,8 +26,10 @@ pub fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
 }
 
-/// Makes sure libtorch is installed and linked; returns the libtorch directory.
+/// Makes sure libtorch is installed and linked, and OpenSSL's headers are there; returns the
+/// libtorch directory.
 pub fn run() -> Result<PathBuf> {
+    ensure_openssl()?;
     let libtorch = match std::env::var_os("LIBTORCH_OVERRIDE") {
         Some(dir) => PathBuf::from(dir),
         None => ensure_cached_torch(&cache_root()?)?,
@@ -110,6 +113,25 @@ fn link(target: &Path, link: &Path) -> Result<()> {
     }
     std::os::unix::fs::symlink(target, link)
         .with_context(|| format!("linking {} -> {}", link.display(), target.display()))
+}
+
+/// libgit2 speaks https through the system's OpenSSL (`git2`'s `https` feature), so the build
+/// needs its headers: installs Debian's `libssl-dev` when `pkg-config` cannot find them.
+fn ensure_openssl() -> Result<()> {
+    let found = || Command::new("pkg-config").args(["--exists", "openssl"]).status().is_ok_and(|s| s.success());
+    if found() {
+        return Ok(());
+    }
+    eprintln!("OpenSSL's headers are missing (git's https needs them): apt-get install -y libssl-dev pkg-config");
+    let installed = Command::new("apt-get")
+        .args(["install", "-y", "-qq", "libssl-dev", "pkg-config"])
+        .env("DEBIAN_FRONTEND", "noninteractive")
+        .status()
+        .is_ok_and(|s| s.success());
+    if !installed || !found() {
+        bail!("OpenSSL's development files are missing: install libssl-dev and pkg-config (Debian/Ubuntu) or openssl-devel");
+    }
+    Ok(())
 }
 
 /// The first executable called `name` on PATH.

@@ -176,6 +176,15 @@ fn unauthorized_server() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
 }
 
 #[test]
+fn libgit2_is_built_with_https_and_ssh() {
+    // Without them, every push to a real remote (GitHub over https or ssh) fails at run time
+    // with "there is no TLS stream available".
+    let version = git2::Version::get();
+    assert!(version.https(), "libgit2 without https support");
+    assert!(version.ssh(), "libgit2 without ssh support");
+}
+
+#[test]
 fn a_bad_credential_fails_once_with_a_clear_message() {
     let remote = Remote::new(10);
     let a = remote.clone("a");
