@@ -1,9 +1,11 @@
 //! Pushing, with replay on rejection, backoff, and offline detection.
 
 use std::cell::{Cell, RefCell};
+use std::fs::{File, OpenOptions};
 use std::path::Path;
 use std::time::Duration;
 
+use fs4::fs_std::FileExt;
 use git2::{ErrorClass, ErrorCode, Oid, PushOptions, Repository};
 
 use super::credentials::Credentials;
@@ -128,6 +130,7 @@ pub fn push_with_retry(
 /// no local ref (the caller records the remote-tracking ref under the repository's lock).
 fn push_once(repo: &Repository, params: &GitParams, creds: &Credentials) -> Result<(), NetFailure> {
     let url = remote_url(repo, params, true)?;
+    let _serialized = local_push_lock(&url)?;
     let mut remote = repo.remote_anonymous(&url).map_err(NetFailure::Other)?;
     let failure = Cell::new(None);
     let rejected = RefCell::new(None);
@@ -148,4 +151,25 @@ fn push_once(repo: &Repository, params: &GitParams, creds: &Credentials) -> Resu
         Some(_) => Err(NetFailure::Rejected),
         None => Ok(()),
     }
+}
+
+/// For a remote that is a path on this machine: an OS lock in its git directory, held while
+/// we push. libgit2 pushes to such a remote by writing its ref itself, checking for a
+/// fast-forward against the head it saw at the start but writing without a compare-and-swap
+/// (unlike `git receive-pack` behind every server), so two writers pushing at once could each
+/// be told they landed while the second overwrote the first. `None` for network remotes and
+/// for a path that is no repository (the push then fails as it would have).
+fn local_push_lock(url: &str) -> Result<Option<File>, NetFailure> {
+    let path = match url.strip_prefix("file://") {
+        Some(path) => path,
+        None if url.contains("://") || (url.contains(':') && !url.starts_with('/')) => return Ok(None),
+        None => url,
+    };
+    let Ok(remote) = Repository::open_bare(path).or_else(|_| Repository::open(path)) else { return Ok(None) };
+    let lock_path = remote.path().join("gitops-push.flock");
+    let lock = OpenOptions::new().create(true).truncate(false).write(true).open(&lock_path);
+    let lock = lock
+        .and_then(|file| FileExt::lock_exclusive(&file).map(|()| file))
+        .map_err(|source| NetFailure::Local(GitError::Io { path: lock_path, source }))?;
+    Ok(Some(lock))
 }
