@@ -63,7 +63,7 @@ impl Default for PromoteParams {
         Self {
             min_feedback_gain: 0.0,
             max_earlier_feedback_drop: 0.02,
-            max_base_loss_increase: 0.02,
+            max_base_loss_increase: 0.1,
             max_base_drop: 0.01,
             max_class_recall_drop: 0.05,
             keep: 3,
@@ -100,12 +100,16 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
             check(
                 upper < 0.0,
                 format!(
-                    "held-back feedback log-loss {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} 0 ({} samples)",
+                    "held-back feedback log-loss {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} ({} samples)",
                     e.candidate_log_loss,
                     e.serving_log_loss,
                     e.log_loss_diff,
                     percent(e.confidence),
-                    if upper < 0.0 { "below: the candidate is better" } else { "not below: no evidence the candidate is better than" },
+                    if upper < 0.0 {
+                        "below 0: the candidate is better"
+                    } else {
+                        "not below 0: no evidence the candidate is better"
+                    },
                     e.samples
                 ),
             );

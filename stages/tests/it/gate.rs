@@ -76,7 +76,7 @@ fn the_gate_decides_on_paired_evidence() {
         Side { base_test: base(0.95), feedback: feedback(0.9) },
         serving(),
         true,
-        &["below: the candidate is better", "McNemar: 0 right only by the candidate, 0 only by serving, p = 1.000"],
+        &["below 0: the candidate is better", "McNemar: 0 right only by the candidate, 0 only by serving, p = 1.000"],
     );
     check(
         "both right on every sample, the candidate less sure on feedback",
@@ -109,7 +109,7 @@ fn the_gate_decides_on_paired_evidence() {
         Side { base_test: base(0.6), feedback: feedback(0.9) },
         serving(),
         false,
-        &["exceeds the allowed +0.0200"],
+        &["exceeds the allowed +0.1000"],
     );
     // Surer where it is right, but wrong on 8 of the 20 where serving is right.
     let mut less_accurate = feedback(0.999);
