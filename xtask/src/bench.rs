@@ -2,8 +2,9 @@
 //! benchmark of this workspace and the same network in PyTorch (the cached wheel, same thread
 //! count) in one run and prints both with their ratio; `dag` (the runner against DVC),
 //! `preprocess` (`to_mnist` on a digit, a canvas and a photo), `feedback` (durable adds from 8
-//! writers) and `serve` (model-server against the FastAPI peer) run those crates' `cargo bench`
-//! harnesses, which print their own figures.
+//! writers), `serve` (model-server against the FastAPI peer) and `remote` (push and pull of
+//! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint) run those crates'
+//! `cargo bench` harnesses, which print their own figures.
 
 use anyhow::{Context, Result, bail};
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ pub enum Suite {
     Feedback,
     /// model-server against the FastAPI peer (issue 6).
     Serve,
+    /// `repro push` / `pull` against `dvc push` / `pull` to one S3 endpoint (issue 18).
+    Remote,
     /// All of the above, in that order.
     All,
 }
@@ -34,6 +37,7 @@ pub fn run(suite: Suite) -> Result<()> {
         (Suite::Preprocess, "pipeline", "preprocess"),
         (Suite::Feedback, "gitops", "feedback"),
         (Suite::Serve, "model-server", "serve"),
+        (Suite::Remote, "repro", "remote"),
     ];
     if matches!(suite, Suite::Model | Suite::All) {
         model()?;

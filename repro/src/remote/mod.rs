@@ -102,10 +102,53 @@ fn progress(len: usize, what: &str) -> ProgressBar {
     bar
 }
 
+/// The local objects a push sends: files (plain outs, and the files of directories whose
+/// listing cannot be sent because some of them are missing) and complete directories with
+/// their files, each with its size; and what the cache lacks.
+#[derive(Default)]
+struct Local {
+    files: BTreeMap<String, u64>,
+    dirs: BTreeMap<String, (u64, Vec<(String, u64)>)>,
+    missing: BTreeSet<String>,
+}
+
+impl Local {
+    fn collect(cache: &Cache, outs: &[used::UsedOut]) -> Result<Local, RemoteError> {
+        let size = |oid: &str| std::fs::metadata(cache.object_path(oid)).ok().filter(|m| m.is_file()).map(|m| m.len());
+        let mut local = Local::default();
+        for out in outs {
+            let Some(out_size) = size(&out.md5) else {
+                local.missing.insert(out.md5.clone());
+                continue;
+            };
+            if !out.md5.ends_with(".dir") {
+                local.files.insert(out.md5.clone(), out_size);
+                continue;
+            }
+            let listing = cache.read_listing(&out.md5)?;
+            let mut entries = Vec::new();
+            for entry in &listing {
+                let oid = entry.md5_hex();
+                match size(&oid) {
+                    Some(s) => entries.push((oid, s)),
+                    None => _ = local.missing.insert(oid),
+                }
+            }
+            if entries.len() == listing.len() {
+                local.dirs.insert(out.md5.clone(), (out_size, entries));
+            } else {
+                local.files.extend(entries);
+            }
+        }
+        Ok(local)
+    }
+}
+
 /// Uploads to the remote every cache object the outs of dvc.lock and the `.dvc` files need
 /// and it lacks: files first, then the `.dir` listings naming them, so a listing on the
-/// remote means its files are there too. A directory with files missing from the local
-/// cache keeps its listing back.
+/// remote means its files are there too, and a directory whose listing the remote has is
+/// not checked file by file (as DVC trusts its remote index). A directory with files missing
+/// from the local cache keeps its listing back.
 pub fn push(root: &Path, opts: &TransferOptions) -> Result<PushReport, RemoteError> {
     let root = root.canonicalize().map_err(Error::io(root))?;
     let _lock = RepoLock::acquire(&root)?;
@@ -113,47 +156,31 @@ pub fn push(root: &Path, opts: &TransferOptions) -> Result<PushReport, RemoteErr
     let cfg = config::remote(&root, opts.remote.as_deref())?;
     let jobs = jobs(opts, &cfg)?;
     let cache = Cache::new(&root);
-    let size = |oid: &str| std::fs::metadata(cache.object_path(oid)).ok().filter(|m| m.is_file()).map(|m| m.len());
-    let (mut files, mut dirs) = (BTreeMap::new(), BTreeMap::new());
-    let mut missing = BTreeSet::new();
-    for out in &outs {
-        let Some(out_size) = size(&out.md5) else {
-            missing.insert(out.md5.clone());
-            continue;
-        };
-        if !out.md5.ends_with(".dir") {
-            files.insert(out.md5.clone(), out_size);
-            continue;
-        }
-        let mut complete = true;
-        for entry in cache.read_listing(&out.md5)? {
-            let oid = entry.md5_hex();
-            match size(&oid) {
-                Some(s) => _ = files.insert(oid, s),
-                None => {
-                    missing.insert(oid);
-                    complete = false;
-                }
-            }
-        }
-        if complete {
-            dirs.insert(out.md5.clone(), out_size);
-        }
-    }
+    let local = Local::collect(&cache, &outs)?;
     let pushed = runtime()?.block_on(async {
         let backend = open(&cfg).await?;
         let backend = backend.as_ref();
         transfer::check(backend).await?;
-        let all: Vec<&str> = files.keys().chain(dirs.keys()).map(String::as_str).collect();
-        let present = transfer::remote_sizes(backend, &all, jobs).await?;
-        let (todo_files, todo_dirs) = (todo(&files, &present), todo(&dirs, &present));
+        let dir_oids: Vec<&str> = local.dirs.keys().map(String::as_str).collect();
+        let dirs_there = transfer::remote_sizes(backend, &dir_oids, jobs).await?;
+        let mut files = local.files.clone();
+        let mut dirs = BTreeMap::new();
+        for (oid, (size, entries)) in &local.dirs {
+            if dirs_there.get(oid) != Some(size) {
+                files.extend(entries.iter().cloned());
+                dirs.insert(oid.clone(), *size);
+            }
+        }
+        let file_oids: Vec<&str> = files.keys().map(String::as_str).collect();
+        let files_there = transfer::remote_sizes(backend, &file_oids, jobs).await?;
+        let (todo_files, todo_dirs) = (todo(&files, &files_there), todo(&dirs, &dirs_there));
         let bar = progress(todo_files.len() + todo_dirs.len(), "Pushing");
         transfer::upload(backend, &cache, &todo_files, jobs, &bar).await?;
         transfer::upload(backend, &cache, &todo_dirs, jobs, &bar).await?;
         bar.finish_and_clear();
         Ok::<_, RemoteError>(todo_files.len() + todo_dirs.len())
     })?;
-    Ok(PushReport { pushed, missing: missing.into_iter().collect() })
+    Ok(PushReport { pushed, missing: local.missing.into_iter().collect() })
 }
 
 /// Downloads what the outs of dvc.lock and the `.dvc` files need and the cache lacks (the

@@ -237,9 +237,16 @@ impl Repo {
         check(self.ours_output(args), &format!("repro {}", args.join(" ")))
     }
 
+    /// The real DVC with `args`, not yet run.
+    pub fn dvc_command(&self, args: &[&str]) -> Command {
+        let mut cmd = self.command(&self.dvc);
+        cmd.args(args);
+        cmd
+    }
+
     /// Runs the real DVC; its stdout, panicking with its output when it fails.
     pub fn dvc(&self, args: &[&str]) -> String {
-        let out = self.command(&self.dvc).args(args).output().expect("run dvc");
+        let out = self.dvc_command(args).output().expect("run dvc");
         check(out, &format!("dvc {}", args.join(" ")))
     }
 
