@@ -21,8 +21,10 @@ use super::{Backend, RemoteError};
 
 /// Objects up to this size go up in one PUT; larger ones as a multipart upload of such parts.
 const PART: usize = 16 << 20;
-/// Up to this many objects are checked one HEAD each; more, by listing their prefixes.
+/// Up to this many objects are checked one HEAD each; more, by listing.
 const HEAD_LIMIT: usize = 256;
+/// Keys per page of an S3 listing.
+const PAGE: usize = 1000;
 
 /// Where DVC 3 keeps the object `oid` on a remote: `<prefix>/files/md5/<xx>/<rest>`.
 pub fn key(backend: &dyn Backend, oid: &str) -> Key {
@@ -46,7 +48,9 @@ pub async fn check(backend: &dyn Backend) -> Result<(), RemoteError> {
     }
 }
 
-/// The sizes of those of `oids` the remote has.
+/// The sizes of those of `oids` the remote has, found the way DVC finds them: a HEAD each
+/// for a few; otherwise a listing, of the whole `files/md5/` when the remote is small (its
+/// size estimated from the `00/` prefix) and of each needed `xx/` prefix in parallel when not.
 pub async fn remote_sizes(
     backend: &dyn Backend,
     oids: &[&str],
@@ -70,28 +74,34 @@ pub async fn remote_sizes(
     let mut prefixes: Vec<&str> = oids.iter().map(|o| &o[..2]).collect();
     prefixes.sort_unstable();
     prefixes.dedup();
-    let listed = stream::iter(prefixes)
-        .map(|xx| async move {
-            let dir = Key::from(dir_key(backend, xx));
-            let metas: Vec<_> = backend
-                .store()
-                .list(Some(&dir))
-                .try_collect()
-                .await
-                .map_err(|e| backend.explain(e, "listing", dir.as_ref()))?;
-            let base = format!("{}/", dir.as_ref());
-            Ok::<_, RemoteError>(
-                metas
-                    .into_iter()
-                    .filter_map(|m| Some((format!("{xx}{}", m.location.as_ref().strip_prefix(&base)?), m.size)))
-                    .collect::<Vec<_>>(),
-            )
-        })
-        .buffer_unordered(jobs)
-        .try_collect::<Vec<_>>()
-        .await?;
+    let estimate = 256 * list(backend, "00").await?.len();
+    let listed = if estimate / PAGE < prefixes.len().div_ceil(jobs) {
+        vec![list(backend, "").await?]
+    } else {
+        stream::iter(prefixes).map(|xx| list(backend, xx)).buffer_unordered(jobs).try_collect::<Vec<_>>().await?
+    };
     let wanted: std::collections::HashSet<&str> = oids.iter().copied().collect();
     Ok(listed.into_iter().flatten().filter(|(oid, _)| wanted.contains(oid.as_str())).collect())
+}
+
+/// The objects under `files/md5/<xx>` (all of them for `""`), as oid and size.
+async fn list(backend: &dyn Backend, xx: &str) -> Result<Vec<(String, u64)>, RemoteError> {
+    let dir = Key::from(dir_key(backend, xx));
+    let metas: Vec<_> = backend
+        .store()
+        .list(Some(&dir))
+        .try_collect()
+        .await
+        .map_err(|e| backend.explain(e, "listing", dir.as_ref()))?;
+    let base = format!("{}/", dir.as_ref());
+    Ok(metas
+        .into_iter()
+        .filter_map(|m| {
+            let rest = m.location.as_ref().strip_prefix(&base)?;
+            let oid = format!("{xx}{}", rest.replacen('/', "", 1));
+            (oid.len() >= 32).then_some((oid, m.size))
+        })
+        .collect())
 }
 
 /// Uploads the local objects `oids` (with their sizes), `jobs` at a time.
