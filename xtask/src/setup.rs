@@ -29,13 +29,13 @@ pub fn repo_root() -> PathBuf {
 /// Makes sure libtorch is installed and linked, and OpenSSL's headers are there; returns the
 /// libtorch directory.
 pub fn run() -> Result<PathBuf> {
-    ensure_openssl()?;
     let libtorch = match std::env::var_os("LIBTORCH_OVERRIDE") {
         Some(dir) => PathBuf::from(dir),
         None => ensure_cached_torch(&cache_root()?)?,
     };
     check_version(&libtorch)?;
     link(&libtorch, &repo_root().join(".libtorch"))?;
+    ensure_openssl()?;
     Ok(libtorch)
 }
 
