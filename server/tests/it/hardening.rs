@@ -224,10 +224,14 @@ fn requests_hyper_refuses_are_answered_with_json_and_counted() {
         let series = format!("model_server_http_requests_total{{method=\"\",route=\"unparsed\",status=\"{status}\"}}");
         assert_eq!(metric(&server.state.metrics.render(), &series), 1.0);
     }
-    // Ordinary answers pass untouched on the same kind of connection.
+    // Ordinary answers pass untouched on the same kind of connection, and an answer to HEAD
+    // keeps no body.
     let (head, body) = exchange(server.addr, b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
     assert!(head.starts_with("HTTP/1.1 200 "), "{head}");
     assert_eq!(body, r#"{"status":"ok"}"#);
+    let (head, body) = exchange(server.addr, b"HEAD /nope HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n");
+    assert!(head.starts_with("HTTP/1.1 404 "), "{head}");
+    assert_eq!(body, "", "{head}");
 }
 
 /// Seconds until the server closes `stream`, calling `tick` every 100 ms meanwhile.
