@@ -129,7 +129,9 @@ fn ensure_openssl() -> Result<()> {
         .status()
         .is_ok_and(|s| s.success());
     if !installed || !found() {
-        bail!("OpenSSL's development files are missing: install libssl-dev and pkg-config (Debian/Ubuntu) or openssl-devel");
+        bail!(
+            "OpenSSL's development files are missing: install libssl-dev and pkg-config (Debian/Ubuntu) or openssl-devel"
+        );
     }
     Ok(())
 }

@@ -65,7 +65,12 @@ pub fn outcomes(classifier: &Classifier, xs: &Tensor, ys: &[u8]) -> Vec<Outcome>
                 .map(|(p, &label)| {
                     let predicted = p.iter().enumerate().fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
                     let brier = p.iter().enumerate().map(|(i, v)| (v - f32::from(i == label as usize)).powi(2)).sum();
-                    Outcome { predicted: predicted as u8, correct: predicted == label as usize, p_true: p[label as usize], brier }
+                    Outcome {
+                        predicted: predicted as u8,
+                        correct: predicted == label as usize,
+                        p_true: p[label as usize],
+                        brier,
+                    }
                 })
                 .collect::<Vec<_>>()
         })

@@ -12,8 +12,8 @@ use super::manifest::{self, Role, Row};
 use super::{StageError, write_file, write_json};
 use crate::data::PIXELS;
 use crate::device::DeviceChoice;
-use crate::model::train::Batch;
 use crate::model::eval::Outcome;
+use crate::model::train::Batch;
 use crate::model::{Architecture, Classifier, Evaluation, ModelFile};
 use crate::params;
 use crate::registry::Registry;
@@ -87,7 +87,8 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     // Each model's outcomes on the three sets, in manifest order, so the two pair up.
     let outcomes = |file: &ModelFile| -> Result<[Vec<Outcome>; 3], StageError> {
         let classifier = Classifier::new(file.load(device, Some(&arch))?);
-        Ok([&test, &holdout, &earlier].map(|(batch, labels)| crate::model::eval::outcomes(&classifier, &batch.xs, labels)))
+        Ok([&test, &holdout, &earlier]
+            .map(|(batch, labels)| crate::model::eval::outcomes(&classifier, &batch.xs, labels)))
     };
     let (candidate, serving) = (outcomes(&candidate_file)?, outcomes(&serving_file)?);
     let scores = |o: &[Vec<Outcome>; 3]| {
