@@ -15,6 +15,7 @@ pub enum CiCommand {
     Run {
         /// The workflow's file name without extension, e.g. `retrain`.
         workflow: String,
+        /// The job to run; needed only when the workflow has more than one.
         #[arg(long)]
         job: Option<String>,
         /// A workflow_dispatch input, as NAME=VALUE (repeatable).

@@ -24,6 +24,7 @@ pub struct PredictArgs {
     /// Model version to use (default: the one models/registry.json serves).
     #[arg(long)]
     model: Option<String>,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]
     device: DeviceChoice,
 }

@@ -13,6 +13,7 @@ pub struct TrainBaseArgs {
     /// MNIST folder (default: params.yaml `data.mnist_dir`).
     #[arg(long)]
     data: Option<PathBuf>,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]
     device: DeviceChoice,
     /// Save the model without pointing models/registry.json at it.

@@ -41,6 +41,7 @@ pub struct Args {
     pub metrics: PathBuf,
     #[arg(long, default_value = "artifacts/evaluate/plots")]
     pub out: PathBuf,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
 }

@@ -35,6 +35,7 @@ pub struct Args {
     pub out: PathBuf,
     #[arg(long, default_value = "artifacts/finetune/train_log.csv")]
     pub log: PathBuf,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
 }
