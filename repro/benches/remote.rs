@@ -1,8 +1,8 @@
 //! `cargo bench -p repro --bench remote`: `repro push` / `repro pull` against `dvc push` /
 //! `dvc pull` (DVC 3.67.1 with dvc-s3) in the same run, to the same moto_server S3 endpoint, on
 //! 10,000 small files tracked by `dvc add` (each tool with its default parallelism). Checks that
-//! both leave the same objects on the remote and the same files in a clone; prints the times,
-//! the ratios and the machine's load.
+//! both leave the same objects on the remote and the same files in a clone; prints wall-clock
+//! and CPU times, the CPU moto spent serving each, the ratios and the machine's load.
 
 #[allow(dead_code)]
 #[path = "../tests/it/remote/kit.rs"]
@@ -27,7 +27,8 @@ fn load() -> String {
 
 /// Wall-clock and CPU seconds (user + system, the command and its children, through the
 /// shell's `times`) of one command, which must succeed.
-fn measure(what: &str, cmd: Command) -> (f64, f64) {
+fn measure(what: &str, moto: &Moto, cmd: Command) -> (f64, f64, f64) {
+    let server_before = moto.cpu_seconds();
     let log = std::env::temp_dir().join(format!("remote-bench-{}.log", std::process::id()));
     let mut sh = Command::new("sh");
     sh.arg("-c").arg("\"$@\" > \"$LOG\" 2>&1; s=$?; times; exit $s").arg("sh").arg(cmd.get_program());
@@ -56,8 +57,12 @@ fn measure(what: &str, cmd: Command) -> (f64, f64) {
             m.parse::<f64>().unwrap() * 60.0 + s.parse::<f64>().unwrap()
         })
         .sum();
-    eprintln!("{what}: {wall:.2} s, {cpu:.2} s CPU ({})", text.lines().last().unwrap_or_default());
-    (wall, cpu)
+    let server = moto.cpu_seconds() - server_before;
+    eprintln!(
+        "{what}: {wall:.2} s, {cpu:.2} s CPU, moto {server:.2} s CPU ({})",
+        text.lines().last().unwrap_or_default()
+    );
+    (wall, cpu, server)
 }
 
 fn main() {
@@ -79,8 +84,8 @@ fn main() {
     repo.add_remote("theirs", "s3://bench/theirs", &moto, false);
     repo.commit("10,000 images");
 
-    let dvc_push = measure("dvc push", repo.dvc_command(&["push", "-r", "theirs"]));
-    let our_push = measure("repro push", repo.ours_command(&["push", "-r", "ours"]));
+    let dvc_push = measure("dvc push", &moto, repo.dvc_command(&["push", "-r", "theirs"]));
+    let our_push = measure("repro push", &moto, repo.ours_command(&["push", "-r", "ours"]));
     let strip = |prefix: &str| -> Vec<(String, u64, String)> {
         let p = format!("{prefix}/");
         moto.objects("bench", prefix).into_iter().map(|(k, (s, e, _))| (k.replacen(&p, "", 1), s, e)).collect()
@@ -91,25 +96,31 @@ fn main() {
 
     let dvc_clone = Repo::clone_of(&repo);
     let our_clone = Repo::clone_of(&repo);
-    let dvc_pull = measure("dvc pull", dvc_clone.dvc_command(&["pull", "-r", "theirs"]));
-    let our_pull = measure("repro pull", our_clone.ours_command(&["pull", "-r", "theirs"]));
+    let dvc_pull = measure("dvc pull", &moto, dvc_clone.dvc_command(&["pull", "-r", "theirs"]));
+    let our_pull = measure("repro pull", &moto, our_clone.ours_command(&["pull", "-r", "theirs"]));
     assert_eq!(our_clone.files("images"), repo.files("images"), "repro pull");
     assert_eq!(dvc_clone.files("images"), repo.files("images"), "dvc pull");
 
-    let noop_dvc = measure("dvc push (all there)", repo.dvc_command(&["push", "-r", "ours"]));
-    let noop_ours = measure("repro push (all there)", repo.ours_command(&["push", "-r", "theirs"]));
+    let noop_dvc = measure("dvc push (all there)", &moto, repo.dvc_command(&["push", "-r", "ours"]));
+    let noop_ours = measure("repro push (all there)", &moto, repo.ours_command(&["push", "-r", "theirs"]));
 
     println!(
         "{FILES} files of {FILE_SIZE} bytes, moto_server on 127.0.0.1, load before {load_before}, after {}",
         load()
     );
-    println!("| operation | dvc (s) | repro (s) | speedup | dvc CPU (s) | repro CPU (s) | CPU ratio |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
-    for (name, (d, dc), (o, oc)) in [
+    println!(
+        "| operation | dvc (s) | repro (s) | speedup | dvc CPU (s) | repro CPU (s) | CPU ratio | moto CPU (s): dvc / repro |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    for (name, (d, dc, ds), (o, oc, os)) in [
         ("push", dvc_push, our_push),
         ("pull (fresh clone)", dvc_pull, our_pull),
         ("push, all on the remote", noop_dvc, noop_ours),
     ] {
-        println!("| {name} | {d:.2} | {o:.2} | {:.1}x | {dc:.2} | {oc:.2} | {:.1}x |", d / o, dc / oc);
+        println!(
+            "| {name} | {d:.2} | {o:.2} | {:.1}x | {dc:.2} | {oc:.2} | {:.1}x | {ds:.1} / {os:.1} |",
+            d / o,
+            dc / oc
+        );
     }
 }

@@ -75,6 +75,16 @@ impl Moto {
         Some(moto)
     }
 
+    /// CPU seconds (user + system, all threads) moto has used so far.
+    #[allow(dead_code, reason = "benches/remote.rs reads it to show when moto is the bottleneck")]
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("moto's /proc stat");
+        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
+        let fields: Vec<&str> = stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
+        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
     /// Runs Python (botocore, `client(service)` at this endpoint with the user's keys).
     fn python(&self, body: &str) -> String {
         let script = format!(
