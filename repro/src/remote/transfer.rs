@@ -217,3 +217,58 @@ fn key_after_prefix<'a>(backend: &dyn Backend, key: &'a Key) -> &'a str {
         p => k.strip_prefix(p).map_or(k, |r| r.trim_start_matches('/')),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use object_store::memory::InMemory;
+    use object_store::{ObjectStore, ObjectStoreExt};
+
+    use super::*;
+
+    /// object_store's in-memory store under a prefix, as a remote.
+    struct Memory(InMemory);
+
+    impl Backend for Memory {
+        fn store(&self) -> &dyn ObjectStore {
+            &self.0
+        }
+        fn prefix(&self) -> &str {
+            "dvc/store"
+        }
+        fn url(&self) -> &str {
+            "memory://dvc/store"
+        }
+        fn explain(&self, err: object_store::Error, what: &'static str, key: &str) -> RemoteError {
+            RemoteError::Transfer { what, url: key.to_owned(), detail: err.to_string() }
+        }
+    }
+
+    #[tokio::test]
+    async fn every_way_of_checking_finds_the_same_objects() {
+        let remote = Memory(InMemory::new());
+        // Ten objects under 00/ make the remote look large (2,560), three more elsewhere.
+        let there: Vec<String> = (0..10)
+            .map(|i| format!("00{i:030x}"))
+            .chain(["ab", "cd", "ef"].map(|p| format!("{p}{:030x}", 7)))
+            .collect();
+        for (i, oid) in there.iter().enumerate() {
+            remote.0.put(&key(&remote, oid), vec![0; i].into()).await.unwrap();
+        }
+        remote.0.put(&Key::from("dvc/store/files/md5/ab/.tmp-not-an-object"), vec![1].into()).await.unwrap();
+        remote
+            .0
+            .put(&Key::from("elsewhere/files/md5/ab/0000000000000000000000000000ff"), vec![1].into())
+            .await
+            .unwrap();
+        let asked: Vec<String> = there.iter().cloned().chain((0..300).map(|i| format!("ab{i:030x}"))).collect();
+        let asked: Vec<&str> = asked.iter().map(String::as_str).collect();
+        let want: HashMap<String, u64> = there.iter().enumerate().map(|(i, o)| (o.clone(), i as u64)).collect();
+        // One job: one listing of two pages beats four prefix listings in turn; with 64 jobs
+        // the four prefixes listed at once beat it.
+        for jobs in [1, 64] {
+            assert_eq!(remote_sizes(&remote, &asked, jobs).await.unwrap(), want, "{jobs} jobs");
+        }
+        // A few: one HEAD each.
+        assert_eq!(remote_sizes(&remote, &asked[..13], 4).await.unwrap(), want);
+    }
+}
