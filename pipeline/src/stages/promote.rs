@@ -1,9 +1,9 @@
 //! **promote**: decides on evidence. The candidate is promoted only if it is better on the
-//! held-back feedback at evaluate's confidence — the bound of its paired log-loss difference
-//! to the serving model is below zero, so it counts even when both models are right on every
+//! held-back feedback at evaluate's confidence — the bound of its paired Brier difference to
+//! the serving model is below zero, so it counts even when both models are right on every
 //! sample — and McNemar's test does not find it less accurate there (nor its accuracy below
 //! `promote.min_feedback_gain`); and if it is non-inferior within margins elsewhere: its base
-//! test log-loss rises by at most `promote.max_base_loss_increase` (bound) and its accuracy
+//! test Brier score rises by at most `promote.max_base_brier_increase` (bound) and its accuracy
 //! drops by at most `promote.max_base_drop`, no digit's recall drops by more than
 //! `promote.max_class_recall_drop`, and it loses at most `promote.max_earlier_feedback_drop`
 //! on the feedback held back from earlier retrains (new labels that contradict trusted ones
@@ -51,7 +51,7 @@ pub struct Args {
 pub struct PromoteParams {
     pub min_feedback_gain: f64,
     pub max_earlier_feedback_drop: f64,
-    pub max_base_loss_increase: f64,
+    pub max_base_brier_increase: f64,
     pub max_base_drop: f64,
     pub max_class_recall_drop: f64,
     pub keep: usize,
@@ -63,7 +63,7 @@ impl Default for PromoteParams {
         Self {
             min_feedback_gain: 0.0,
             max_earlier_feedback_drop: 0.02,
-            max_base_loss_increase: 0.1,
+            max_base_brier_increase: 0.02,
             max_base_drop: 0.01,
             max_class_recall_drop: 0.05,
             keep: 3,
@@ -96,21 +96,23 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
     };
     match (&c.candidate.feedback, &c.serving.feedback, &c.evidence.feedback) {
         (Some(cand), Some(serv), Some(e)) => {
-            let [_, upper] = e.log_loss_diff_bounds;
+            let [_, upper] = e.brier_diff_bounds;
             check(
                 upper < 0.0,
                 format!(
-                    "held-back feedback log-loss {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} ({} samples)",
-                    e.candidate_log_loss,
-                    e.serving_log_loss,
-                    e.log_loss_diff,
+                    "held-back feedback Brier {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} ({} samples; log-loss {:.4} vs {:.4})",
+                    e.candidate_brier,
+                    e.serving_brier,
+                    e.brier_diff,
                     percent(e.confidence),
                     if upper < 0.0 {
                         "below 0: the candidate is better"
                     } else {
                         "not below 0: no evidence the candidate is better"
                     },
-                    e.samples
+                    e.samples,
+                    e.candidate_log_loss,
+                    e.serving_log_loss
                 ),
             );
             let worse = e.serving_only_right > e.candidate_only_right && e.mcnemar_p < 1.0 - e.confidence;
@@ -146,17 +148,19 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
         );
     }
     let base = &c.evidence.base_test;
-    let [_, upper] = base.log_loss_diff_bounds;
+    let [_, upper] = base.brier_diff_bounds;
     check(
-        upper <= p.max_base_loss_increase,
+        upper <= p.max_base_brier_increase,
         format!(
-            "base test log-loss {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} the allowed {:+.4}",
-            base.candidate_log_loss,
-            base.serving_log_loss,
-            base.log_loss_diff,
+            "base test Brier {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} the allowed {:+.4} (log-loss {:.4} vs {:.4})",
+            base.candidate_brier,
+            base.serving_brier,
+            base.brier_diff,
             percent(base.confidence),
-            if upper <= p.max_base_loss_increase { "within" } else { "exceeds" },
-            p.max_base_loss_increase
+            if upper <= p.max_base_brier_increase { "within" } else { "exceeds" },
+            p.max_base_brier_increase,
+            base.candidate_log_loss,
+            base.serving_log_loss
         ),
     );
     let drop = c.serving.base_test.accuracy - c.candidate.base_test.accuracy;
@@ -235,7 +239,9 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     if let Some(e) = &comparison.evidence.feedback {
         metrics.insert("feedback_log_loss".into(), e.candidate_log_loss);
         metrics.insert("serving_feedback_log_loss".into(), e.serving_log_loss);
-        metrics.insert("feedback_log_loss_diff_bound".into(), e.log_loss_diff_bounds[1]);
+        metrics.insert("feedback_brier".into(), e.candidate_brier);
+        metrics.insert("serving_feedback_brier".into(), e.serving_brier);
+        metrics.insert("feedback_brier_diff_bound".into(), e.brier_diff_bounds[1]);
         metrics.insert("feedback_mcnemar_p".into(), e.mcnemar_p);
     }
     let sub_sets = sealed_sub_sets(&args.manifest)?;

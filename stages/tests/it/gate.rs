@@ -1,7 +1,7 @@
 //! promote's gate on evidence, case by case, on outcomes built by hand (no model needed): a
 //! candidate better only in how sure it is, where both models are right on every sample, is
 //! promoted; one that is no better, less accurate, worse on a class, or worse in base test
-//! log-loss is refused, and each reason carries its numbers.
+//! Brier score is refused, and each reason carries its numbers.
 
 use pipeline::model::Evaluation;
 use pipeline::model::eval::Outcome;
@@ -102,14 +102,14 @@ fn the_gate_decides_on_paired_evidence() {
         Side { base_test: worse_on_three, feedback: feedback(0.9) },
         serving(),
         false,
-        &["recall of digit 3 drops 100.00 points", "base test log-loss"],
+        &["recall of digit 3 drops 100.00 points", "base test Brier"],
     );
     check(
         "better on feedback, right everywhere but much less sure on the base test",
         Side { base_test: base(0.6), feedback: feedback(0.9) },
         serving(),
         false,
-        &["exceeds the allowed +0.1000"],
+        &["exceeds the allowed +0.0200"],
     );
     // Surer where it is right, but wrong on 8 of the 20 where serving is right.
     let mut less_accurate = feedback(0.999);

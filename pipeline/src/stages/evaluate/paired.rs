@@ -1,8 +1,10 @@
 //! Paired evidence: the candidate and the serving model judged on the very same samples, with
-//! measures that still move when both are right. Per sample, the log-loss of the true label
-//! (and the Brier score) compares how sure each model is; their mean difference gets a seeded
-//! bootstrap bound at `evaluate.confidence`, and McNemar's exact test counts the samples only
-//! one of them gets right. Promote decides on these numbers.
+//! measures that still move when both are right. Per sample, the Brier score (squared error of
+//! the probability vector) and the log-loss of the true label compare how sure each model is;
+//! their mean differences get seeded bootstrap bounds at `evaluate.confidence`, and McNemar's
+//! exact test counts the samples only one of them gets right. Promote decides on the Brier
+//! difference: bounded per sample, so one confident mistake cannot outweigh several samples
+//! turned right, as it does in log-loss.
 
 use serde::{Deserialize, Serialize};
 
@@ -39,9 +41,13 @@ pub struct Paired {
     /// One-sided bootstrap bounds of `log_loss_diff` at `confidence`: the difference is above
     /// the first and below the second, each at that confidence.
     pub log_loss_diff_bounds: [f64; 2],
-    /// Mean Brier score (squared error of the probability vector).
+    /// Mean Brier score (squared error of the probability vector, 0 to 2).
     pub candidate_brier: f64,
     pub serving_brier: f64,
+    /// Mean of candidate minus serving Brier score per sample: below zero, the candidate is better.
+    pub brier_diff: f64,
+    /// One-sided bootstrap bounds of `brier_diff` at `confidence`, as for log-loss.
+    pub brier_diff_bounds: [f64; 2],
     /// Samples only the candidate gets right, and only the serving model.
     pub candidate_only_right: u64,
     pub serving_only_right: u64,
@@ -61,6 +67,8 @@ pub fn compare(candidate: &[Outcome], serving: &[Outcome], p: &EvaluateParams) -
     let n = candidate.len();
     let loss = |o: &Outcome| -(o.p_true as f64).max(MIN_PROBABILITY).ln();
     let diffs: Vec<f64> = candidate.iter().zip(serving).map(|(c, s)| loss(c) - loss(s)).collect();
+    let brier_diffs: Vec<f64> = candidate.iter().zip(serving).map(|(c, s)| (c.brier - s.brier) as f64).collect();
+    let [log_loss_diff_bounds, brier_diff_bounds] = bootstrap_bounds([&diffs, &brier_diffs], p);
     let mean = |v: &mut dyn Iterator<Item = f64>| if n == 0 { 0.0 } else { v.sum::<f64>() / n as f64 };
     let count = |f: &dyn Fn(&Outcome, &Outcome) -> bool| candidate.iter().zip(serving).filter(|(c, s)| f(c, s)).count();
     let candidate_only_right = count(&|c, s| c.correct && !s.correct) as u64;
@@ -70,9 +78,11 @@ pub fn compare(candidate: &[Outcome], serving: &[Outcome], p: &EvaluateParams) -
         candidate_log_loss: mean(&mut candidate.iter().map(loss)),
         serving_log_loss: mean(&mut serving.iter().map(loss)),
         log_loss_diff: mean(&mut diffs.iter().copied()),
-        log_loss_diff_bounds: bootstrap_bounds(&diffs, p),
+        log_loss_diff_bounds,
         candidate_brier: mean(&mut candidate.iter().map(|o| o.brier as f64)),
         serving_brier: mean(&mut serving.iter().map(|o| o.brier as f64)),
+        brier_diff: mean(&mut brier_diffs.iter().copied()),
+        brier_diff_bounds,
         candidate_only_right,
         serving_only_right,
         mcnemar_p: mcnemar_p(candidate_only_right, serving_only_right),
@@ -81,20 +91,29 @@ pub fn compare(candidate: &[Outcome], serving: &[Outcome], p: &EvaluateParams) -
     }
 }
 
-/// The `1 - confidence` and `confidence` quantiles of the mean of `diffs` over seeded
-/// resamples with replacement (the percentile bootstrap).
-fn bootstrap_bounds(diffs: &[f64], p: &EvaluateParams) -> [f64; 2] {
-    let n = diffs.len();
+/// For each series of paired differences, the `1 - confidence` and `confidence` quantiles of
+/// its mean over seeded resamples with replacement (the percentile bootstrap); every series is
+/// resampled with the same indices.
+fn bootstrap_bounds<const K: usize>(series: [&[f64]; K], p: &EvaluateParams) -> [[f64; 2]; K] {
+    let n = series[0].len();
     if n == 0 || p.resamples == 0 {
-        return [0.0, 0.0];
+        return [[0.0, 0.0]; K];
     }
     let mut rng = SplitMix::new(p.seed);
-    let mut means: Vec<f64> = (0..p.resamples)
-        .map(|_| (0..n).map(|_| diffs[(rng.next_u64() % n as u64) as usize]).sum::<f64>() / n as f64)
-        .collect();
-    means.sort_by(f64::total_cmp);
-    let at = |q: f64| means[((q * (means.len() - 1) as f64).round() as usize).min(means.len() - 1)];
-    [at(1.0 - p.confidence), at(p.confidence)]
+    let mut means: [Vec<f64>; K] = std::array::from_fn(|_| Vec::with_capacity(p.resamples));
+    for _ in 0..p.resamples {
+        let mut sums = [0.0; K];
+        for _ in 0..n {
+            let i = (rng.next_u64() % n as u64) as usize;
+            sums.iter_mut().zip(&series).for_each(|(sum, s)| *sum += s[i]);
+        }
+        means.iter_mut().zip(sums).for_each(|(m, sum)| m.push(sum / n as f64));
+    }
+    means.map(|mut m| {
+        m.sort_by(f64::total_cmp);
+        let at = |q: f64| m[((q * (m.len() - 1) as f64).round() as usize).min(m.len() - 1)];
+        [at(1.0 - p.confidence), at(p.confidence)]
+    })
 }
 
 /// McNemar's exact test: the two-sided binomial p-value of `b` against `c` disagreements
@@ -147,16 +166,44 @@ mod tests {
         let [low, high] = paired.log_loss_diff_bounds;
         assert!(low <= paired.log_loss_diff && paired.log_loss_diff <= high && high < 0.0, "{paired:?}");
         assert!(paired.candidate_brier < paired.serving_brier);
+        assert!(paired.brier_diff < 0.0 && paired.brier_diff_bounds[1] < 0.0, "{paired:?}");
         // Seeded: the same inputs give the same bounds.
         assert_eq!(compare(&candidate, &serving, &EvaluateParams::default()), paired);
     }
 
     #[test]
+    fn one_confident_mistake_outweighs_turned_samples_in_log_loss_but_not_in_brier() {
+        // What a ten-sample retrain held back (5 samples): the candidate turns two right and is
+        // surer of the truth on two more, but one it still gets wrong it now calls far more
+        // confidently. Per-sample (p_true, Brier) for candidate and serving model:
+        let o = |p: f32, b: f32, correct: bool| Outcome { predicted: 0, correct, p_true: p, brier: b };
+        let candidate = [
+            o(0.0575, 1.774, false),
+            o(0.811, 0.044, true),
+            o(1.5e-5, 1.870, false),
+            o(3.5e-5, 1.298, false),
+            o(0.892, 0.019, true),
+        ];
+        let serving = [
+            o(0.0111, 1.904, false),
+            o(0.231, 0.732, false),
+            o(2.6e-6, 1.990, false),
+            o(3.0e-4, 1.294, false),
+            o(0.198, 0.947, false),
+        ];
+        let paired = compare(&candidate, &serving, &EvaluateParams::default());
+        assert!(paired.log_loss_diff < 0.0 && paired.log_loss_diff_bounds[1] > 0.0, "{paired:?}");
+        assert!(paired.brier_diff_bounds[1] < 0.0, "{paired:?}");
+    }
+
+    #[test]
     fn mixed_evidence_gives_bounds_on_both_sides_of_zero() {
         let serving: Vec<Outcome> = (0..30).map(|_| outcome(0.7, true)).collect();
-        let candidate: Vec<Outcome> = (0..30).map(|i| outcome(if i % 2 == 0 { 0.9 } else { 0.5 }, true)).collect();
-        let [low, high] = compare(&candidate, &serving, &EvaluateParams::default()).log_loss_diff_bounds;
-        assert!(low < 0.0 && high > 0.0, "[{low}, {high}]");
+        let candidate: Vec<Outcome> = (0..30).map(|i| outcome(if i % 2 == 0 { 0.9 } else { 0.588 }, true)).collect();
+        let paired = compare(&candidate, &serving, &EvaluateParams::default());
+        for [low, high] in [paired.log_loss_diff_bounds, paired.brier_diff_bounds] {
+            assert!(low < 0.0 && high > 0.0, "[{low}, {high}]");
+        }
         assert_eq!(compare(&[], &[], &EvaluateParams::default()).log_loss_diff_bounds, [0.0, 0.0]);
     }
 }
