@@ -9,7 +9,8 @@
 //! sample is stored durably, and goes out with the committer's retries.
 //!
 //! At start the committer syncs at once: samples acknowledged before a crash are committed and
-//! pushed, and seals that landed without their trigger firing fire then.
+//! pushed, and seals that landed without their trigger firing fire then; local retrain runs a
+//! crash left queued run.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -68,6 +69,12 @@ impl FeedbackService {
             tracing::warn!("retrain trigger disabled: {e}");
             Trigger::None
         }));
+        // Runs a killed server left queued (the local trigger's queue is durable) go on now.
+        if let Trigger::Local(local) = trigger.as_ref()
+            && let Err(e) = local.resume()
+        {
+            tracing::error!("resuming the queued local retrains: {e}");
+        }
         let health = Arc::new(Mutex::new(SyncHealth::default()));
         let committer = git2::Repository::open(root).is_ok().then(|| {
             let sync = FeedbackSync::new(store.clone(), params.git.clone(), Credentials::from_env())

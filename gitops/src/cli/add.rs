@@ -104,8 +104,10 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
             Err(e) => println!("sub_set {sub_set} sealed, but the retrain trigger failed: {e}"),
         }
     }
+    // The local worker also runs what killed runs of this command left queued.
     if let Ok(trigger) = &trigger
-        && let (true, Trigger::Local(local)) = (queued, trigger.as_ref())
+        && let Trigger::Local(local) = trigger.as_ref()
+        && (queued || local.resume()?)
     {
         let status = local.wait_idle();
         println!("local retrain {:?}, exit code {:?}", status.state, status.exit_code);

@@ -23,6 +23,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use super::count::CountFile;
 use super::layout::{JOURNAL, NEW_DATA, SEALED, SealMarker, SubSetScan, sub_set_name};
 use super::locked::{Locked, OpenSubSet};
@@ -111,6 +113,12 @@ impl Locked<'_> {
                 threshold,
                 sealed,
             });
+        }
+        if !writes.renames.is_empty() || !writes.seals.is_empty() {
+            let cache = self.cache();
+            let mut added: Vec<&str> = writes.journal.values().flat_map(|text| text.lines()).collect();
+            added.extend(writes.seals.iter().map(|_| "seal"));
+            cache.epoch = next_epoch(&cache.epoch, &added);
         }
         let count = self.derive(&open);
         let folders = self.flush(writes, &count)?;
@@ -207,6 +215,21 @@ impl Applied {
         fsutil::sync_all_parallel(&folders).map_err(|(path, source)| FeedbackError::Io { path, source })?;
         Ok(self.outcomes)
     }
+}
+
+/// The epoch after a batch that wrote `added` (its journal lines and seals) on top of `epoch`:
+/// a hash chain, so that one epoch names one sequence of writes since the last rescan. Two
+/// clones that wrote different samples after sharing an epoch differ in it, and a process whose
+/// cache is at one epoch never takes the other's files (checked out by git) for the state it
+/// cached.
+fn next_epoch(epoch: &str, added: &[&str]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(epoch.as_bytes());
+    for line in added {
+        hash.update(b"\n");
+        hash.update(line.as_bytes());
+    }
+    hex::encode(&hash.finalize()[..12])
 }
 
 /// `new_data/sub_set_N/<key>`, relative to the repository root.

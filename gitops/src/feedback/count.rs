@@ -2,9 +2,10 @@
 //!
 //! `current_count` and `sub_set_count` keep the seed's names and the Python peer's meaning:
 //! new samples go to `sub_set_{sub_set_count}`, which holds `current_count` counted samples,
-//! and `sub_set_count` sub_sets before it are sealed. `epoch` is not state: it changes whenever
-//! something other than `add` rewrote the files (git sync, repair), which tells every process
-//! to drop its in-memory dedup cache.
+//! and `sub_set_count` sub_sets before it are sealed. `epoch` is not state: it names the
+//! sequence of writes that made the files (each batch chains its writes onto it; a rescan, git
+//! sync or repair starts a fresh one), so a process whose in-memory dedup cache is at another
+//! epoch drops the cache, whoever changed the files, git's checkouts included.
 
 use serde::{Deserialize, Serialize};
 

@@ -3,7 +3,7 @@
 use std::cell::Cell;
 use std::path::Path;
 
-use git2::{AutotagOption, FetchOptions, Oid, Repository, build::CheckoutBuilder};
+use git2::{AutotagOption, ErrorCode, FetchOptions, Oid, Repository, build::CheckoutBuilder};
 
 use super::credentials::Credentials;
 use super::{GitError, push::NetFailure, repolock};
@@ -43,9 +43,9 @@ pub fn fetch_fast_forward(repo_root: &Path, params: &GitParams, creds: &Credenti
     }
 }
 
-/// Fetches the branch and returns its head, which the remote-tracking ref then names. The
-/// network part runs through an anonymous remote, so that it writes no ref; the one local write
-/// (the remote-tracking ref) runs under the repository's lock.
+/// Fetches the branch and returns its head, which the remote-tracking ref then names. It runs
+/// through an anonymous remote, so that the download writes no ref, and under the repository's
+/// lock (the download's own write, `.git/shallow`, and then the remote-tracking ref).
 pub(crate) fn fetch(repo: &Repository, params: &GitParams, creds: &Credentials) -> Result<Oid, NetFailure> {
     let url = remote_url(repo, params, false)?;
     let mut remote = repo.remote_anonymous(&url).map_err(NetFailure::Other)?;
@@ -54,7 +54,21 @@ pub(crate) fn fetch(repo: &Repository, params: &GitParams, creds: &Credentials) 
     options.remote_callbacks(creds.callbacks(&failure));
     options.download_tags(AutotagOption::None);
     let branch = format!("refs/heads/{}", params.branch);
-    remote.download(&[&branch], Some(&mut options)).map_err(|e| NetFailure::classify(e, failure.take(), &url))?;
+    // The download ends with a local write (libgit2 rewrites `.git/shallow` through
+    // `shallow.lock`), so it runs under the repository's lock like every other write of ours.
+    let mut failed = None;
+    repolock::write(repo, || match remote.download(&[&branch], Some(&mut options)) {
+        Err(e) if e.code() == ErrorCode::Locked => Err(GitError::Git(e)),
+        Err(e) => {
+            failed = Some(e);
+            Ok(())
+        }
+        Ok(()) => Ok(()),
+    })
+    .map_err(NetFailure::Local)?;
+    if let Some(e) = failed {
+        return Err(NetFailure::classify(e, failure.take(), &url));
+    }
     let head = remote.list().map_err(NetFailure::Other)?.iter().find(|h| h.name() == branch).map(|h| h.oid());
     let _ = remote.disconnect();
     let Some(head) = head else {

@@ -14,6 +14,9 @@ use super::replay::Replay;
 use super::{GitError, repolock};
 use crate::params::GitParams;
 
+/// The longest wait between two push attempts (the backoff doubles up to it).
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+
 /// The result of [`push_with_retry`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -78,7 +81,7 @@ impl NetFailure {
 }
 
 /// Pushes `git.branch` to `git.remote`. A rejected push fetches, lets `replay` put our
-/// commits on the remote head, and tries again after a doubling backoff, up to
+/// commits on the remote head, and tries again after a doubling backoff (at most 5 s), up to
 /// `git.push_attempts` times. A bad credential fails at once with [`GitError::Auth`].
 pub fn push_with_retry(
     repo_root: &Path,
@@ -113,14 +116,16 @@ pub fn push_with_retry(
             Err(other) => return Err(other.into_error()),
         };
         if !repo.graph_descendant_of(head, upstream)? {
+            // Even when we are only behind (nothing of ours to put on top), the replay moves the
+            // branch: the feedback one does it under the store's lock.
             let base = repo.merge_base(head, upstream)?;
-            let new_head = if base == head { upstream } else { replay.replay(&repo, base, head, upstream)? };
+            let new_head = replay.replay(&repo, base, head, upstream)?;
             move_branch(&repo, &params.branch, new_head, "replay onto remote")?;
             replays += 1;
         }
         if attempt < params.push_attempts {
             std::thread::sleep(backoff);
-            backoff *= 2;
+            backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
     Err(GitError::GaveUp { remote: params.remote.clone(), attempts: params.push_attempts })

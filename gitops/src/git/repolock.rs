@@ -3,8 +3,9 @@
 //! or `index.lock` behind, and every later write fails on it).
 //!
 //! Every local git write of this crate (a commit, a branch move and its checkout, a
-//! remote-tracking ref) runs under an OS lock (`flock`) on `.git/gitops.flock`, held for the
-//! write only, never across the network. While it is held the file says who holds it and since
+//! remote-tracking ref, a fetch's download, which rewrites `.git/shallow`) runs under an OS
+//! lock (`flock`) on `.git/gitops.flock`, held for the write only (a push's upload writes
+//! nothing here and runs without it). While it is held the file says who holds it and since
 //! when (`<pid> <unix nanoseconds>`), and a holder that finishes empties it. The kernel drops
 //! the lock of a killed process, but the file keeps naming it: the next holder then knows that
 //! the git lock files at least as new as that write were left by it (no writer of ours is

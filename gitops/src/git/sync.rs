@@ -136,6 +136,8 @@ fn head(repo: &Repository) -> Option<Oid> {
 /// store lacks, then forgets that commit.
 fn recover_replay(repo: &Repository, locked: &mut Locked<'_>) -> Result<(), GitError> {
     let Ok(saved) = repo.refname_to_id(REPLAYING) else { return Ok(()) };
+    // The checkout may have stopped halfway: what is stored is what the files say now.
+    locked.recompute()?;
     let tree = repo.find_commit(saved)?.tree()?;
     let (samples, journals) = samples_in(repo, &tree)?;
     let mut missing = Vec::new();

@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 mod browser;
+mod gitsync;
 mod handlers;
 mod hardening;
 mod http;
@@ -10,5 +11,6 @@ mod kserve;
 mod predlog;
 mod sigterm;
 mod snapshots;
+mod soak;
 mod swap;
 mod tools;
