@@ -8,6 +8,7 @@
 //! - [`feedback`]: `new_data/sub_set_N/...`, `count.json`, dedup, sealing, `fsck`.
 //! - [`git`]: commit, push (with replay on rejection), fetch and fast-forward.
 //! - [`trigger`]: what happens when a sub_set is sealed (`github`, `local`, `none`).
+//! - [`task`]: what the classifier tells apart and reads (`task:`), MNIST digits by default.
 //! - [`token`]: the environment variables a GitHub token is read from, for git and the API.
 //! - [`cli`]: `pipeline feedback ...` and `pipeline fsck`.
 
@@ -17,5 +18,6 @@ mod fsutil;
 pub mod git;
 pub mod image_input;
 pub mod params;
+pub mod task;
 pub mod token;
 pub mod trigger;

@@ -1,4 +1,4 @@
-//! Typed, defaulted settings for the `feedback`, `git` and `trigger` sections of `params.yaml`.
+//! Typed, defaulted settings for the `feedback`, `git`, `trigger` and `task` sections of `params.yaml`.
 //!
 //! Every key has the default documented in `params.yaml`; a missing file means all defaults.
 //! The `PIPELINE_TRIGGER` environment variable (`github`, `local`, `webhook`, `none`) overrides
@@ -22,6 +22,8 @@ pub enum ParamsError {
     Parse { path: PathBuf, source: serde_yaml::Error },
     #[error("{TRIGGER_ENV}={value:?} is not one of github, local, webhook, none")]
     BadTriggerEnv { value: String },
+    #[error(transparent)]
+    Task(#[from] crate::task::TaskError),
     #[error("invalid setting {key} = {value}: {reason}")]
     Invalid { key: &'static str, value: String, reason: &'static str },
 }
@@ -33,6 +35,7 @@ pub struct Params {
     pub feedback: FeedbackParams,
     pub git: GitParams,
     pub trigger: TriggerParams,
+    pub task: crate::task::Task,
 }
 
 /// `feedback:`: sub_set size and upload limits.
@@ -225,6 +228,7 @@ impl Params {
         if self.git.push_attempts == 0 {
             return Err(invalid("git.push_attempts", 0, "must be at least 1"));
         }
+        self.task.validate()?;
         Ok(())
     }
 }

@@ -1,34 +1,40 @@
-//! `pipeline train-base`: trains the CNN from scratch on MNIST, evaluates it on the test split
-//! and saves it as a timestamped model registered for serving.
+//! `pipeline train-base`: trains the task's network from scratch on the base dataset (MNIST's
+//! IDX files or an image folder), evaluates it on the test split and saves it as a timestamped
+//! model registered for serving.
 
 use chrono::Utc;
+use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
-use crate::data::{IdxError, Mnist, Split};
+use crate::data::{self, DataError, Dataset, Item, Loader, Split};
 use crate::model::train::{self, Batch, EpochLog};
-use crate::model::{
-    Architecture, Classifier, Evaluation, ModelError, ModelFile, Net, Sidecar, artifact::LoadedModel, eval,
-};
+use crate::model::{Architecture, Classifier, Evaluation, ModelError, ModelFile, Sidecar, artifact::LoadedModel, eval};
 use crate::params::{self, ParamsError, TrainParams};
 use crate::preprocess;
 use crate::registry::{Registry, RegistryError};
 use crate::repo::RepoPaths;
+use gitops::image_input::ImageLimits;
+use gitops::task::Task;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {
     #[error(transparent)]
     Params(#[from] ParamsError),
     #[error(transparent)]
-    Data(#[from] IdxError),
+    Data(#[from] DataError),
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error("training failed: {0}")]
     Torch(#[from] tch::TchError),
+    #[error("{dataset} has classes {found:?}, but the task lists {expected:?} (params.yaml `task.classes`)")]
+    Classes { dataset: String, found: Vec<String>, expected: Vec<String> },
+    #[error("{dataset}: the {split} split has no usable image ({bad} unreadable or blank; first: {first})")]
+    Empty { dataset: String, split: &'static str, bad: usize, first: String },
 }
 
 #[derive(Debug)]
@@ -36,25 +42,47 @@ pub struct BaseRun {
     pub sidecar: Sidecar,
     pub evaluation: Evaluation,
     pub log: Vec<EpochLog>,
+    /// Images left out because they could not be read or held nothing: (path, why).
+    pub skipped: Vec<(PathBuf, String)>,
+}
+
+/// One split, as the network reads it.
+#[derive(Debug)]
+pub struct Prepared {
+    pub inputs: Vec<Vec<u8>>,
+    pub labels: Vec<usize>,
+    pub sha256s: Vec<String>,
+    pub skipped: Vec<(PathBuf, String)>,
 }
 
 /// Trains, evaluates on the test split, saves into `models/` and (when `serve`) points the
 /// registry at the new model.
 pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool) -> Result<BaseRun, BaseError> {
+    let task = params::task(&repo.params())?;
     let arch: Architecture = params::section(&repo.params(), "model")?;
     let train_params: TrainParams = params::section(&repo.params(), "train")?;
-    let train_set = Mnist::load(data_dir, Split::Train)?;
-    let test_set = Mnist::load(data_dir, Split::Test)?;
-    let train_batch = Batch::new(&preprocess::mnist_digits(&train_set), &train_set.labels, device);
-    let test_batch = Batch::new(&preprocess::mnist_digits(&test_set), &test_set.labels, device);
+    let data_params: params::DataParams = params::section(&repo.params(), "data")?;
+    let dataset = data::open(data_dir, data_params.test_share)?;
+    if dataset.classes() != task.classes {
+        return Err(BaseError::Classes {
+            dataset: dataset.describe(),
+            found: dataset.classes(),
+            expected: task.classes.clone(),
+        });
+    }
+    let train_set = prepare(&task, dataset.as_ref(), Split::Train)?;
+    let test_set = prepare(&task, dataset.as_ref(), Split::Test)?;
+    let train_batch = Batch::new(&task, &train_set.inputs, &train_set.labels, device);
+    let test_batch = Batch::new(&task, &test_set.inputs, &test_set.labels, device);
 
     let vs = train::seeded_store(device, train_params.seed);
-    let net = Net::new(&vs.root(), arch);
+    let net = arch.build(&vs.root(), &task);
     let log = train::train(&vs, &net, &train_batch, &train_params)?;
     let sidecar = Sidecar {
         version: String::new(),
         weights: String::new(),
         sha256: String::new(),
+        task,
         architecture: arch,
         parent: None,
         data_fingerprint: fingerprint(&train_set),
@@ -68,28 +96,67 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
     sidecar.metrics = BTreeMap::from([
         ("base_test_accuracy".to_string(), evaluation.accuracy),
         ("train_loss".to_string(), log.last().map_or(f64::NAN, |l| l.loss)),
-        ("train_images".to_string(), train_set.len() as f64),
-        ("test_images".to_string(), test_set.len() as f64),
+        ("train_images".to_string(), train_set.labels.len() as f64),
+        ("test_images".to_string(), test_set.labels.len() as f64),
     ]);
-    sidecar.confusion = Some(evaluation.confusion);
+    sidecar.confusion = Some(evaluation.confusion.clone());
     let file = ModelFile::fresh(&repo.models(), sidecar.created_at);
     let sidecar = file.save(&vs, sidecar)?;
     if serve {
         Registry::new_base(&sidecar.version, "trained from scratch by `pipeline train-base`").save(&repo.models())?;
     }
-    Ok(BaseRun { sidecar, evaluation, log })
+    let skipped = train_set.skipped.into_iter().chain(test_set.skipped).collect();
+    Ok(BaseRun { sidecar, evaluation, log, skipped })
 }
 
-/// The sha256 of a dataset's pixels and labels: which data a model was trained on.
-pub fn fingerprint(data: &Mnist) -> String {
+/// Reads and preprocesses every image of one split, in parallel. Images that cannot be read or
+/// preprocessed are left out and listed; a split with none left is an error.
+pub fn prepare(task: &Task, dataset: &dyn Dataset, split: Split) -> Result<Prepared, BaseError> {
+    let items = dataset.items(split)?;
+    let loader = Loader::new(ImageLimits { max_bytes: 64 << 20, max_pixels: 1 << 26 });
+    let results: Vec<(&Item, Result<Vec<u8>, String>)> = items
+        .par_iter()
+        .map(|item| {
+            let input = loader
+                .load(&item.path, item.index)
+                .and_then(|image| preprocess::to_input(task, &image).map_err(|e| format!("blank: {e}")));
+            (item, input)
+        })
+        .collect();
+    let mut prepared = Prepared { inputs: Vec::new(), labels: Vec::new(), sha256s: Vec::new(), skipped: Vec::new() };
+    for (item, result) in results {
+        match result {
+            Ok(input) => {
+                prepared.inputs.push(input);
+                prepared.labels.push(item.label);
+                prepared.sha256s.push(item.sha256.clone());
+            }
+            Err(why) => prepared.skipped.push((item.path.clone(), why)),
+        }
+    }
+    if prepared.inputs.is_empty() {
+        return Err(BaseError::Empty {
+            dataset: dataset.describe(),
+            split: if split == Split::Train { "train" } else { "test" },
+            bad: prepared.skipped.len(),
+            first: prepared.skipped.first().map_or("none".into(), |(p, why)| format!("{}: {why}", p.display())),
+        });
+    }
+    Ok(prepared)
+}
+
+/// The sha256 of the images' digests and labels: which data a model was trained on.
+pub fn fingerprint(data: &Prepared) -> String {
     let mut hasher = Sha256::new();
-    hasher.update(&data.pixels);
-    hasher.update(&data.labels);
+    for (sha, label) in data.sha256s.iter().zip(&data.labels) {
+        hasher.update(sha.as_bytes());
+        hasher.update(label.to_le_bytes());
+    }
     hex::encode(hasher.finalize())
 }
 
-/// The default MNIST folder of a repo (params `data.mnist_dir`).
+/// The base dataset folder of a repo (params `data.dir`).
 pub fn data_dir(repo: &RepoPaths) -> Result<PathBuf, ParamsError> {
     let data: params::DataParams = params::section(&repo.params(), "data")?;
-    Ok(repo.resolve(&data.mnist_dir))
+    Ok(repo.resolve(&data.dir))
 }

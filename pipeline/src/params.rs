@@ -1,4 +1,4 @@
-//! Typed views of the `data`, `model` and `train` sections of `params.yaml`; every key has a
+//! Typed views of the `task`, `data`, `model` and `train` sections of `params.yaml`; every key has a
 //! default so a missing file or section means "embedded defaults".
 
 use serde::de::DeserializeOwned;
@@ -11,6 +11,15 @@ pub enum ParamsError {
     Read { path: PathBuf, source: std::io::Error },
     #[error("{path}: section `{section}`: {source}")]
     Parse { path: PathBuf, section: String, source: serde_yaml::Error },
+    #[error("{path}: {source}")]
+    Task { path: PathBuf, source: gitops::task::TaskError },
+}
+
+/// The `task:` section, checked: what the models of this repo classify and read.
+pub fn task(path: &Path) -> Result<gitops::task::Task, ParamsError> {
+    let task: gitops::task::Task = section(path, "task")?;
+    task.validate().map_err(|source| ParamsError::Task { path: path.to_path_buf(), source })?;
+    Ok(task)
 }
 
 /// Reads one top-level section of a params file, or its defaults when the file or the section
@@ -29,16 +38,20 @@ pub fn section<T: DeserializeOwned + Default>(path: &Path, name: &str) -> Result
     }
 }
 
-/// `data:` — where the MNIST IDX files live, relative to the repo root.
+/// `data:` — where the base dataset lives, relative to the repo root: MNIST's IDX files or an
+/// image folder (`pipeline::data::open` tells them apart).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct DataParams {
-    pub mnist_dir: PathBuf,
+    #[serde(alias = "mnist_dir")]
+    pub dir: PathBuf,
+    /// The share of an image folder without a test split held out for testing (by file hash).
+    pub test_share: f64,
 }
 
 impl Default for DataParams {
     fn default() -> Self {
-        Self { mnist_dir: PathBuf::from("data/mnist") }
+        Self { dir: PathBuf::from("data/mnist"), test_share: 0.2 }
     }
 }
 

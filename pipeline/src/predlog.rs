@@ -40,7 +40,8 @@ pub enum Event {
     Feedback,
 }
 
-/// One line of the log. Predictions fill `digit`, `confidence`, `model_version`; feedback fills
+/// One line of the log. Predictions fill `predicted` (the class name; `digit` in logs written
+/// before classes had names), `confidence`, `model_version`; feedback fills
 /// `feedback_kind` (`correct`, `wrong`, `unsure`) and `label`. `input_sha256` is the sha256 of
 /// the bytes the client sent, so feedback given later on the same image finds its prediction.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,16 +50,21 @@ pub struct Record {
     pub request_id: String,
     pub at: DateTime<Utc>,
     pub input_sha256: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub digit: Option<u8>,
+    #[serde(
+        default,
+        alias = "digit",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "gitops::task::optional_label_text"
+    )]
+    pub predicted: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confidence: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_version: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback_kind: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub label: Option<u8>,
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "gitops::task::optional_label_text")]
+    pub label: Option<String>,
 }
 
 /// Appends records to the active file and rotates it past `max_bytes`, keeping `keep` rotated
@@ -159,7 +165,7 @@ pub fn records(dir: &Path) -> Result<Vec<Record>, PredLogError> {
 }
 
 /// The log as a table: columns `event`, `request_id`, `at` (RFC 3339 UTC with microseconds, so
-/// it sorts as text), `input_sha256`, `digit`, `confidence`, `model_version`, `feedback_kind`,
+/// it sorts as text), `input_sha256`, `predicted`, `confidence`, `model_version`, `feedback_kind`,
 /// `label`; nulls where a record has no value.
 pub fn read(dir: &Path) -> Result<DataFrame, PredLogError> {
     let records = records(dir)?;
@@ -170,11 +176,11 @@ pub fn read(dir: &Path) -> Result<DataFrame, PredLogError> {
         Column::new("request_id".into(), text(|r| Some(r.request_id.clone()))),
         Column::new("at".into(), text(|r| Some(r.at.to_rfc3339_opts(SecondsFormat::Micros, true)))),
         Column::new("input_sha256".into(), text(|r| Some(r.input_sha256.clone()))),
-        Column::new("digit".into(), records.iter().map(|r| r.digit.map(u32::from)).collect::<Vec<_>>()),
+        Column::new("predicted".into(), text(|r| r.predicted.clone())),
         Column::new("confidence".into(), records.iter().map(|r| r.confidence).collect::<Vec<_>>()),
         Column::new("model_version".into(), text(|r| r.model_version.clone())),
         Column::new("feedback_kind".into(), text(|r| r.feedback_kind.clone())),
-        Column::new("label".into(), records.iter().map(|r| r.label.map(u32::from)).collect::<Vec<_>>()),
+        Column::new("label".into(), text(|r| r.label.clone())),
     ];
     Ok(DataFrame::new(records.len(), columns)?)
 }
@@ -198,7 +204,7 @@ pub fn mine(log: DataFrame, below: f32) -> Result<DataFrame, PredLogError> {
             col("reason"),
             col("at"),
             col("request_id"),
-            col("digit"),
+            col("predicted"),
             col("confidence"),
             col("true_label"),
             col("marked_at"),

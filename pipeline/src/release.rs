@@ -20,6 +20,8 @@ pub enum ReleaseError {
     Git(#[from] GitError),
     #[error(transparent)]
     Params(#[from] gitops::params::ParamsError),
+    #[error(transparent)]
+    Task(#[from] crate::params::ParamsError),
     #[error("{version} is already the serving model")]
     AlreadyServing { version: String },
     #[error("{}: {source}", path.display())]
@@ -29,7 +31,7 @@ pub enum ReleaseError {
 /// Copies a verified candidate into `models/` as a new version (weights first, sidecar last)
 /// and returns its sidecar.
 pub fn install(models: &Path, candidate: &ModelFile, mut sidecar: Sidecar) -> Result<Sidecar, ReleaseError> {
-    let loaded = candidate.load(tch::Device::Cpu, Some(&sidecar.architecture))?;
+    let loaded = candidate.load(tch::Device::Cpu, &sidecar.task, Some(&sidecar.architecture))?;
     sidecar.created_at = Utc::now();
     let file = ModelFile::fresh(models, sidecar.created_at);
     Ok(file.save(&loaded.vs, sidecar)?)
@@ -60,7 +62,8 @@ pub fn rollback(repo: &Path, version: &str, reason: &str) -> Result<Registry, Re
     if registry.serving == version {
         return Err(ReleaseError::AlreadyServing { version: version.to_string() });
     }
-    ModelFile::new(&models, version)?.load(tch::Device::Cpu, None)?;
+    let task = crate::params::task(&repo.join("params.yaml"))?;
+    ModelFile::new(&models, version)?.load(tch::Device::Cpu, &task, None)?;
     let registry = registry.with_event(Action::Rollback, version, reason);
     registry.save(&models)?;
     commit_and_push(repo, &[Path::new("models")], &format!("Roll back to {version}\n\n{reason}"))?;

@@ -2,8 +2,8 @@
 //! `keep_freed_memory` is set, repeated batch-64 passes of the CNN reuse the memory their
 //! activations had instead of mapping it afresh each time, until `release_freed_memory`.
 
-use pipeline::model::{Architecture, Net};
-use tch::{Device, Kind, Tensor, nn, nn::ModuleT};
+use pipeline::model::Architecture;
+use tch::{Device, Kind, Tensor, nn};
 
 /// Minor page faults of this process so far (field 10 of /proc/self/stat).
 fn minor_faults() -> u64 {
@@ -16,7 +16,7 @@ fn minor_faults() -> u64 {
 fn batch_passes_reuse_freed_tensor_memory() {
     pipeline::alloc::keep_freed_memory();
     let vs = nn::VarStore::new(Device::Cpu);
-    let net = Net::new(&vs.root(), Architecture::default());
+    let net = Architecture::default().build(&vs.root(), &gitops::task::Task::default());
     let x = Tensor::randn([64, 1, 28, 28], (Kind::Float, Device::Cpu));
     tch::no_grad(|| {
         // The heap grows to the passes' working size over the first few.

@@ -1,5 +1,8 @@
-// Digit Lab: the page model-server serves. Draw or upload a digit, see the prediction, give
-// feedback, follow the retrain, manage model versions. Plain JavaScript, no dependencies.
+// The page model-server serves ("Digit Lab" for MNIST): draw or upload an image, see the
+// prediction, give feedback, follow the retrain, manage model versions. Everything
+// class-shaped (title, wording, bars, feedback choices, heat map axes) is built from the
+// server's task (GET /api/task), so it fits any image classifier. Plain JavaScript, no
+// dependencies.
 "use strict";
 
 (() => {
@@ -10,11 +13,16 @@
   const POLL_IDLE_MS = 4000;
   const POLL_BUSY_MS = 1500;
   const HISTORY_LIMIT = 12;
+  const MANY_CLASSES = 12; // beyond this: a searchable class picker, and only the likeliest bars
+  const TOP_BARS = 10;
 
   const state = {
+    task: null, // GET /api/task, once
+    words: null, // the wording that fits the task (see applyTask)
     hasInk: false,
     source: "draw", // "draw" | "upload"
     uploadFile: null,
+    previewUrl: null,
     prediction: null,
     feedbackSent: false,
     status: null,
@@ -22,6 +30,7 @@
     serving: null,
     lastDecisionAt: undefined,
     confusionChoice: null,
+    history: null,
     online: null,
     pollTimer: 0,
   };
@@ -197,6 +206,122 @@
     else if (state.serving) $("#serving-version").textContent = state.serving;
   }
 
+  // ------------------------------------------------------------------ the task
+
+  // What the served classifier tells apart: class names in the order of the model's outputs,
+  // the input shape, and how an image is preprocessed ("digit": a drawing pad is offered).
+  // Fetched once; until it has answered, it is asked again like the status poll is.
+  let taskRequest = null;
+  let taskTimer = 0;
+  let taskTries = 0;
+
+  function checkTask(task) {
+    const classes = task && Array.isArray(task.classes) ? task.classes : null;
+    if (!classes || classes.length < 2 || !classes.every((c) => typeof c === "string" && c)) {
+      throw new ApiError(200, "The server's task has no usable class names.");
+    }
+    return task;
+  }
+
+  // The task, fetched when it is not known yet; throws an ApiError when that fails.
+  function ensureTask() {
+    if (state.task) return Promise.resolve(state.task);
+    if (!taskRequest) {
+      taskRequest = api("/api/task", { timeout: 8000 })
+        .then((task) => {
+          applyTask(checkTask(task));
+          return state.task;
+        })
+        .finally(() => { taskRequest = null; });
+    }
+    return taskRequest;
+  }
+
+  async function loadTask() {
+    clearTimeout(taskTimer);
+    try {
+      await ensureTask();
+    } catch (err) {
+      taskTries += 1;
+      taskTimer = setTimeout(loadTask, Math.min(POLL_IDLE_MS, 1000 * taskTries));
+    }
+  }
+
+  // "shapes" → "Shapes", "street-signs" → "Street Signs".
+  const titleCase = (name) => String(name || "").replace(/[-_.]+/g, " ").trim().replace(/\b\w/g, (c) => c.toUpperCase());
+  const listClasses = (classes) => (classes.length <= MANY_CLASSES ? classes.join(", ") : `${classes.length} classes`);
+
+  // The name of class `i` (a number), or the label itself when it is already a name.
+  function className(label) {
+    if (label === null || label === undefined) return "?";
+    if (typeof label === "number") return state.task?.classes[label] ?? String(label);
+    return String(label);
+  }
+
+  function applyTask(task) {
+    const classes = task.classes.map(String);
+    const n = classes.length;
+    const draw = task.preprocess === "digit";
+    const digits = classes.every((c) => /^[0-9]$/.test(c));
+    const zeroToNine = digits && n === 10 && classes.every((c, i) => c === String(i));
+    const labName = draw && digits ? "Digit Lab" : `${titleCase(task.name) || "Image"} Lab`;
+    const words = {
+      draw,
+      noun: digits ? "digit" : "class",
+      thing: draw ? (digits ? "digit" : "symbol") : "image",
+      words: classes.some((c) => c.length > 2),
+      labName,
+    };
+    state.task = { ...task, classes };
+    state.words = words;
+
+    // Title and header.
+    const sub = draw && digits ? "Handwritten digit classifier" : `${draw ? "Drawing" : "Image"} classifier · ${n} classes`;
+    document.title = draw && digits ? "Digit Lab · handwritten digit classifier" : `${labName} · ${n}-class ${draw ? "drawing" : "image"} classifier`;
+    $("#brand-name").textContent = labName;
+    $("#brand-sub").textContent = sub;
+    $("#brand").setAttribute("aria-label", `${labName}, back to the top`);
+
+    // The input card: a drawing pad for digit-style tasks, an upload area otherwise.
+    const shape = task.input || {};
+    const shapeText = Number.isFinite(shape.width) && Number.isFinite(shape.height)
+      ? `The model reads ${shape.width}×${shape.height} ${shape.channels === 3 ? "colour" : "grey"} images; any size is fitted.`
+      : "";
+    pad.hidden = !draw;
+    $("#pad-hint").hidden = !draw;
+    $("#upload-zone").hidden = draw;
+    padWrap.classList.toggle("is-upload", !draw);
+    $("#upload-shape").textContent = shapeText;
+    if (draw) {
+      $("#draw-title").textContent = `Draw a ${words.thing}`;
+      $("#draw-sub").textContent = "Mouse, pen or finger — or drop an image file here.";
+      pad.setAttribute("aria-label", `Drawing pad: draw one ${words.thing} ${zeroToNine ? "from 0 to 9" : `(${listClasses(classes)})`}. Press Enter to predict, Escape to clear.`);
+      $("#pad-tips").replaceChildren(el("span", { text: "Draw large and centred" }),
+        el("span", {}, el("kbd", { text: "Enter" }), " predict"), el("span", {}, el("kbd", { text: "Esc" }), " clear"));
+      $("#result-sub").textContent = `What the model sees in your ${digits ? "digit" : "drawing"}.`;
+      $("#result-empty-text").replaceChildren(`Draw a ${words.thing} and press `, el("strong", { text: "Predict" }), ", or upload a picture of one.");
+    } else {
+      $("#draw-title").textContent = "Choose an image";
+      $("#draw-sub").textContent = `Upload a picture, or drop one here. Classes: ${listClasses(classes)}.`;
+      $("#pad-tips").replaceChildren(el("span", { text: "PNG, JPEG, GIF, BMP, WebP or TIFF" }));
+      $("#result-sub").textContent = "What the model sees in your image.";
+      $("#result-empty-text").replaceChildren("Choose or drop an image, and the model names its class.");
+      // Anything drawn or shown on the pad before the task was known goes; a chosen file stays.
+      if (state.source === "upload" && state.uploadFile) showUpload(state.uploadFile);
+      else resetPad();
+    }
+    $("#file-input").setAttribute("aria-label", `Upload an image ${draw ? `of a ${words.thing}` : "to classify"}`);
+
+    // The answer, the bars and the feedback choices.
+    $("#result-digit").setAttribute("aria-label", `Predicted ${words.noun}`);
+    $("#fb-labels-title").textContent = digits ? "Which digit did you mean?" : "Which class is it?";
+    $("#confusion-sub").textContent = `True ${words.noun} (rows) against predicted ${words.noun} (columns) on the test set.`;
+    buildProbs();
+    buildClassPicker();
+    if (state.models) renderPlots(state.models);
+    if (state.history) renderHistory(state.history);
+  }
+
   // ------------------------------------------------------------------ drawing pad
 
   const pad = $("#pad");
@@ -211,8 +336,19 @@
     state.hasInk = false;
     state.source = "draw";
     state.uploadFile = null;
-    padWrap.classList.remove("has-ink");
+    padWrap.classList.remove("has-ink", "has-preview");
     $("#pad-source").hidden = true;
+    const preview = $("#upload-preview");
+    preview.hidden = true;
+    preview.removeAttribute("src");
+    if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
+    state.previewUrl = null;
+  }
+
+  // Where to send the user to give another input: the pad, or the file chooser.
+  function focusInput() {
+    if (state.words && !state.words.draw) $("#file-input").focus();
+    else pad.focus();
   }
 
   function padPoint(e) {
@@ -275,7 +411,7 @@
     if (e.key === "Escape" || e.key === "Delete" || e.key === "Backspace") { e.preventDefault(); resetPad(); }
   });
 
-  $("#clear-btn").addEventListener("click", () => { resetPad(); pad.focus(); });
+  $("#clear-btn").addEventListener("click", () => { resetPad(); focusInput(); });
   $("#predict-btn").addEventListener("click", () => predict());
 
   // ------------------------------------------------------------------ upload and drag-and-drop
@@ -287,6 +423,20 @@
     const source = $("#pad-source");
     source.textContent = file.name || "Uploaded image";
     source.hidden = false;
+    if (state.words && !state.words.draw) {
+      // No pad: the chosen image itself is the preview.
+      const preview = $("#upload-preview");
+      state.previewUrl = URL.createObjectURL(file);
+      preview.alt = `Preview of ${file.name || "the uploaded image"}`;
+      preview.onload = () => {
+        preview.style.imageRendering = preview.naturalWidth < 96 ? "pixelated" : "";
+        preview.hidden = false;
+        padWrap.classList.add("has-preview");
+      };
+      preview.onerror = () => { preview.hidden = true; }; // the server decides and explains
+      preview.src = state.previewUrl;
+      return;
+    }
     try {
       const bitmap = await createImageBitmap(file);
       const scale = Math.min(pad.width / bitmap.width, pad.height / bitmap.height);
@@ -352,10 +502,14 @@
       const form = new FormData();
       form.append("file", state.uploadFile, state.uploadFile.name || "upload");
       request = { method: "POST", form, context: "image" };
-    } else if (state.hasInk) {
+    } else if (state.hasInk && !pad.hidden) {
       request = { method: "POST", json: { image: pad.toDataURL("image/png") }, context: "image" };
+    } else if (state.words && !state.words.draw) {
+      showError(errorBox, "No image chosen yet. Choose one with Upload, or drop it here.");
+      focusInput();
+      return;
     } else {
-      showError(errorBox, "The pad is empty. Draw a digit first, or upload an image.");
+      showError(errorBox, `The pad is empty. Draw a ${state.words?.thing || "digit"} first, or upload an image.`);
       pad.focus();
       return;
     }
@@ -364,6 +518,8 @@
     if (!hadResult) showResultPane("loading");
     else $("#result-card").setAttribute("aria-busy", "true");
     try {
+      // The answer is shown in the task's class names: know them first.
+      await ensureTask();
       const result = await api("/predict", request);
       renderPrediction(result);
       loadHistory();
@@ -376,29 +532,81 @@
     }
   }
 
+  // One bar per class, in class order; for many classes the bars are made per answer instead
+  // (the likeliest TOP_BARS and one for the rest).
   function buildProbs() {
+    const { classes } = state.task;
     const list = $("#probs");
-    list.replaceChildren();
-    for (let d = 0; d < 10; d++) {
-      list.append(el("li", { "data-digit": d },
-        el("span", { class: "d", text: d }),
-        el("span", { class: "bar", role: "presentation" }, el("span", { class: "fill" })),
-        el("span", { class: "pct", text: "–" })));
+    const longest = Math.max(...classes.map((c) => c.length));
+    list.classList.toggle("is-words", state.words.words);
+    list.style.setProperty("--label-w", longest <= 2 ? "18px" : `calc(${Math.min(longest, 14)}ch + 4px)`);
+    list.setAttribute("aria-label", classes.length <= MANY_CLASSES
+      ? `Probability of each ${state.words.noun}`
+      : `Probabilities of the ${TOP_BARS} likeliest of ${classes.length} classes`);
+    list.replaceChildren(...(classes.length <= MANY_CLASSES ? classes.map((_, i) => barItem(i)) : []));
+  }
+
+  function barItem(i) {
+    const name = state.task.classes[i];
+    return el("li", { "data-label": name, "data-index": i },
+      el("span", { class: "d", text: name, title: name.length > 2 ? name : undefined }),
+      el("span", { class: "bar", role: "presentation" }, el("span", { class: "fill" })),
+      el("span", { class: "pct", text: "–" }));
+  }
+
+  function setBar(li, v, top) {
+    li.classList.toggle("top", top);
+    $(".fill", li).style.width = `${Math.max(v * 100, v > 0 ? 0.6 : 0)}%`;
+    $(".pct", li).textContent = pct(v);
+    li.setAttribute("aria-label", `${li.dataset.label}: ${pct(v)}`);
+  }
+
+  function renderBars(probs, top) {
+    const { classes } = state.task;
+    const list = $("#probs");
+    if (classes.length > MANY_CLASSES) {
+      const order = classes.map((_, i) => i).sort((a, b) => probs[b] - probs[a] || a - b);
+      const shown = order.slice(0, TOP_BARS);
+      const rest = order.slice(TOP_BARS).reduce((sum, i) => sum + probs[i], 0);
+      const others = classes.length - shown.length;
+      list.replaceChildren(...shown.map(barItem), el("li", {
+        class: "more", "aria-label": `${others} other classes: ${pct(rest)} together`,
+      }, el("span", { class: "d", "aria-hidden": "true", text: "…" }),
+      el("span", { class: "more-text", text: `${others} more class${others === 1 ? "" : "es"}` }),
+      el("span", { class: "pct", text: pct(rest) })));
+      void list.offsetWidth; // let the new bars grow from zero
     }
+    $$("#probs li[data-index]").forEach((li) => {
+      const i = Number(li.dataset.index);
+      setBar(li, probs[i], i === top);
+    });
+  }
+
+  // The probabilities in class order, from an object keyed by class name (or a plain array).
+  function probabilityList(given, classes) {
+    if (Array.isArray(given)) return classes.map((_, i) => Number(given[i]) || 0);
+    if (given && typeof given === "object") return classes.map((c) => Number(given[c]) || 0);
+    return classes.map(() => 0);
   }
 
   function renderPrediction(p) {
-    state.prediction = p;
+    const { classes } = state.task;
+    const probs = probabilityList(p.probabilities, classes);
+    let index = Number.isInteger(p.index) && p.index >= 0 && p.index < classes.length ? p.index : classes.indexOf(String(p.label));
+    if (index < 0) index = probs.indexOf(Math.max(...probs));
+    const label = typeof p.label === "string" && p.label ? p.label : className(index);
+    const confidence = Number.isFinite(p.confidence) ? p.confidence : probs[index];
+    state.prediction = { ...p, label, index };
     state.feedbackSent = false;
-    const probs = Array.isArray(p.probabilities) ? p.probabilities : [];
-    const digit = Number.isInteger(p.digit) ? p.digit : probs.indexOf(Math.max(...probs));
-    const confidence = Number.isFinite(p.confidence) ? p.confidence : probs[digit];
-    const digitNode = $("#result-digit");
-    digitNode.textContent = String(digit);
-    digitNode.setAttribute("aria-label", `Predicted digit: ${digit}`);
-    digitNode.classList.remove("pop");
-    void digitNode.offsetWidth;
-    digitNode.classList.add("pop");
+    const answer = $("#result-digit");
+    // Long names may break after `_`, `-` or `.` (<wbr> adds no text).
+    answer.replaceChildren(...label.split(/(?<=[_.-])/).flatMap((part, i) => (i ? [el("wbr"), part] : [part])));
+    answer.title = label.length > 2 ? label : "";
+    answer.dataset.len = label.length <= 3 ? String(label.length) : label.length <= 6 ? "m" : label.length <= 10 ? "l" : "xl";
+    answer.setAttribute("aria-label", `Predicted ${state.words.noun}: ${label}`);
+    answer.classList.remove("pop");
+    void answer.offsetWidth;
+    answer.classList.add("pop");
     $("#result-confidence").textContent = pct(confidence);
     const unsure = Number.isFinite(confidence) && confidence < 0.6;
     $("#result-card").classList.toggle("is-unsure", unsure);
@@ -407,13 +615,7 @@
     $("#model-version").textContent = p.model_version || "unknown";
     $("#model-version").title = p.model_version || "";
     $("#result-sub").textContent = `Request ${String(p.request_id || "").slice(0, 8)} · ${timeFmt.format(new Date())}`;
-    $$("#probs li").forEach((li, d) => {
-      const v = Number(probs[d]) || 0;
-      li.classList.toggle("top", d === digit);
-      $(".fill", li).style.width = `${Math.max(v * 100, v > 0 ? 0.6 : 0)}%`;
-      $(".pct", li).textContent = pct(v);
-      li.setAttribute("aria-label", `${d}: ${pct(v)}`);
-    });
+    renderBars(probs, index);
     resetFeedback();
     showResultPane("body");
     // On a narrow screen the answer is below the pad: bring it into view.
@@ -425,18 +627,70 @@
 
   // ------------------------------------------------------------------ feedback
 
-  function buildDigitPicker() {
+  // "Wrong → which class is it?": a button per class for up to MANY_CLASSES classes, else a
+  // search field over the class names (a datalist) with a Send button. Every choice carries
+  // its class name in data-label.
+  function buildClassPicker() {
+    const { classes } = state.task;
+    const { noun } = state.words;
+    const n = classes.length;
     const picker = $("#digit-picker");
-    for (let d = 0; d < 10; d++) {
-      picker.append(el("button", {
-        type: "button", class: "btn btn-ghost", "data-label": d, "aria-label": `The true digit is ${d}`, text: d,
-        onclick: () => sendFeedback("wrong", d, picker.children[d]),
-      }));
+    picker.replaceChildren();
+    picker.classList.toggle("is-words", state.words.words);
+    picker.classList.toggle("is-search", n > MANY_CLASSES);
+    if (n <= MANY_CLASSES) {
+      const cols = n <= 10 ? n : Math.ceil(n / 2);
+      picker.style.setProperty("--picker-cols", String(cols));
+      picker.style.setProperty("--picker-cols-narrow", String(Math.ceil(n / Math.ceil(n / 5))));
+      for (const name of classes) {
+        picker.append(el("button", {
+          type: "button", class: "btn btn-ghost", "data-label": name, "aria-label": `The true ${noun} is ${name}`,
+          title: name.length > 2 ? name : undefined,
+          onclick: (e) => sendFeedback("wrong", name, e.currentTarget),
+        }, el("span", { class: "pick-text", text: name })));
+      }
+      return;
     }
+    const input = el("input", {
+      type: "text", id: "label-search", list: "label-options", autocomplete: "off", spellcheck: "false",
+      placeholder: `Type to search ${n} classes`, "aria-label": `The true ${noun}: type to search the ${n} classes, then press Enter`,
+    });
+    const send = el("button", { type: "submit", class: "btn btn-danger", id: "label-send", "aria-label": "Send the true class" }, "Send");
+    const form = el("form", { class: "label-search", onsubmit: (e) => {
+      e.preventDefault();
+      const name = matchClass(input.value);
+      if (!name) {
+        showError($("#fb-error"), input.value.trim()
+          ? `“${input.value.trim()}” is not one of the ${n} classes. Pick one from the list.`
+          : "Type the true class, then pick it from the list.");
+        input.focus();
+        return;
+      }
+      input.value = name;
+      sendFeedback("wrong", name, send);
+    } }, input, send, el("datalist", { id: "label-options" }, classes.map((c) => el("option", { value: c }))));
+    picker.append(form);
   }
 
+  // The class a typed text names: exactly, ignoring case, or as the start of only one.
+  function matchClass(text) {
+    const { classes } = state.task;
+    const t = text.trim();
+    if (!t) return null;
+    if (classes.includes(t)) return t;
+    const lower = t.toLowerCase();
+    const same = classes.filter((c) => c.toLowerCase() === lower);
+    if (same.length === 1) return same[0];
+    const starts = classes.filter((c) => c.toLowerCase().startsWith(lower));
+    return starts.length === 1 ? starts[0] : null;
+  }
+
+  const feedbackControls = () => $$("#feedback .fb-buttons .btn, #digit-picker button, #digit-picker input");
+
   function resetFeedback() {
-    $$("#feedback .fb-buttons .btn, #digit-picker .btn").forEach((b) => {
+    const search = $("#label-search");
+    if (search) search.value = "";
+    feedbackControls().forEach((b) => {
       b.disabled = false;
       b.classList.remove("is-chosen", "is-loading");
       b.removeAttribute("aria-pressed");
@@ -448,7 +702,7 @@
     showError($("#fb-error"), "");
   }
 
-  $("#fb-correct").addEventListener("click", (e) => sendFeedback("correct", state.prediction?.digit, e.currentTarget));
+  $("#fb-correct").addEventListener("click", (e) => sendFeedback("correct", state.prediction?.label, e.currentTarget));
   $("#fb-unsure").addEventListener("click", (e) => sendFeedback("unsure", null, e.currentTarget));
   $("#fb-wrong").addEventListener("click", () => {
     if (state.feedbackSent) return;
@@ -457,7 +711,7 @@
     $("#fb-wrong").setAttribute("aria-expanded", String(open));
     $("#fb-wrong").setAttribute("aria-pressed", String(open));
     if (open) {
-      const first = $$("#digit-picker .btn").find((b) => Number(b.dataset.label) !== state.prediction?.digit);
+      const first = $("#label-search") || $$("#digit-picker .btn").find((b) => b.dataset.label !== state.prediction?.label);
       first?.focus();
     }
   });
@@ -467,7 +721,7 @@
     const body = { request_id: state.prediction.request_id, kind };
     if (label !== null && label !== undefined) body.label = label;
     showError($("#fb-error"), "");
-    const buttons = $$("#feedback .fb-buttons .btn, #digit-picker .btn");
+    const buttons = feedbackControls();
     buttons.forEach((b) => { b.disabled = true; });
     button?.classList.add("is-loading");
     const send = (token) => api("/feedback", { method: "POST", json: body, token, context: "feedback" });
@@ -504,7 +758,8 @@
 
   function renderFeedbackDone(kind, label, r) {
     const box = $("#fb-done");
-    const what = kind === "correct" ? `Marked correct (${label}).` : kind === "wrong" ? `Marked wrong: it is a ${label}.` : "Marked as unsure.";
+    const wrong = state.words?.noun === "digit" ? `it is a ${label}` : `the true class is ${label}`;
+    const what = kind === "correct" ? `Marked correct (${label}).` : kind === "wrong" ? `Marked wrong: ${wrong}.` : "Marked as unsure.";
     const text = el("div", { class: "fb-done-text" }, el("strong", { text: r && r.duplicate ? "Already saved. " : "Thanks! " }), what);
     if (r && Number.isFinite(r.current_count) && Number.isFinite(r.threshold)) {
       text.append(el("br"), `${r.current_count} / ${r.threshold} toward the next retrain`);
@@ -512,9 +767,15 @@
       text.append(".");
     }
     if (r && r.retrain_triggered) text.append(el("br"), el("strong", { text: "That filled the batch: a retrain has started." }));
+    const draw = !state.words || state.words.draw;
     const again = el("button", {
-      type: "button", class: "btn btn-small btn-ghost", text: "Draw another",
-      onclick: () => { resetPad(); pad.focus(); pad.scrollIntoView({ block: "center" }); },
+      type: "button", class: "btn btn-small btn-ghost", text: draw ? "Draw another" : "Choose another",
+      onclick: () => {
+        resetPad();
+        padWrap.scrollIntoView({ block: "center" });
+        if (draw) pad.focus();
+        else $("#file-input").click();
+      },
     });
     box.replaceChildren(icon("check"), text, again);
     box.hidden = false;
@@ -685,7 +946,7 @@
     state.pollTimer = setTimeout(refreshStatus, busy ? POLL_BUSY_MS : POLL_IDLE_MS);
   }
 
-  $("#retry-btn").addEventListener("click", () => { refreshStatus(); loadModels(); loadHistory(); });
+  $("#retry-btn").addEventListener("click", () => { loadTask(); refreshStatus(); loadModels(); loadHistory(); });
 
   // ------------------------------------------------------------------ models
 
@@ -716,6 +977,8 @@
     const serving = m.serving;
     const servingInfo = byVersion.get(serving);
     const servingTime = servingInfo ? versionTime(servingInfo) : null;
+    // The accuracy bars span 90-100% (MNIST's range) unless some version is below it.
+    const floor = versions.some((v) => Number.isFinite(v.metrics?.[ACC_KEY]) && v.metrics[ACC_KEY] < 0.9) ? 0 : 0.9;
     const body = $("#models-body");
     body.replaceChildren();
     if (!versions.length) {
@@ -753,7 +1016,7 @@
           el("span", { class: "acc-cell" },
             el("span", { class: "num", text: pct(acc, 2) }),
             delta,
-            Number.isFinite(acc) ? el("span", { class: "acc-bar", "aria-hidden": "true" }, el("span", { style: `width:${Math.max(0, Math.min(1, (acc - 0.9) / 0.1)) * 100}%` })) : null)),
+            Number.isFinite(acc) ? el("span", { class: "acc-bar", "aria-hidden": "true" }, el("span", { style: `width:${Math.max(0, Math.min(1, (acc - floor) / (1 - floor))) * 100}%` })) : null)),
         el("td", { "data-label": "Parent" }, v.parent ? el("code", { text: v.parent }) : el("span", { class: "muted", text: "from scratch" })),
         el("td", {}, action)));
     }
@@ -824,22 +1087,55 @@
     if (state.models) renderPlots(state.models);
   });
 
+  // The heat map of confusion[true][predicted], in the task's class order. Its size follows the
+  // class count: labels are cut to 12 characters (the full name in a tooltip), the font shrinks
+  // for many classes, and column labels wider than a cell turn 45°, or 90° when cells are too
+  // narrow for slanted labels to clear each other.
   function drawConfusion(model, serving) {
     const figure = $("#confusion-plot");
     if (!model) {
       figure.replaceChildren(el("div", { class: "plot-empty", text: "No confusion matrix recorded for the serving model yet." }));
       return;
     }
+    if (!state.task) {
+      figure.replaceChildren(el("div", { class: "skeleton skeleton-plot" }));
+      return;
+    }
+    const { classes } = state.task;
+    const { noun } = state.words;
+    const n = classes.length;
     const cm = model.confusion;
+    if (cm.length !== n || !cm.every((row) => Array.isArray(row) && row.length === n && row.every((c) => Number.isFinite(c)))) {
+      figure.replaceChildren(el("div", {
+        class: "plot-empty",
+        text: `No confusion matrix for this task: ${model.version} recorded ${cm.length} classes, the task has ${n}.`,
+      }));
+      return;
+    }
     const css = getComputedStyle(document.documentElement);
     const base = hexToRgb(css.getPropertyValue("--surface-2"), [248, 249, 252]);
     const good = [79, 70, 229];
     const bad = [225, 29, 72];
     const avail = figure.clientWidth || 360;
-    const left = 44;
-    const cell = Math.max(20, Math.min(34, Math.floor((avail - left - 8) / 10)));
-    const top = 40;
-    const size = cell * 10;
+    const fs = n <= 12 ? 11 : n <= 20 ? 10 : n <= 30 ? 9 : 8;
+    const fontStyle = fs === 11 ? undefined : `font-size:${fs}px`;
+    const MAX_CHARS = 12;
+    const shown = classes.map((c) => (c.length > MAX_CHARS ? `${c.slice(0, MAX_CHARS - 1)}…` : c));
+    const labelW = Math.max(...shown.map((c) => c.length)) * fs * 0.62;
+    const left = Math.max(44, Math.ceil(28 + labelW + 8));
+    const cellFor = (right) => Math.max(n <= 10 ? 20 : 10,
+      Math.min(n < 10 ? Math.min(64, Math.floor(340 / n)) : 34, Math.floor((avail - left - right) / n)));
+    let right = 8;
+    let cell = cellFor(right);
+    let rotate = labelW > cell - 4 ? 45 : 0;
+    if (rotate && cell * 0.71 < fs + 3) rotate = 90;
+    if (rotate === 45) {
+      right = Math.max(8, Math.ceil(labelW * 0.71 - cell / 2 + 6));
+      cell = cellFor(right);
+    }
+    const top = rotate === 90 ? Math.ceil(26 + labelW + 4) : rotate ? Math.ceil(26 + labelW * 0.71 + fs * 0.5) : 40;
+    const size = cell * n;
+    const W = left + size + right;
     const rowTotals = cm.map((row) => row.reduce((a, b) => a + b, 0));
     let total = 0;
     let correct = 0;
@@ -849,28 +1145,40 @@
       if (i === j) correct += c;
       else if (rowTotals[i]) maxOff = Math.max(maxOff, c / rowTotals[i]);
     }));
-    const root = svg("svg", { viewBox: `0 0 ${left + size + 8} ${top + size + 10}`, role: "img", "aria-label": `Confusion matrix of ${model.version}: ${pct(total ? correct / total : NaN, 2)} correct` });
-    root.append(svg("text", { x: left + size / 2, y: 12, "text-anchor": "middle", class: "axis-title", text: "Predicted digit" }));
-    root.append(svg("text", { x: 10, y: top + size / 2, "text-anchor": "middle", class: "axis-title", transform: `rotate(-90 10 ${top + size / 2})`, text: "True digit" }));
-    for (let k = 0; k < 10; k++) {
-      root.append(svg("text", { x: left + k * cell + cell / 2, y: top - 8, "text-anchor": "middle", text: k }));
-      root.append(svg("text", { x: left - 8, y: top + k * cell + cell / 2 + 4, "text-anchor": "end", text: k }));
+    const root = svg("svg", {
+      viewBox: `0 0 ${W} ${top + size + 10}`, role: "img",
+      "aria-label": `Confusion matrix of ${model.version} over ${n} classes: ${pct(total ? correct / total : NaN, 2)} correct`,
+      // Never drawn larger than its natural size (few classes), nor squeezed into 400px (many).
+      style: W > 400 || n < 10 ? `max-width:${W}px` : undefined,
+    });
+    root.append(svg("text", { x: left + size / 2, y: 12, "text-anchor": "middle", class: "axis-title", text: `Predicted ${noun}` }));
+    root.append(svg("text", { x: 10, y: top + size / 2, "text-anchor": "middle", class: "axis-title", transform: `rotate(-90 10 ${top + size / 2})`, text: `True ${noun}` }));
+    const tip = (k) => (shown[k] !== classes[k] ? svg("title", { text: classes[k] }) : null);
+    for (let k = 0; k < n; k++) {
+      const cx = left + k * cell + cell / 2;
+      const lx = rotate === 90 ? cx + fs * 0.35 : cx - fs * 0.3;
+      root.append(rotate
+        ? svg("text", { x: lx, y: top - 6, "text-anchor": "start", style: fontStyle, transform: `rotate(-${rotate} ${lx} ${top - 6})`, text: shown[k] }, tip(k))
+        : svg("text", { x: cx, y: top - 8, "text-anchor": "middle", style: fontStyle, text: shown[k] }, tip(k)));
+      root.append(svg("text", { x: left - 8, y: top + k * cell + cell / 2 + +(fs * 0.36).toFixed(1), "text-anchor": "end", style: fontStyle, text: shown[k] }, tip(k)));
     }
     const textColor = css.getPropertyValue("--text").trim() || "#111827";
-    for (let i = 0; i < 10; i++) {
-      for (let j = 0; j < 10; j++) {
+    const cellFont = cell < 27 ? 8 : 9.5;
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
         const c = cm[i][j];
         const rate = rowTotals[i] ? c / rowTotals[i] : 0;
         const t = i === j ? 0.15 + 0.85 * rate : maxOff > 0 ? Math.sqrt(rate / maxOff) * 0.85 : 0;
         const fill = c === 0 ? mix(base, base, 0) : mix(base, i === j ? good : bad, t);
         const x = left + j * cell;
         const y = top + i * cell;
-        root.append(svg("rect", { class: "cell", x, y, width: cell, height: cell, rx: 3, fill },
-          svg("title", { text: `True ${i}, predicted ${j}: ${c} (${pct(rate, 1)} of ${rowTotals[i]})` })));
-        if (c > 0) {
+        root.append(svg("rect", { class: "cell", x, y, width: cell, height: cell, rx: cell < 16 ? 2 : 3, fill },
+          svg("title", { text: `True ${classes[i]}, predicted ${classes[j]}: ${c} (${pct(rate, 1)} of ${rowTotals[i]})` })));
+        // Counts too wide for their cell are left to the tooltip (many classes only).
+        if (c > 0 && (n <= 10 || String(c).length * cellFont * 0.62 <= cell - 3)) {
           root.append(svg("text", {
             class: "cell-text", x: x + cell / 2, y: y + cell / 2 + 3.5, "text-anchor": "middle",
-            style: `fill:${t > 0.5 ? "#fff" : textColor};font-size:${cell < 27 ? 8 : 9.5}px`, text: c,
+            style: `fill:${t > 0.5 ? "#fff" : textColor};font-size:${cellFont}px`, text: c,
           }));
         }
       }
@@ -884,7 +1192,7 @@
   }
 
   const SERIES_COLORS = ["#4f46e5", "#0d9488", "#d97706", "#db2777"];
-  const seriesName = (k) => (k === ACC_KEY ? "MNIST test set" : k.replace(/_/g, " ").replace(/\baccuracy\b/, "").trim() || k);
+  const seriesName = (k) => (k === ACC_KEY ? (!state.task || state.task.name === "mnist" ? "MNIST test set" : "Test set") : k.replace(/_/g, " ").replace(/\baccuracy\b/, "").trim() || k);
 
   function drawAccuracy(versions, serving) {
     const figure = $("#accuracy-plot");
@@ -971,7 +1279,8 @@
       const token = sessionStorage.getItem(TOKEN_KEYS.feedback) || undefined;
       const items = await api(`/api/history?limit=${HISTORY_LIMIT}`, { token });
       showError($("#history-error"), "");
-      renderHistory(Array.isArray(items) ? items : items?.items || []);
+      state.history = Array.isArray(items) ? items : items?.items || [];
+      renderHistory(state.history);
     } catch (err) {
       const why = err.status === 401
         ? "It needs the feedback token: it shows here once feedback was sent with it."
@@ -986,7 +1295,7 @@
   function feedbackPill(fb) {
     if (!fb) return el("span", { class: "pill", text: "No feedback" });
     if (fb.kind === "correct") return el("span", { class: "pill", "data-tone": "success", text: "✓ Correct" });
-    if (fb.kind === "wrong") return el("span", { class: "pill", "data-tone": "danger", text: `✗ Was ${fb.label ?? "?"}` });
+    if (fb.kind === "wrong") return el("span", { class: "pill", "data-tone": "danger", text: `✗ Was ${className(fb.label)}`, title: `Was ${className(fb.label)}` });
     return el("span", { class: "pill", "data-tone": "warning", text: "Unsure" });
   }
 
@@ -994,18 +1303,20 @@
     const list = $("#history-list");
     list.replaceChildren();
     if (!items.length) {
-      list.append(el("li", { class: "history-empty", text: "No predictions yet. Your drawings will show up here." }));
+      const what = state.words && !state.words.draw ? "images" : "drawings";
+      list.append(el("li", { class: "history-empty", text: `No predictions yet. Your ${what} will show up here.` }));
       return;
     }
     for (const h of items) {
       const at = parseTime(h.at);
+      const label = typeof h.label === "string" && h.label ? h.label : className(Number.isInteger(h.index) ? h.index : h.digit);
       list.append(el("li", { class: "history-item", "data-request-id": h.request_id || "" },
         h.thumbnail
-          ? el("img", { src: h.thumbnail, alt: `Input that was read as ${h.digit}`, width: 56, height: 56 })
+          ? el("img", { src: h.thumbnail, alt: `Input that was read as ${label}`, width: 56, height: 56 })
           : el("span", { class: "ghost-digit", style: "width:56px;height:56px;font-size:24px;border-radius:8px", "aria-hidden": "true", text: "?" }),
         el("div", { class: "h-main" },
           el("div", { class: "h-top" },
-            el("span", { class: "h-digit", "aria-label": `Answer ${h.digit}`, text: h.digit }),
+            el("span", { class: `h-digit${label.length > 2 ? " is-word" : ""}`, "aria-label": `Answer ${label}`, title: label.length > 2 ? label : undefined, text: label }),
             el("span", { class: "h-conf", text: pct(h.confidence) })),
           feedbackPill(h.feedback),
           el("time", { datetime: h.at || "", title: `${at ? at.toLocaleString() : ""} · ${h.model_version || ""}`, text: relTime(at) }))));
@@ -1014,10 +1325,9 @@
 
   // ------------------------------------------------------------------ start
 
-  buildProbs();
-  buildDigitPicker();
   resetPad();
   showResultPane("empty");
+  loadTask();
   refreshStatus();
   loadModels();
   loadHistory();

@@ -36,6 +36,7 @@ fn routes() -> Router<AppState> {
         .route("/predict", post(predict::predict))
         .route("/feedback", post(feedback::feedback))
         .route("/api/status", get(status::status))
+        .route("/api/task", get(status::task))
         .route("/api/history", get(status::history))
         .route("/models", get(models::models))
         .route("/admin/reload", post(admin::reload))

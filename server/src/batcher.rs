@@ -12,7 +12,6 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use pipeline::data::PIXELS;
 use pipeline::model::Prediction;
 use tokio::sync::oneshot;
 
@@ -38,7 +37,7 @@ pub struct Answer {
 }
 
 struct Job {
-    inputs: Vec<[f32; PIXELS]>,
+    inputs: Vec<Vec<f32>>,
     reply: oneshot::Sender<Option<Answer>>,
 }
 
@@ -72,7 +71,7 @@ impl Batcher {
     }
 
     /// Classifies `inputs` (normalised digits), all by one model version.
-    pub async fn predict(&self, inputs: Vec<[f32; PIXELS]>) -> Result<Answer, AppError> {
+    pub async fn predict(&self, inputs: Vec<Vec<f32>>) -> Result<Answer, AppError> {
         let (reply, answer) = oneshot::channel();
         match self.tx.try_send(Job { inputs, reply }) {
             Ok(()) => {}
@@ -182,10 +181,12 @@ impl Worker {
         };
         let size: usize = jobs.iter().map(|j| j.inputs.len()).sum();
         self.metrics.batch_size.observe(size as f64);
-        let predictions = if jobs.len() == 1 {
-            model.predict(self.index, &jobs[0].inputs)
+        let predictions = if let [job] = jobs.as_slice()
+            && let [input] = job.inputs.as_slice()
+        {
+            model.predict(self.index, input)
         } else {
-            let inputs: Vec<[f32; PIXELS]> = jobs.iter().flat_map(|j| j.inputs.iter().copied()).collect();
+            let inputs: Vec<f32> = jobs.iter().flat_map(|j| j.inputs.iter().flatten().copied()).collect();
             model.predict(self.index, &inputs)
         };
         let mut predictions = predictions.into_iter();
@@ -200,7 +201,8 @@ impl Worker {
         let done = long.predictions.len();
         let end = (done + self.config.max_batch).min(long.job.inputs.len());
         self.metrics.batch_size.observe((end - done) as f64);
-        long.predictions.extend(long.model.predict(self.index, &long.job.inputs[done..end]));
+        let piece: Vec<f32> = long.job.inputs[done..end].iter().flatten().copied().collect();
+        long.predictions.extend(long.model.predict(self.index, &piece));
         end < long.job.inputs.len()
     }
 }

@@ -64,7 +64,7 @@ impl FeedbackService {
     /// Opens the store; starts the committer (which syncs at once) when the repository is a git
     /// checkout.
     pub fn open(root: &Path, params: &Params, metrics: Arc<Metrics>) -> Self {
-        let store = FeedbackStore::open_with(root, params.feedback.clone());
+        let store = FeedbackStore::open_with(root, params.feedback.clone(), params.task.clone());
         let trigger = Arc::new(Trigger::from_params(root, &params.trigger).unwrap_or_else(|e| {
             tracing::warn!("retrain trigger disabled: {e}");
             Trigger::None

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use gitops::feedback::Kind;
-use pipeline::data::PIXELS;
+use gitops::task::Task;
 use serde::Serialize;
 
 /// One recent prediction.
@@ -16,22 +16,24 @@ use serde::Serialize;
 pub struct Entry {
     pub request_id: String,
     pub at: DateTime<Utc>,
-    pub digit: u8,
+    /// The predicted class's index and name.
+    pub index: usize,
+    pub label: String,
     pub confidence: f32,
     pub model_version: String,
     /// sha256 of the bytes the client sent.
     pub input_sha256: String,
     /// The bytes the client sent (re-sent to the feedback store).
     pub input: Arc<Vec<u8>>,
-    /// The preprocessed 28x28 digit, for the thumbnail.
-    pub digit_pixels: Box<[u8; PIXELS]>,
+    /// The input as the model saw it, for the thumbnail.
+    pub model_input: Arc<Vec<u8>>,
     pub feedback: Option<FeedbackMark>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FeedbackMark {
     pub kind: Kind,
-    pub label: u8,
+    pub label: String,
 }
 
 /// What `/api/history` shows of an entry.
@@ -39,7 +41,11 @@ pub struct FeedbackMark {
 pub struct HistoryItem {
     pub request_id: String,
     pub at: DateTime<Utc>,
-    pub digit: u8,
+    pub label: String,
+    pub index: usize,
+    /// The index again, for digit tasks (as before classes had names).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub digit: Option<usize>,
     pub confidence: f32,
     pub model_version: String,
     pub thumbnail: String,
@@ -93,7 +99,7 @@ impl History {
     }
 
     /// The newest `limit` entries, newest first.
-    pub fn recent(&self, limit: usize) -> Vec<HistoryItem> {
+    pub fn recent(&self, limit: usize, task: &Task) -> Vec<HistoryItem> {
         let picked: Vec<Entry> = {
             let inner = self.lock();
             inner.order.iter().rev().take(limit).filter_map(|id| inner.entries.get(id).cloned()).collect()
@@ -101,10 +107,12 @@ impl History {
         picked
             .into_iter()
             .map(|e| HistoryItem {
-                thumbnail: thumbnail(&e.digit_pixels),
+                thumbnail: thumbnail(task, &e.model_input),
                 request_id: e.request_id,
                 at: e.at,
-                digit: e.digit,
+                digit: task.is_digit().then_some(e.index),
+                index: e.index,
+                label: e.label,
                 confidence: e.confidence,
                 model_version: e.model_version,
                 feedback: e.feedback,
@@ -117,11 +125,11 @@ impl History {
     }
 }
 
-/// The 28x28 digit as a PNG data URL.
-pub fn thumbnail(pixels: &[u8; PIXELS]) -> String {
+/// The model's input as a PNG data URL.
+pub fn thumbnail(task: &Task, input: &[u8]) -> String {
     let mut png = Vec::new();
-    pipeline::preprocess::mnist_image(pixels)
+    pipeline::preprocess::input_image(task, input)
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
-        .expect("a 28x28 PNG encodes");
+        .expect("an input-sized PNG encodes");
     format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))
 }

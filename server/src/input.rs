@@ -1,6 +1,6 @@
 //! Reading request bodies: multipart forms, raw `image/*` bodies and JSON, with the body limit
 //! applied, images given as base64 or data URLs, and the one check every image passes before it
-//! is classified or stored as feedback ([`to_digit`]).
+//! is classified or stored as feedback ([`to_input`]).
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use axum::extract::{FromRequest, Multipart, Request};
 use axum::http::header::CONTENT_TYPE;
 use base64::Engine;
 use gitops::image_input::{self, ImageLimits};
-use pipeline::data::PIXELS;
+use gitops::task::Task;
 use pipeline::preprocess;
 
 use crate::error::AppError;
@@ -82,15 +82,16 @@ fn body_error(e: &axum::Error, limit: usize) -> AppError {
     }
 }
 
-/// Decodes `bytes` under `limits` and makes the 28x28 digit of them: an image that is not one,
-/// is too large, or is blank is refused here, for `/predict` and `/feedback` alike. Gives the
-/// bytes back with the digit.
-pub async fn to_digit(bytes: Vec<u8>, limits: ImageLimits) -> Result<(Vec<u8>, [u8; PIXELS]), AppError> {
+/// Decodes `bytes` under `limits` and makes the task's input of them: an image that is not one,
+/// is too large, or (for a digit task) is blank is refused here, for `/predict` and `/feedback`
+/// alike. Gives the bytes back with the input.
+pub async fn to_input(bytes: Vec<u8>, limits: ImageLimits, task: &Task) -> Result<(Vec<u8>, Vec<u8>), AppError> {
     let inline = bytes.len() <= INLINE_DECODE_BYTES;
-    let prepare = move || -> Result<(Vec<u8>, [u8; PIXELS]), AppError> {
+    let task = task.clone();
+    let prepare = move || -> Result<(Vec<u8>, Vec<u8>), AppError> {
         let image = image_input::decode_limited(&bytes, &limits)?;
-        let digit = preprocess::to_mnist(&image).map_err(|e| AppError::Unprocessable(e.to_string()))?;
-        Ok((bytes, digit))
+        let input = preprocess::to_input(&task, &image).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+        Ok((bytes, input))
     };
     if inline {
         prepare()

@@ -76,7 +76,7 @@ impl Metrics {
                 &["route", "method", "status"],
             ),
             http_duration,
-            predictions: counter("predictions_total", "Predictions by predicted digit.", &["digit"]),
+            predictions: counter("predictions_total", "Predictions by predicted class.", &["class"]),
             confidence: histogram(
                 "prediction_confidence",
                 "Confidence (top probability) of predictions.",

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
-use pipeline::data::PIXELS;
+use gitops::task::Task;
 use pipeline::model::{Architecture, Classifier, ModelError, ModelFile, Prediction};
 use tch::Device;
 
@@ -34,8 +34,8 @@ impl Served {
         &self.version
     }
 
-    /// Classifies a batch on the replica of `worker`.
-    pub fn predict(&self, worker: usize, batch: &[[f32; PIXELS]]) -> Vec<Prediction> {
+    /// Classifies a batch (normalised inputs one after another) on the replica of `worker`.
+    pub fn predict(&self, worker: usize, batch: &[f32]) -> Vec<Prediction> {
         let replica = &self.replicas[worker % self.replicas.len()];
         replica.lock().unwrap_or_else(PoisonError::into_inner).predict(batch)
     }
@@ -46,6 +46,7 @@ impl Served {
 pub struct Models {
     dir: PathBuf,
     device: Device,
+    task: Task,
     arch: Architecture,
     keep: usize,
     replicas: usize,
@@ -55,11 +56,12 @@ pub struct Models {
 }
 
 impl Models {
-    pub fn new(dir: &Path, device: Device, arch: Architecture, keep: usize, replicas: usize) -> Self {
+    pub fn new(dir: &Path, device: Device, task: Task, arch: Architecture, keep: usize, replicas: usize) -> Self {
         let keep = keep.max(1);
         Self {
             dir: dir.to_path_buf(),
             device,
+            task,
             arch,
             keep,
             replicas: replicas.max(1),
@@ -96,7 +98,7 @@ impl Models {
         let file = ModelFile::new(&self.dir, version)?;
         let mut replicas = Vec::with_capacity(self.replicas);
         for _ in 0..self.replicas {
-            let classifier = Classifier::new(file.load(self.device, Some(&self.arch))?);
+            let classifier = Classifier::new(file.load(self.device, &self.task, Some(&self.arch))?);
             warm_up(&classifier)?;
             replicas.push(Mutex::new(classifier));
         }
@@ -121,15 +123,18 @@ impl Models {
     }
 }
 
-/// A few inferences (blank, a bar, noise-free ramp); every probability must be finite and the
-/// ten must sum to one.
+/// A few inferences (blank, a bar, a ramp); every probability must be finite and they must sum
+/// to one.
 fn warm_up(classifier: &Classifier) -> Result<(), LoadError> {
-    let blank = [0.0f32; PIXELS];
-    let bar: [f32; PIXELS] = std::array::from_fn(|i| if (12..16).contains(&(i % 28)) { 2.8 } else { -0.42 });
-    let ramp: [f32; PIXELS] = std::array::from_fn(|i| i as f32 / PIXELS as f32 * 3.0 - 0.42);
+    let input = &classifier.task().input;
+    let (values, width) = (input.values(), input.width as usize);
+    let blank = vec![0.0f32; values];
+    let bar = (0..values).map(|i| if (width * 3 / 7..width * 4 / 7).contains(&(i % width)) { 2.8 } else { -0.42 });
+    let ramp = (0..values).map(|i| i as f32 / values as f32 * 3.0 - 0.42);
+    let batch: Vec<f32> = blank.into_iter().chain(bar).chain(ramp).collect();
     let fail = |what: String| LoadError::Warmup { version: classifier.version().to_string(), what };
     for _ in 0..3 {
-        for p in classifier.predict(&[blank, bar, ramp]) {
+        for p in classifier.predict(&batch) {
             if p.probabilities.iter().any(|v| !v.is_finite()) {
                 return Err(fail(format!("non-finite probabilities {:?}", p.probabilities)));
             }

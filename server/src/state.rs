@@ -43,6 +43,8 @@ pub struct Settings {
     pub model_name: String,
     pub threshold: u32,
     pub kserve_max_images: usize,
+    /// What the model classifies and reads (params.yaml `task:`).
+    pub task: gitops::task::Task,
     /// How long a request's line and headers may take, and a connection may sit idle.
     pub header_read_timeout: std::time::Duration,
     pub idle_timeout: std::time::Duration,
@@ -76,7 +78,9 @@ impl AppState {
         let device = config.device.resolve()?;
         let metrics = Arc::new(Metrics::new());
         let workers = config.workers as usize;
-        let models = Arc::new(Models::new(&repo.models(), device, arch, config.keep_versions as usize, workers));
+        let task = params.task.clone();
+        let models =
+            Arc::new(Models::new(&repo.models(), device, task.clone(), arch, config.keep_versions as usize, workers));
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let batch = BatchConfig {
             max_batch: config.max_batch as usize,
@@ -111,6 +115,7 @@ impl AppState {
             model_name: config.model_name.clone(),
             threshold: params.feedback.threshold,
             kserve_max_images: config.kserve_max_images as usize,
+            task,
             header_read_timeout: config.header_read_timeout,
             idle_timeout: config.idle_timeout,
         };

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests of every crate: where the team's MNIST subset is,
 //! Python tools installed once into cached venvs, and throwaway pipeline repositories (a git
 //! checkout with the repo's params.yaml, dvc.yaml and committed models, and a bare origin).
+//! [`shapes`] renders a second dataset, colour images of four shapes, for tests beyond MNIST.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +9,7 @@ use std::sync::Mutex;
 
 pub mod child;
 pub mod require;
+pub mod shapes;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

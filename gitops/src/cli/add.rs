@@ -20,15 +20,16 @@ const BATCH: usize = 32;
 /// `pipeline feedback add` options.
 #[derive(Debug, Args)]
 pub struct AddArgs {
-    /// The digit shown in the images (0-9).
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
-    pub label: u8,
+    /// The class shown in the images: a class name of params.yaml `task.classes` (for MNIST the
+    /// digits 0-9), or its index.
+    #[arg(long)]
+    pub label: String,
     /// What the person said about the prediction; `unsure` samples are kept but not counted.
     #[arg(long, value_enum, default_value_t = Kind::Correct)]
     pub kind: Kind,
-    /// The digit the model predicted.
-    #[arg(long, value_parser = clap::value_parser!(u8).range(0..=9))]
-    pub predicted: Option<u8>,
+    /// The class the model predicted (a name or an index).
+    #[arg(long)]
+    pub predicted: Option<String>,
     /// The model's confidence in its prediction (0-1).
     #[arg(long, requires = "predicted")]
     pub confidence: Option<f32>,
@@ -45,7 +46,7 @@ pub struct AddArgs {
 
 pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError> {
     let params = Params::load(repo_root)?;
-    let store = FeedbackStore::open_with(repo_root, params.feedback.clone());
+    let store = FeedbackStore::open_with(repo_root, params.feedback.clone(), params.task.clone());
     let samples = read_all(&store, &args)?;
     let mut stored = Vec::with_capacity(samples.len());
     let mut samples = samples.into_iter().peekable();
@@ -128,9 +129,9 @@ fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sampl
             .map_err(|source| CliError::Read { path: path.clone(), source })?;
         let sample = Sample {
             image,
-            label: args.label,
+            label: args.label.clone(),
             kind: args.kind,
-            predicted: args.predicted,
+            predicted: args.predicted.clone(),
             confidence: args.confidence,
             model_version: args.model_version.clone(),
             source: format!("cli:{}", path.display()),

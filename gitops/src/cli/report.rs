@@ -27,7 +27,7 @@ pub(super) fn status(repo_root: &Path, args: &StatusArgs) -> Result<ExitCode, Cl
         count.sub_set_count,
         if pending.is_empty() { "none".to_string() } else { pending.join(", ") }
     );
-    let by_label: Vec<String> = count.totals.by_label.iter().enumerate().map(|(d, n)| format!("{d}:{n}")).collect();
+    let by_label: Vec<String> = count.totals.by_label.iter().map(|(label, n)| format!("{label}:{n}")).collect();
     println!(
         "totals: {} counted, {} unsure; by label {}",
         count.totals.counted,

@@ -100,7 +100,7 @@ impl Locked<'_> {
             let journal = writes.journal.entry(open.index).or_default();
             journal.push_str(&line);
             journal.push('\n');
-            open.scan.add(item.key.clone(), item.record.label, item.record.kind);
+            open.scan.add(item.key.clone(), &item.record.label, item.record.kind);
             let sub_set = open.index;
             let current_count = open.scan.counted();
             let sealed = self.seal_if_full(&mut open, &mut writes)?.or(healed.take());

@@ -9,7 +9,24 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::collections::BTreeMap;
+
 use super::layout::SubSetScan;
+
+fn by_label<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<BTreeMap<String, u64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ByLabel {
+        Names(BTreeMap<String, u64>),
+        Digits(Vec<u64>),
+    }
+    Ok(match ByLabel::deserialize(deserializer)? {
+        ByLabel::Names(map) => map,
+        ByLabel::Digits(counts) => {
+            counts.into_iter().enumerate().filter(|(_, n)| *n > 0).map(|(d, n)| (d.to_string(), n)).collect()
+        }
+    })
+}
 
 /// The contents of `count.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -34,14 +51,16 @@ pub struct Totals {
     pub counted: u64,
     /// Unsure samples (stored, never counted).
     pub unsure: u64,
-    /// Counted samples per label 0..=9.
-    pub by_label: [u64; 10],
+    /// Counted samples per class name (read also from the array of ten digit counts that
+    /// `count.json` held before classes had names).
+    #[serde(deserialize_with = "by_label")]
+    pub by_label: BTreeMap<String, u64>,
 }
 
 impl Totals {
     pub(crate) fn absorb(&mut self, scan: &SubSetScan) {
-        for (total, n) in self.by_label.iter_mut().zip(scan.by_label) {
-            *total += u64::from(n);
+        for (label, n) in &scan.by_label {
+            *self.by_label.entry(label.clone()).or_default() += u64::from(*n);
         }
         self.counted += u64::from(scan.counted());
         self.unsure += u64::from(scan.unsure);

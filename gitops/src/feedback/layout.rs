@@ -6,13 +6,14 @@
 //!   .gitignore                      ignores .lock and .tmp/
 //!   .lock  .tmp/                    OS file lock, temp files (never committed)
 //!   sub_set_N/
-//!     <label>/<sha256>.png          counted samples (kind correct or wrong)
-//!     unsure/<label>/<sha256>.png   unsure samples: kept, never counted or trained on
+//!     <class>/<sha256>.png          counted samples (kind correct or wrong), by class name
+//!     unsure/<class>/<sha256>.png   unsure samples: kept, never counted or trained on
 //!     feedback.jsonl                one line per stored sample
 //!     sealed.json                   present once N is sealed: the sealing state lives here
 //!     trained.json                  present once a model was trained on N
 //! ```
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::Kind;
+use crate::task::valid_class_name;
 
 pub(crate) const NEW_DATA: &str = "new_data";
 pub(crate) const COUNT_FILE: &str = "count.json";
@@ -80,7 +82,7 @@ fn parse_sub_set_name(name: &str) -> Option<u32> {
 }
 
 /// The path of a sample inside its sub_set: `<label>/<sha>.png` or `unsure/<label>/<sha>.png`.
-pub(crate) fn sample_key(label: u8, kind: Kind, sha256: &str) -> String {
+pub(crate) fn sample_key(label: &str, kind: Kind, sha256: &str) -> String {
     match kind {
         Kind::Unsure => format!("{UNSURE}/{label}/{sha256}.png"),
         Kind::Correct | Kind::Wrong => format!("{label}/{sha256}.png"),
@@ -112,7 +114,8 @@ pub struct TrainedMarker {
 /// What one sub_set folder holds, from its files.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SubSetScan {
-    pub by_label: [u32; 10],
+    /// Counted samples per class name.
+    pub by_label: BTreeMap<String, u32>,
     pub unsure: u32,
     /// Sample keys (see [`sample_key`]).
     pub keys: Vec<String>,
@@ -124,13 +127,13 @@ pub(crate) struct SubSetScan {
 
 impl SubSetScan {
     pub fn counted(&self) -> u32 {
-        self.by_label.iter().sum()
+        self.by_label.values().sum()
     }
 
-    pub fn add(&mut self, key: String, label: u8, kind: Kind) {
+    pub fn add(&mut self, key: String, label: &str, kind: Kind) {
         match kind {
             Kind::Unsure => self.unsure += 1,
-            Kind::Correct | Kind::Wrong => self.by_label[usize::from(label)] += 1,
+            Kind::Correct | Kind::Wrong => *self.by_label.entry(label.to_string()).or_default() += 1,
         }
         self.keys.push(key);
     }
@@ -161,15 +164,15 @@ impl SubSetScan {
     }
 
     fn read_label_dir(&mut self, dir: &Path, is_dir: bool, kind: Kind) -> io::Result<()> {
-        let label = dir.file_name().and_then(|n| n.to_str()).and_then(parse_label);
-        let Some(label) = label.filter(|_| is_dir) else {
+        let label = dir.file_name().and_then(|n| n.to_str()).filter(|n| valid_class_name(n) && *n != UNSURE);
+        let Some(label) = label.filter(|_| is_dir).map(str::to_string) else {
             self.stray.push(dir.to_path_buf());
             return Ok(());
         };
         for entry in read_dir_or_empty(dir)? {
             let name = entry.file_name();
             match name.to_str().and_then(is_sha256_png) {
-                Some(sha) => self.add(sample_key(label, kind, sha), label, kind),
+                Some(sha) => self.add(sample_key(&label, kind, sha), &label, kind),
                 None => self.stray.push(entry.path()),
             }
         }
@@ -177,21 +180,15 @@ impl SubSetScan {
     }
 }
 
-fn parse_label(name: &str) -> Option<u8> {
-    match name.as_bytes() {
-        [d @ b'0'..=b'9'] => Some(d - b'0'),
-        _ => None,
-    }
-}
-
 /// The label and kind encoded in a sample key.
-pub(crate) fn parse_key(key: &str) -> Option<(u8, Kind, &str)> {
+pub(crate) fn parse_key(key: &str) -> Option<(&str, Kind, &str)> {
     let (kind, rest) = match key.strip_prefix("unsure/") {
         Some(rest) => (Kind::Unsure, rest),
         None => (Kind::Correct, key),
     };
     let (label, file) = rest.split_once('/')?;
-    Some((parse_label(label)?, kind, is_sha256_png(file)?))
+    let label = Some(label).filter(|l| valid_class_name(l) && *l != UNSURE)?;
+    Some((label, kind, is_sha256_png(file)?))
 }
 
 fn read_dir_or_empty(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {

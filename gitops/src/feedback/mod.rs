@@ -32,6 +32,7 @@ pub use locked::{Locked, SubSetStatus};
 
 use crate::image_input::ImageInputError;
 use crate::params::{FeedbackParams, Params, ParamsError};
+use crate::task::Task;
 
 /// Errors of the feedback store.
 #[derive(Debug, thiserror::Error)]
@@ -65,9 +66,9 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> FeedbackErro
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {
-    /// The prediction was right: `label` is the predicted digit.
+    /// The prediction was right: `label` is the predicted class.
     Correct,
-    /// The prediction was wrong: `label` is the true digit.
+    /// The prediction was wrong: `label` is the true class.
     Wrong,
     /// The person is not sure: stored apart, never counted or trained on.
     Unsure,
@@ -78,9 +79,10 @@ pub enum Kind {
 pub struct Sample {
     /// The uploaded image, in any supported format.
     pub image: Vec<u8>,
-    pub label: u8,
+    /// A class name of the task, or its index in decimal (stored as the name).
+    pub label: String,
     pub kind: Kind,
-    pub predicted: Option<u8>,
+    pub predicted: Option<String>,
     pub confidence: Option<f32>,
     pub model_version: Option<String>,
     /// Where it came from (`cli:<file>`, `http`, ...).
@@ -91,9 +93,12 @@ pub struct Sample {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FeedbackRecord {
     pub time: chrono::DateTime<chrono::Utc>,
-    pub label: u8,
+    /// The class name (a number in journals written before classes had names: a digit).
+    #[serde(deserialize_with = "crate::task::label_text")]
+    pub label: String,
     pub kind: Kind,
-    pub predicted: Option<u8>,
+    #[serde(default, deserialize_with = "crate::task::optional_label_text")]
+    pub predicted: Option<String>,
     pub confidence: Option<f32>,
     pub model_version: Option<String>,
     pub sha256: String,
@@ -112,7 +117,7 @@ impl FeedbackRecord {
         let (label, kind, sha) = parse_key(key)?;
         Some(FeedbackRecord {
             time: chrono::Utc::now(),
-            label,
+            label: label.to_string(),
             kind,
             predicted: None,
             confidence: None,
@@ -154,23 +159,26 @@ struct Inner {
     root: PathBuf,
     layout: layout::Layout,
     params: FeedbackParams,
+    task: Task,
     state: Mutex<Option<locked::LockState>>,
     group: group::Group,
 }
 
 impl FeedbackStore {
-    /// Opens the store of the repository at `repo_root`, with `params.yaml`'s `feedback` section.
-    /// Nothing is created until the first write.
+    /// Opens the store of the repository at `repo_root`, with `params.yaml`'s `feedback` and
+    /// `task` sections. Nothing is created until the first write.
     pub fn open(repo_root: &Path) -> Result<Self, FeedbackError> {
-        Ok(Self::open_with(repo_root, Params::load(repo_root)?.feedback))
+        let params = Params::load(repo_root)?;
+        Ok(Self::open_with(repo_root, params.feedback, params.task))
     }
 
-    /// Opens the store with explicit settings.
-    pub fn open_with(repo_root: &Path, params: FeedbackParams) -> Self {
+    /// Opens the store with explicit settings; labels must be classes of `task`.
+    pub fn open_with(repo_root: &Path, params: FeedbackParams, task: Task) -> Self {
         let inner = Inner {
             root: repo_root.to_path_buf(),
             layout: layout::Layout::new(repo_root),
             params,
+            task,
             state: Mutex::new(None),
             group: group::Group::default(),
         };
@@ -185,6 +193,11 @@ impl FeedbackStore {
         &self.inner.params
     }
 
+    /// The task whose class names label the samples.
+    pub fn task(&self) -> &Task {
+        &self.inner.task
+    }
+
     /// The `new_data` folder.
     pub fn data_dir(&self) -> &Path {
         &self.inner.layout.data
@@ -193,7 +206,7 @@ impl FeedbackStore {
     /// Stores one sample durably; see the module docs. Bad input is refused before anything
     /// is written.
     pub fn add(&self, sample: Sample) -> Result<AddOutcome, FeedbackError> {
-        let prepared = prepare::prepare(sample, &self.inner.layout, &self.inner.params)?;
+        let prepared = prepare::prepare(sample, &self.inner.layout, &self.inner.params, &self.inner.task)?;
         self.inner.group.submit(prepared, |batch| self.lock()?.apply(batch))
     }
 
@@ -202,7 +215,7 @@ impl FeedbackStore {
     pub fn add_many(&self, samples: Vec<Sample>) -> Result<Vec<AddOutcome>, FeedbackError> {
         let mut items = Vec::with_capacity(samples.len());
         for sample in samples {
-            match prepare::prepare(sample, &self.inner.layout, &self.inner.params) {
+            match prepare::prepare(sample, &self.inner.layout, &self.inner.params, &self.inner.task) {
                 Ok(item) => items.push(item),
                 Err(e) => {
                     for item in items {
@@ -218,7 +231,7 @@ impl FeedbackStore {
 
     /// Checks a sample without storing it (label, kind, image limits).
     pub fn check(&self, sample: &Sample) -> Result<(), FeedbackError> {
-        prepare::validate(sample)?;
+        prepare::validate(sample, &self.inner.task)?;
         crate::image_input::decode_limited(&sample.image, &(&self.inner.params).into())?;
         Ok(())
     }

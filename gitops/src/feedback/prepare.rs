@@ -12,6 +12,7 @@ use super::{FeedbackError, FeedbackRecord, Kind, Sample};
 use crate::fsutil;
 use crate::image_input::{ImageLimits, decode_limited};
 use crate::params::FeedbackParams;
+use crate::task::{Task, valid_class_name};
 
 const MAX_TEXT: usize = 256;
 
@@ -23,22 +24,26 @@ pub(crate) struct Prepared {
     pub record: FeedbackRecord,
 }
 
-/// Checks everything about `sample` that can be checked without touching the disk.
-pub(crate) fn validate(sample: &Sample) -> Result<(), FeedbackError> {
+/// Checks everything about `sample` that can be checked without touching the disk; returns its
+/// label and prediction as the task's class names.
+pub(crate) fn validate(sample: &Sample, task: &Task) -> Result<(String, Option<String>), FeedbackError> {
     let bad = |reason: String| Err(FeedbackError::InvalidSample { reason });
-    if sample.label > 9 {
-        return bad(format!("label {} is not a digit 0-9", sample.label));
-    }
-    if let Some(p) = sample.predicted {
-        if p > 9 {
-            return bad(format!("predicted {p} is not a digit 0-9"));
-        }
+    let class = |label: &str| task.class_index(label).map(|i| task.classes[i].clone());
+    let label = match class(&sample.label) {
+        Ok(label) => label,
+        Err(e) => return bad(format!("label: {e}")),
+    };
+    let predicted = match sample.predicted.as_deref().map(class).transpose() {
+        Ok(predicted) => predicted,
+        Err(e) => return bad(format!("predicted: {e}")),
+    };
+    if let Some(p) = &predicted {
         match sample.kind {
-            Kind::Correct if p != sample.label => {
-                return bad(format!("kind correct but predicted {p} differs from label {}", sample.label));
+            Kind::Correct if *p != label => {
+                return bad(format!("kind correct but predicted {p} differs from label {label}"));
             }
-            Kind::Wrong if p == sample.label => {
-                return bad(format!("kind wrong but predicted {p} equals label {}", sample.label));
+            Kind::Wrong if *p == label => {
+                return bad(format!("kind wrong but predicted {p} equals label {label}"));
             }
             _ => {}
         }
@@ -53,16 +58,21 @@ pub(crate) fn validate(sample: &Sample) -> Result<(), FeedbackError> {
             return bad(format!("{what} is longer than {MAX_TEXT} bytes"));
         }
     }
-    Ok(())
+    Ok((label, predicted))
 }
 
 /// Validates, decodes under the limits, downscales, re-encodes as PNG and writes the temp file.
-pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) -> Result<Prepared, FeedbackError> {
-    validate(&sample)?;
+pub(crate) fn prepare(
+    sample: Sample,
+    layout: &Layout,
+    params: &FeedbackParams,
+    task: &Task,
+) -> Result<Prepared, FeedbackError> {
+    let (label, predicted) = validate(&sample, task)?;
     let image = decode_limited(&sample.image, &ImageLimits::from(params))?;
     let png = encode_png(image, params.max_stored_side)?;
     let sha256 = hex::encode(Sha256::digest(&png));
-    let key = sample_key(sample.label, sample.kind, &sha256);
+    let key = sample_key(&label, sample.kind, &sha256);
     let tmp_dir = layout.tmp();
     fsutil::create_dir_durable(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
     super::owner::claim(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
@@ -70,9 +80,9 @@ pub(crate) fn prepare(sample: Sample, layout: &Layout, params: &FeedbackParams) 
     fsutil::write_new(&tmp, &png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     let record = FeedbackRecord {
         time: chrono::Utc::now(),
-        label: sample.label,
+        label,
         kind: sample.kind,
-        predicted: sample.predicted,
+        predicted,
         confidence: sample.confidence,
         model_version: sample.model_version,
         sha256,
@@ -96,7 +106,7 @@ pub(crate) fn prepare_stored(
             reason: format!("content hashes to {sha256}, not {}", record.sha256),
         });
     }
-    let key = sample_key(record.label, record.kind, &sha256);
+    let key = sample_key(&record.label, record.kind, &sha256);
     record.path = key.clone();
     let tmp = layout.tmp().join(fsutil::unique_name(".png"));
     fsutil::write_new(&tmp, png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
@@ -104,8 +114,10 @@ pub(crate) fn prepare_stored(
 }
 
 fn validate_record(record: &FeedbackRecord) -> Result<(), FeedbackError> {
-    if record.label > 9 {
-        return Err(FeedbackError::InvalidSample { reason: format!("label {} is not a digit 0-9", record.label) });
+    if !valid_class_name(&record.label) {
+        return Err(FeedbackError::InvalidSample {
+            reason: format!("label `{}` cannot be a class name", record.label),
+        });
     }
     Ok(())
 }

@@ -60,8 +60,8 @@ fn each_bad_sample_is_a_clear_error_and_nothing_is_written() {
         ("empty", Box::new(|s| s.image.clear()), "empty"),
         ("bomb", Box::new(|s| s.image = png_bomb()), "decompression bomb"),
         ("oversized", Box::new(|s| s.image = vec![0x89; 11 << 20]), "more than the limit"),
-        ("label 11", Box::new(|s| s.label = 11), "label 11 is not a digit"),
-        ("correct but mispredicted", Box::new(|s| s.predicted = Some(2)), "kind correct but predicted 2"),
+        ("label 11", Box::new(|s| s.label = "11".into()), "label: `11` is not a class of task mnist"),
+        ("correct but mispredicted", Box::new(|s| s.predicted = Some("2".into())), "kind correct but predicted 2"),
         ("confidence", Box::new(|s| s.confidence = Some(1.5)), "confidence 1.5"),
         ("truncated png", Box::new(|s| s.image.truncate(s.image.len() / 2)), "cannot be decoded"),
     ];

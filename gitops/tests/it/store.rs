@@ -31,8 +31,41 @@ fn adds_count_and_seal_at_the_threshold() {
     let line: serde_json::Value = serde_json::from_str(journal.lines().next().unwrap()).unwrap();
     assert_eq!(line["kind"], "correct");
     assert_eq!(line["model_version"], "v1");
-    assert_eq!(line["label"], 3);
+    assert_eq!(line["label"], "3");
     assert!(store.fsck(false).unwrap().is_consistent());
+}
+
+/// A store written before classes had names: journal labels are numbers and `count.json`
+/// counts by label in an array of ten. It reads as it is, and the next write keeps it whole.
+#[test]
+fn a_store_from_before_class_names_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(dir.path(), 3);
+    for seed in 0..2 {
+        store.add(sample(seed, 4)).unwrap();
+    }
+    // Rewrite the files as the previous version wrote them.
+    let journal = dir.path().join("new_data/sub_set_0/feedback.jsonl");
+    let old = std::fs::read_to_string(&journal)
+        .unwrap()
+        .replace("\"label\":\"4\"", "\"label\":4")
+        .replace("\"predicted\":\"4\"", "\"predicted\":4");
+    assert!(old.contains("\"label\":4,"), "{old}");
+    std::fs::write(&journal, old).unwrap();
+    let count_path = dir.path().join("new_data/count.json");
+    let mut count: serde_json::Value = serde_json::from_slice(&std::fs::read(&count_path).unwrap()).unwrap();
+    count["totals"]["by_label"] = serde_json::json!([0, 0, 0, 0, 2, 0, 0, 0, 0, 0]);
+    std::fs::write(&count_path, serde_json::to_vec(&count).unwrap()).unwrap();
+
+    let reopened = crate::support::store(dir.path(), 3);
+    assert!(reopened.fsck(false).unwrap().is_consistent(), "{:?}", reopened.fsck(false).unwrap());
+    let (count, _) = reopened.status().unwrap();
+    assert_eq!(count.totals.by_label, [("4".to_string(), 2)].into());
+    let outcome = reopened.add(sample(7, 4)).unwrap();
+    assert_eq!(outcome.sealed, Some(0));
+    let records: Vec<gitops::feedback::FeedbackRecord> =
+        std::fs::read_to_string(&journal).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(records.iter().all(|r| r.label == "4" && r.predicted.as_deref() == Some("4")), "{records:?}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
 use gitops::params::FeedbackParams;
+use gitops::task::Task;
 use image::{GrayImage, ImageFormat, Luma};
 
 /// A distinct 28x28 grayscale PNG for each `seed`.
@@ -21,9 +22,9 @@ pub fn png(seed: u32) -> Vec<u8> {
 pub fn sample(seed: u32, label: u8) -> Sample {
     Sample {
         image: png(seed),
-        label,
+        label: label.to_string(),
         kind: Kind::Correct,
-        predicted: Some(label),
+        predicted: Some(label.to_string()),
         confidence: Some(0.9),
         model_version: Some("v1".into()),
         source: format!("test:{seed}"),
@@ -31,7 +32,7 @@ pub fn sample(seed: u32, label: u8) -> Sample {
 }
 
 pub fn store(root: &Path, threshold: u32) -> FeedbackStore {
-    FeedbackStore::open_with(root, FeedbackParams { threshold, ..FeedbackParams::default() })
+    FeedbackStore::open_with(root, FeedbackParams { threshold, ..FeedbackParams::default() }, Task::default())
 }
 
 /// All stored sample PNGs under `root/new_data`, as sorted relative paths.

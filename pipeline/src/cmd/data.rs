@@ -6,10 +6,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pipeline::data::fetch::{self, Source};
-use pipeline::data::{Mnist, PIXELS, Split};
+use pipeline::data::{Mnist, PIXELS, SIDE, Split};
 use pipeline::preprocess;
 use pipeline::repo::RepoPaths;
-use pipeline::stages::augment::affine;
+use pipeline::stages::augment::{Transform, affine};
 
 #[derive(Subcommand)]
 pub enum DataCommand {
@@ -83,7 +83,8 @@ fn export(repo: &RepoPaths, a: ExportArgs) -> Result<ExitCode> {
     for i in range.clone() {
         let path = out.join(format!("{i:04}_{}.png", set.labels[i]));
         let raw: [u8; PIXELS] = set.image(i).try_into().expect("28x28");
-        let pixels = if a.rotate == 0.0 { raw } else { affine(&raw, a.rotate.to_radians(), 1.0, 0.0, 0.0, 0.0) };
+        let turn = Transform { angle: a.rotate.to_radians(), scale: 1.0, shear: 0.0, tx: 0.0, ty: 0.0 };
+        let pixels = if a.rotate == 0.0 { raw.to_vec() } else { affine(&raw, (SIDE, SIDE), turn, false) };
         preprocess::mnist_image(&pixels).save(&path).with_context(|| format!("writing {}", path.display()))?;
     }
     println!("wrote {} digits to {}", range.len(), out.display());

@@ -1,11 +1,22 @@
-//! MNIST on disk: the IDX reader, the in-memory dataset, and `pipeline data fetch`.
+//! Datasets on disk behind one reader trait, [`Dataset`]: MNIST's IDX files (`idx.rs`, and
+//! `pipeline data fetch` in `fetch.rs`) and image folders in torchvision's and Hugging Face's
+//! layouts (`folder.rs`). A dataset lists labelled items per split; [`Loader`] decodes an item's
+//! image, so a bad file is an error naming it that validate's rules handle, never a panic.
 
 pub mod fetch;
+pub mod folder;
 pub mod idx;
 
+pub use folder::ImageFolder;
 pub use idx::IdxError;
 
-use std::path::Path;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use gitops::image_input::{ImageLimits, decode_limited};
+use image::DynamicImage;
+use sha2::{Digest, Sha256};
 
 /// Images as rows of 28x28 `u8` pixels (white ink on black, as MNIST stores them) with labels.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,6 +25,7 @@ pub struct Mnist {
     pub labels: Vec<u8>,
 }
 
+/// MNIST's side and pixels per image (the IDX files this project reads are MNIST's).
 pub const SIDE: usize = 28;
 pub const PIXELS: usize = SIDE * SIDE;
 
@@ -25,6 +37,139 @@ pub const TEST_FILES: (&str, &str) = ("t10k-images-idx3-ubyte", "t10k-labels-idx
 pub enum Split {
     Train,
     Test,
+}
+
+/// One labelled image of a dataset.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub path: PathBuf,
+    /// The image's index inside an IDX file; `None` for an image file of its own.
+    pub index: Option<u64>,
+    pub label: usize,
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("{}: {what}", path.display())]
+    Bad { path: PathBuf, what: String },
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Idx(#[from] IdxError),
+}
+
+/// A labelled image dataset with a train and a test split.
+pub trait Dataset {
+    /// Class names in label order.
+    fn classes(&self) -> Vec<String>;
+    /// The items of one split, in a stable order.
+    fn items(&self, split: Split) -> Result<Vec<Item>, DataError>;
+    /// What was read, for messages (`MNIST IDX files in data/mnist`).
+    fn describe(&self) -> String;
+}
+
+/// Opens the dataset at `path`: MNIST's IDX files when the folder holds them, an image folder
+/// otherwise (`test_share`: the share held out by hash when the folder has no test split).
+pub fn open(path: &Path, test_share: f64) -> Result<Box<dyn Dataset>, DataError> {
+    if idx::locate(path, TRAIN_FILES.0).is_ok() {
+        return Ok(Box::new(IdxDataset { dir: path.to_path_buf() }));
+    }
+    if !path.is_dir() {
+        return Err(DataError::Bad {
+            path: path.to_path_buf(),
+            what: "no dataset here: expected MNIST's IDX files or an image folder (`pipeline data fetch` gets MNIST)"
+                .into(),
+        });
+    }
+    Ok(Box::new(ImageFolder::open(path, test_share)?))
+}
+
+/// MNIST's four IDX files in a folder.
+#[derive(Debug)]
+pub struct IdxDataset {
+    pub dir: PathBuf,
+}
+
+impl Dataset for IdxDataset {
+    fn classes(&self) -> Vec<String> {
+        (0..10).map(|d| d.to_string()).collect()
+    }
+
+    fn items(&self, split: Split) -> Result<Vec<Item>, DataError> {
+        let set = Mnist::load(&self.dir, split)?;
+        let images = idx::locate(&self.dir, split_files(split).0)?;
+        Ok((0..set.len())
+            .map(|i| Item {
+                path: images.clone(),
+                index: Some(i as u64),
+                label: usize::from(set.labels[i]),
+                sha256: hex::encode(Sha256::digest(set.image(i))),
+            })
+            .collect())
+    }
+
+    fn describe(&self) -> String {
+        format!("MNIST IDX files in {}", self.dir.display())
+    }
+}
+
+impl Dataset for ImageFolder {
+    fn classes(&self) -> Vec<String> {
+        ImageFolder::classes(self).to_vec()
+    }
+
+    fn items(&self, split: Split) -> Result<Vec<Item>, DataError> {
+        ImageFolder::items(self, split)
+    }
+
+    fn describe(&self) -> String {
+        format!("an image folder ({}) in {}", self.layout_name(), self.root().display())
+    }
+}
+
+fn split_files(split: Split) -> (&'static str, &'static str) {
+    match split {
+        Split::Train => TRAIN_FILES,
+        Split::Test => TEST_FILES,
+    }
+}
+
+/// Decodes items' images: IDX images from their file (each file read once), image files under
+/// `limits`. Errors are messages naming what is wrong, for validate's quarantine.
+#[derive(Debug)]
+pub struct Loader {
+    limits: ImageLimits,
+    idx: Mutex<HashMap<PathBuf, Arc<idx::Images>>>,
+}
+
+impl Loader {
+    pub fn new(limits: ImageLimits) -> Self {
+        Self { limits, idx: Mutex::default() }
+    }
+
+    /// The image of the file at `path`, or of image `index` in the IDX file at `path`.
+    pub fn load(&self, path: &Path, index: Option<u64>) -> Result<DynamicImage, String> {
+        let Some(index) = index else {
+            let bytes =
+                gitops::image_input::read_limited(path, &self.limits).map_err(|e| format!("unreadable: {e}"))?;
+            return decode_limited(&bytes, &self.limits).map_err(|e| format!("undecodable: {e}"));
+        };
+        let images = {
+            let mut cache = self.idx.lock().unwrap_or_else(PoisonError::into_inner);
+            match cache.get(path) {
+                Some(images) => images.clone(),
+                None => {
+                    let images = Arc::new(idx::read_images(path).map_err(|e| format!("unreadable: {e}"))?);
+                    cache.insert(path.to_path_buf(), images.clone());
+                    images
+                }
+            }
+        };
+        let i = usize::try_from(index).ok().filter(|i| *i < images.count).ok_or("index past the IDX file's end")?;
+        let pixels = images.pixels[i * PIXELS..(i + 1) * PIXELS].to_vec();
+        Ok(DynamicImage::ImageLuma8(image::GrayImage::from_raw(SIDE as u32, SIDE as u32, pixels).expect("28x28")))
+    }
 }
 
 impl Mnist {
@@ -42,10 +187,7 @@ impl Mnist {
 
     /// Loads one split from `dir`, accepting `<name>.gz` or the raw `<name>`.
     pub fn load(dir: &Path, split: Split) -> Result<Self, IdxError> {
-        let (images, labels) = match split {
-            Split::Train => TRAIN_FILES,
-            Split::Test => TEST_FILES,
-        };
+        let (images, labels) = split_files(split);
         let images = idx::read_images(&idx::locate(dir, images)?)?;
         let labels_path = idx::locate(dir, labels)?;
         let labels = idx::read_labels(&labels_path)?;

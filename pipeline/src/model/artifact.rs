@@ -1,6 +1,6 @@
 //! A model on disk: `models/model_<UTC YYYYMMDDTHHMMSSZ>.safetensors` plus a JSON sidecar
-//! `model_<ts>.json` with the weights' sha256, the architecture, the parent model, the training
-//! data's fingerprint, metrics and creation time. Weights are written first and renamed into
+//! `model_<ts>.json` with the weights' sha256, the task it was trained for, the architecture,
+//! the parent model, the training data's fingerprint, metrics and creation time. Weights are written first and renamed into
 //! place, the sidecar last, so a reader that finds a sidecar always finds complete weights;
 //! loading re-hashes the weights and refuses any mismatch.
 
@@ -12,7 +12,9 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use tch::{Device, nn};
 
-use super::net::{Architecture, Net};
+use gitops::task::Task;
+
+use super::arch::{Architecture, Network};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -23,7 +25,9 @@ pub enum ModelError {
     #[error("{}: sha256 is {got} but its sidecar says {expected}; the weights are damaged or were replaced", path.display())]
     Checksum { path: PathBuf, got: String, expected: String },
     #[error("{}: architecture {found:?} does not match the expected {expected:?}", path.display())]
-    Architecture { path: PathBuf, found: Architecture, expected: Architecture },
+    Architecture { path: PathBuf, found: Box<Architecture>, expected: Box<Architecture> },
+    #[error("{}: the model was trained for another task ({}); this repo's task is `{task}` (params.yaml `task:`)", path.display(), differences.join("; "))]
+    Task { path: PathBuf, task: String, differences: Vec<String> },
     #[error("{}: weights do not fit the architecture: {source}", path.display())]
     Weights { path: PathBuf, source: tch::TchError },
     #[error("no model named {version} in {}", dir.display())]
@@ -38,13 +42,16 @@ pub struct Sidecar {
     pub version: String,
     pub weights: String,
     pub sha256: String,
+    /// The task it was trained for; a sidecar written before tasks existed is MNIST's.
+    #[serde(default)]
+    pub task: Task,
     pub architecture: Architecture,
     pub parent: Option<String>,
     pub data_fingerprint: String,
     pub metrics: BTreeMap<String, f64>,
     /// `confusion[true][predicted]` on the evaluation set the metrics come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub confusion: Option<[[u64; 10]; 10]>,
+    pub confusion: Option<Vec<Vec<u64>>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -137,12 +144,26 @@ impl ModelFile {
         Ok(sidecar)
     }
 
-    /// Verifies and loads the model onto `device`. With `expected`, the architecture must match.
-    pub fn load(&self, device: Device, expected: Option<&Architecture>) -> Result<LoadedModel, ModelError> {
+    /// Verifies and loads the model onto `device`. The model must have been trained for `task`;
+    /// with `expected`, its architecture must match too.
+    pub fn load(
+        &self,
+        device: Device,
+        task: &Task,
+        expected: Option<&Architecture>,
+    ) -> Result<LoadedModel, ModelError> {
         let sidecar = self.read_sidecar()?;
         let path = self.weights_path();
+        let differences = task.differences(&sidecar.task);
+        if !differences.is_empty() {
+            return Err(ModelError::Task { path: self.sidecar_path(), task: task.name.clone(), differences });
+        }
         if let Some(expected) = expected.filter(|e| **e != sidecar.architecture) {
-            return Err(ModelError::Architecture { path, found: sidecar.architecture, expected: *expected });
+            return Err(ModelError::Architecture {
+                path,
+                found: Box::new(sidecar.architecture),
+                expected: Box::new(expected.clone()),
+            });
         }
         let bytes = std::fs::read(&path).map_err(|source| ModelError::Io { path: path.clone(), source })?;
         let got = hex::encode(Sha256::digest(&bytes));
@@ -150,7 +171,7 @@ impl ModelFile {
             return Err(ModelError::Checksum { path, got, expected: sidecar.sha256 });
         }
         let mut vs = nn::VarStore::new(device);
-        let net = Net::new(&vs.root(), sidecar.architecture);
+        let net = sidecar.architecture.build(&vs.root(), &sidecar.task);
         copy_weights(&mut vs, &bytes).map_err(|source| ModelError::Weights { path, source })?;
         Ok(LoadedModel { vs, net, sidecar })
     }
@@ -195,7 +216,7 @@ fn copy_weights(vs: &mut nn::VarStore, bytes: &[u8]) -> Result<(), tch::TchError
 #[derive(Debug)]
 pub struct LoadedModel {
     pub vs: nn::VarStore,
-    pub net: Net,
+    pub net: Network,
     pub sidecar: Sidecar,
 }
 

@@ -12,23 +12,25 @@ use super::predict::Classifier;
 pub struct Evaluation {
     pub samples: usize,
     pub accuracy: f64,
-    pub precision: [f64; 10],
-    pub recall: [f64; 10],
-    pub confusion: [[u64; 10]; 10],
+    /// Per class, in the task's order.
+    pub precision: Vec<f64>,
+    pub recall: Vec<f64>,
+    pub confusion: Vec<Vec<u64>>,
 }
 
 impl Evaluation {
-    /// Builds the figures from (true, predicted) label pairs.
-    pub fn from_pairs(pairs: impl IntoIterator<Item = (u8, u8)>) -> Self {
-        let mut confusion = [[0u64; 10]; 10];
+    /// Builds the figures of `classes` classes from (true, predicted) label pairs.
+    pub fn from_pairs(classes: usize, pairs: impl IntoIterator<Item = (usize, usize)>) -> Self {
+        let mut confusion = vec![vec![0u64; classes]; classes];
         for (t, p) in pairs {
-            confusion[t as usize][p as usize] += 1;
+            confusion[t][p] += 1;
         }
         let samples: u64 = confusion.iter().flatten().sum();
-        let correct: u64 = (0..10).map(|c| confusion[c][c]).sum();
+        let correct: u64 = (0..classes).map(|c| confusion[c][c]).sum();
         let ratio = |num: u64, den: u64| if den == 0 { 0.0 } else { num as f64 / den as f64 };
-        let precision = std::array::from_fn(|c| ratio(confusion[c][c], (0..10).map(|t| confusion[t][c]).sum()));
-        let recall = std::array::from_fn(|c| ratio(confusion[c][c], confusion[c].iter().sum()));
+        let precision =
+            (0..classes).map(|c| ratio(confusion[c][c], (0..classes).map(|t| confusion[t][c]).sum())).collect();
+        let recall = (0..classes).map(|c| ratio(confusion[c][c], confusion[c].iter().sum())).collect();
         Self { samples: samples as usize, accuracy: ratio(correct, samples), precision, recall, confusion }
     }
 }
@@ -36,7 +38,7 @@ impl Evaluation {
 /// How a model did on one sample.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Outcome {
-    pub predicted: u8,
+    pub predicted: usize,
     pub correct: bool,
     /// The probability the model gave the true label.
     pub p_true: f32,
@@ -44,13 +46,14 @@ pub struct Outcome {
     pub brier: f32,
 }
 
-/// Evaluates `classifier` on normalised pixels `xs` `[N, 784]` with labels `ys` `[N]`, in batches.
-pub fn evaluate(classifier: &Classifier, xs: &Tensor, ys: &[u8]) -> Evaluation {
-    Evaluation::from_pairs(ys.iter().zip(outcomes(classifier, xs, ys)).map(|(&t, o)| (t, o.predicted)))
+/// Evaluates `classifier` on normalised inputs `xs` `[N, C*H*W]` with labels `ys` `[N]`, in batches.
+pub fn evaluate(classifier: &Classifier, xs: &Tensor, ys: &[usize]) -> Evaluation {
+    let classes = classifier.task().class_count();
+    Evaluation::from_pairs(classes, ys.iter().zip(outcomes(classifier, xs, ys)).map(|(&t, o)| (t, o.predicted)))
 }
 
 /// Each sample's outcome, in the order of `ys`, from one forward pass in batches.
-pub fn outcomes(classifier: &Classifier, xs: &Tensor, ys: &[u8]) -> Vec<Outcome> {
+pub fn outcomes(classifier: &Classifier, xs: &Tensor, ys: &[usize]) -> Vec<Outcome> {
     (0..ys.len() as i64)
         .step_by(1024)
         .flat_map(|start| {
@@ -64,13 +67,8 @@ pub fn outcomes(classifier: &Classifier, xs: &Tensor, ys: &[u8]) -> Vec<Outcome>
                 .zip(labels)
                 .map(|(p, &label)| {
                     let predicted = p.iter().enumerate().fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
-                    let brier = p.iter().enumerate().map(|(i, v)| (v - f32::from(i == label as usize)).powi(2)).sum();
-                    Outcome {
-                        predicted: predicted as u8,
-                        correct: predicted == label as usize,
-                        p_true: p[label as usize],
-                        brier,
-                    }
+                    let brier = p.iter().enumerate().map(|(i, v)| (v - f32::from(i == label)).powi(2)).sum();
+                    Outcome { predicted, correct: predicted == label, p_true: p[label], brier }
                 })
                 .collect::<Vec<_>>()
         })

@@ -1,12 +1,13 @@
-//! The CNN, its saved form (safetensors + JSON sidecar), training, evaluation and inference.
+//! The networks, a model's saved form (safetensors + JSON sidecar), training, evaluation and
+//! inference, all sized from the task.
 
+pub mod arch;
 pub mod artifact;
 pub mod eval;
-pub mod net;
 pub mod predict;
 pub mod train;
 
+pub use arch::{Architecture, CnnParams, Network, ResnetParams};
 pub use artifact::{ModelError, ModelFile, Sidecar};
 pub use eval::Evaluation;
-pub use net::{Architecture, Net};
 pub use predict::{Classifier, Prediction};

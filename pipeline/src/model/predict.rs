@@ -1,17 +1,16 @@
-//! Inference: a verified model on a device, answering batches of preprocessed digits.
+//! Inference: a verified model on a device, answering batches of preprocessed inputs.
 
-use serde::Serialize;
-use tch::{Device, Kind, Tensor, nn::ModuleT};
+use tch::{Device, Kind, Tensor};
 
 use super::artifact::LoadedModel;
-use crate::data::PIXELS;
+use gitops::task::Task;
 
-/// One answer: the digit, its probability, and all ten probabilities.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One answer: the class index, its probability, and every class's probability.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Prediction {
-    pub digit: u8,
+    pub index: usize,
     pub confidence: f32,
-    pub probabilities: [f32; 10],
+    pub probabilities: Vec<f32>,
 }
 
 /// A loaded model ready to classify.
@@ -31,6 +30,11 @@ impl Classifier {
         &self.model.sidecar.version
     }
 
+    /// The task the model was trained for.
+    pub fn task(&self) -> &Task {
+        &self.model.sidecar.task
+    }
+
     pub fn model(&self) -> &LoadedModel {
         &self.model
     }
@@ -39,32 +43,30 @@ impl Classifier {
         self.model
     }
 
-    /// Logits `[N, 10]` for normalised pixels `[N, 784]`, computed without gradients.
+    /// Logits `[N, classes]` for normalised inputs `[N, C*H*W]`, computed without gradients.
     pub fn logits(&self, xs: &Tensor) -> Tensor {
         tch::no_grad(|| self.model.net.forward_t(&xs.to_device(self.device), false))
     }
 
-    /// Classifies a batch of normalised 28x28 digits (the output of `preprocess`).
-    pub fn predict(&self, batch: &[[f32; PIXELS]]) -> Vec<Prediction> {
-        if batch.is_empty() {
+    /// Classifies a batch of normalised inputs (the output of `preprocess`), one after another
+    /// in `flat`, each of the task's `C*H*W` values.
+    pub fn predict(&self, flat: &[f32]) -> Vec<Prediction> {
+        let values = self.task().input.values();
+        if flat.is_empty() || values == 0 {
             return Vec::new();
         }
-        let flat: &[f32] = batch.as_flattened();
-        let xs = Tensor::from_slice(flat).view([batch.len() as i64, PIXELS as i64]);
+        let xs = Tensor::from_slice(flat).view([(flat.len() / values) as i64, values as i64]);
         let probs = self.logits(&xs).softmax(-1, Kind::Float).to_device(Device::Cpu);
+        let classes = probs.size()[1] as usize;
         let probs: Vec<f32> = Vec::try_from(probs.flatten(0, -1)).expect("f32 probabilities");
-        probs.chunks_exact(10).map(Prediction::from_probabilities).collect()
+        probs.chunks_exact(classes).map(Prediction::from_probabilities).collect()
     }
 }
 
 impl Prediction {
     pub fn from_probabilities(p: &[f32]) -> Self {
-        let probabilities: [f32; 10] = p.try_into().expect("ten classes");
-        let (digit, confidence) = probabilities
-            .iter()
-            .copied()
-            .enumerate()
-            .fold((0, f32::MIN), |best, (i, v)| if v > best.1 { (i, v) } else { best });
-        Self { digit: digit as u8, confidence, probabilities }
+        let (index, confidence) =
+            p.iter().copied().enumerate().fold((0, f32::MIN), |best, (i, v)| if v > best.1 { (i, v) } else { best });
+        Self { index, confidence, probabilities: p.to_vec() }
     }
 }

@@ -3,12 +3,12 @@
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::time::Instant;
-use tch::{Device, Kind, Tensor, nn, nn::ModuleT, nn::OptimizerConfig};
+use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
-use super::net::Net;
-use crate::data::PIXELS;
+use super::arch::Network;
 use crate::params::TrainParams;
 use crate::preprocess;
+use gitops::task::Task;
 
 /// One line of the training log (written as CSV for DVC plots).
 #[derive(Debug, Clone, Serialize)]
@@ -20,7 +20,7 @@ pub struct EpochLog {
     pub images_per_second: f64,
 }
 
-/// Normalised pixels `[N, 784]` and labels `[N]` on a device.
+/// Normalised inputs `[N, C*H*W]` and labels `[N]` on a device.
 #[derive(Debug)]
 pub struct Batch {
     pub xs: Tensor,
@@ -28,10 +28,12 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Normalises 28x28 digits (already in MNIST form) into tensors on `device`.
-    pub fn new(digits: &[[u8; PIXELS]], labels: &[u8], device: Device) -> Self {
-        let flat: Vec<f32> = digits.iter().flat_map(preprocess::normalize).collect();
-        let xs = Tensor::from_slice(&flat).view([digits.len() as i64, PIXELS as i64]).to_device(device);
+    /// Normalises inputs (already preprocessed for `task`) into tensors on `device`.
+    pub fn new<I: AsRef<[u8]>>(task: &Task, inputs: &[I], labels: &[usize], device: Device) -> Self {
+        let values = task.input.values();
+        let mut flat = Vec::with_capacity(inputs.len() * values);
+        inputs.iter().for_each(|input| flat.extend(preprocess::normalize(task, input.as_ref())));
+        let xs = Tensor::from_slice(&flat).view([inputs.len() as i64, values as i64]).to_device(device);
         let ys = Tensor::from_slice(&labels.iter().map(|&l| l as i64).collect::<Vec<_>>()).to_device(device);
         Self { xs, ys }
     }
@@ -53,7 +55,12 @@ pub fn seeded_store(device: Device, seed: u64) -> nn::VarStore {
 
 /// Trains `net` (whose weights live in `vs`) on `data`; shuffling and dropout draw from the
 /// torch generator seeded with `params.seed`.
-pub fn train(vs: &nn::VarStore, net: &Net, data: &Batch, params: &TrainParams) -> Result<Vec<EpochLog>, tch::TchError> {
+pub fn train(
+    vs: &nn::VarStore,
+    net: &Network,
+    data: &Batch,
+    params: &TrainParams,
+) -> Result<Vec<EpochLog>, tch::TchError> {
     tch::manual_seed(params.seed as i64);
     let mut opt = nn::Adam::default().build(vs, params.learning_rate)?;
     let n = data.len() as i64;

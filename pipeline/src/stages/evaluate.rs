@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use super::finetune::candidate_in;
 use super::manifest::{self, Role, Row};
 use super::{StageError, write_file, write_json};
-use crate::data::PIXELS;
 use crate::device::DeviceChoice;
 use crate::model::eval::Outcome;
 use crate::model::train::Batch;
@@ -77,24 +76,31 @@ pub struct Scores {
 
 pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let arch: Architecture = params::section(&args.params, "model")?;
+    let task = params::task(&args.params)?;
     let settings: EvaluateParams = params::section(&args.params, "evaluate")?;
     let device = args.device.resolve()?;
     let rows = manifest::read(&args.manifest)?;
-    let test = batch(&rows, |r| r.role == Role::Test, device);
-    let holdout = batch(&rows, |r| r.role == Role::Holdout, device);
-    let earlier = batch(&rows, |r| r.role == Role::Holdout && r.trained, device);
+    let batch = |keep: &dyn Fn(&Row) -> bool| -> Result<(Batch, Vec<usize>), StageError> {
+        let chosen: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
+        let inputs = super::inputs(&args.manifest, &chosen, &task)?;
+        let labels: Vec<usize> = chosen.iter().map(|r| r.label).collect();
+        Ok((Batch::new(&task, &inputs, &labels, device), labels))
+    };
+    let test = batch(&|r| r.role == Role::Test)?;
+    let holdout = batch(&|r| r.role == Role::Holdout)?;
+    let earlier = batch(&|r| r.role == Role::Holdout && r.trained)?;
     let candidate_file = candidate_in(&args.candidate)?;
     let serving_file = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
     // Each model's outcomes on the three sets, in manifest order, so the two pair up.
     let outcomes = |file: &ModelFile| -> Result<[Vec<Outcome>; 3], StageError> {
-        let classifier = Classifier::new(file.load(device, Some(&arch))?);
+        let classifier = Classifier::new(file.load(device, &task, Some(&arch))?);
         Ok([&test, &holdout, &earlier]
             .map(|(batch, labels)| crate::model::eval::outcomes(&classifier, &batch.xs, labels)))
     };
     let (candidate, serving) = (outcomes(&candidate_file)?, outcomes(&serving_file)?);
     let scores = |o: &[Vec<Outcome>; 3]| {
-        let evaluation = |set: usize, labels: &[u8]| {
-            Evaluation::from_pairs(labels.iter().zip(&o[set]).map(|(&t, o)| (t, o.predicted)))
+        let evaluation = |set: usize, labels: &[usize]| {
+            Evaluation::from_pairs(task.class_count(), labels.iter().zip(&o[set]).map(|(&t, o)| (t, o.predicted)))
         };
         Scores {
             base_test: evaluation(0, &test.1),
@@ -120,33 +126,27 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     for (name, scores) in [("candidate", &comparison.candidate), ("serving", &comparison.serving)] {
         write_file(
             &args.out.join(format!("confusion_{name}_base_test.csv")),
-            confusion_csv(&scores.base_test).as_bytes(),
+            confusion_csv(&scores.base_test, &task.classes).as_bytes(),
         )?;
         if let Some(feedback) = &scores.feedback {
-            write_file(&args.out.join(format!("confusion_{name}_feedback.csv")), confusion_csv(feedback).as_bytes())?;
+            write_file(
+                &args.out.join(format!("confusion_{name}_feedback.csv")),
+                confusion_csv(feedback, &task.classes).as_bytes(),
+            )?;
         }
         let title = format!("{name} on the base test set ({:.2}%)", 100.0 * scores.base_test.accuracy);
-        heatmap::draw(&args.out.join(format!("confusion_{name}_base_test.png")), &scores.base_test.confusion, &title)?;
+        let png = args.out.join(format!("confusion_{name}_base_test.png"));
+        heatmap::draw(&png, &scores.base_test.confusion, &task.classes, &title)?;
     }
-    let mut recall = String::from("digit,candidate,serving\n");
-    for d in 0..10 {
+    let mut recall = String::from("class,candidate,serving\n");
+    for (c, class) in task.classes.iter().enumerate() {
         recall.push_str(&format!(
-            "{d},{:.6},{:.6}\n",
-            comparison.candidate.base_test.recall[d], comparison.serving.base_test.recall[d]
+            "{class},{:.6},{:.6}\n",
+            comparison.candidate.base_test.recall[c], comparison.serving.base_test.recall[c]
         ));
     }
     write_file(&args.out.join("recall.csv"), recall.as_bytes())?;
     Ok(comparison)
-}
-
-fn batch(rows: &[Row], keep: impl Fn(&Row) -> bool, device: tch::Device) -> (Batch, Vec<u8>) {
-    let chosen: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
-    let digits: Vec<[u8; PIXELS]> = chosen
-        .iter()
-        .map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28"))
-        .collect();
-    let labels: Vec<u8> = chosen.iter().map(|r| r.label).collect();
-    (Batch::new(&digits, &labels, device), labels)
 }
 
 /// Flat numbers for `dvc metrics show`.
@@ -169,11 +169,12 @@ fn metrics(c: &Comparison, holdout: usize) -> serde_json::Value {
     })
 }
 
-/// One `actual,predicted` row per image: the layout DVC's confusion plot template reads.
-fn confusion_csv(e: &Evaluation) -> String {
+/// One `actual,predicted` row per image, by class name: the layout DVC's confusion plot
+/// template reads.
+fn confusion_csv(e: &Evaluation, classes: &[String]) -> String {
     let mut text = String::from("actual,predicted\n");
-    for (actual, row) in e.confusion.iter().enumerate() {
-        for (predicted, &n) in row.iter().enumerate() {
+    for (actual, row) in classes.iter().zip(&e.confusion) {
+        for (predicted, &n) in classes.iter().zip(row) {
             for _ in 0..n {
                 text.push_str(&format!("{actual},{predicted}\n"));
             }

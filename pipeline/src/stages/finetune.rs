@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Role, Row};
 use super::{StageError, io_err, write_file};
-use crate::data::PIXELS;
 use crate::device::DeviceChoice;
 use crate::model::train::{self, Batch};
 use crate::model::{Architecture, ModelFile};
@@ -69,11 +68,12 @@ impl Default for FinetuneParams {
 pub fn run(args: &Args) -> Result<ModelFile, StageError> {
     let p: FinetuneParams = params::section(&args.params, "finetune")?;
     let arch: Architecture = params::section(&args.params, "model")?;
+    let task = params::task(&args.params)?;
     let device = args.device.resolve()?;
     let rows = manifest::read(&args.manifest)?;
     let augmented = manifest::read(&args.augmented)?;
     let serving = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
-    let model = serving.load(device, Some(&arch))?;
+    let model = serving.load(device, &task, Some(&arch))?;
 
     let feedback: Vec<&Row> = rows.iter().filter(|r| r.role == Role::FeedbackTrain).collect();
     let repeats = p.feedback_weight.round().max(1.0) as usize;
@@ -85,12 +85,9 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
 
     let mut log = String::from("epoch,loss,train_accuracy,seconds,images_per_second\n");
     if !feedback.is_empty() {
-        let digits: Vec<[u8; PIXELS]> = chosen
-            .iter()
-            .map(|r| r.pixels.as_deref().expect("validated rows carry pixels").try_into().expect("28x28"))
-            .collect();
-        let labels: Vec<u8> = chosen.iter().map(|r| r.label).collect();
-        let batch = Batch::new(&digits, &labels, device);
+        let inputs = super::inputs(&args.manifest, &chosen, &task)?;
+        let labels: Vec<usize> = chosen.iter().map(|r| r.label).collect();
+        let batch = Batch::new(&task, &inputs, &labels, device);
         let train_params =
             TrainParams { seed: p.seed, epochs: p.epochs, batch_size: p.batch_size, learning_rate: p.learning_rate };
         for e in train::train(&model.vs, &model.net, &batch, &train_params)? {

@@ -1,28 +1,30 @@
-//! **ingest**: gathers the base MNIST splits and every sealed `new_data/sub_set_N` into one
-//! manifest, holding back a share of the feedback (chosen by sha256, so the split never moves)
-//! for evaluation. Unsure feedback is left out; open sub_sets wait until they are sealed.
+//! **ingest**: gathers the base dataset's splits (MNIST's IDX files or an image folder, through
+//! `data::open`) and every sealed `new_data/sub_set_N` into one manifest, holding back a share of
+//! the feedback (chosen by sha256, so the split never moves) for evaluation. Labels become the
+//! task's class indexes. Unsure feedback is left out; open sub_sets wait until they are sealed.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Role, Row};
 use super::{StageError, hash_share, io_err};
-use crate::data::{Mnist, Split, TEST_FILES, TRAIN_FILES, idx};
-use crate::params;
+use crate::data::{self, Dataset, Split};
+use crate::params::{self, DataParams};
 use gitops::feedback::{FeedbackRecord, Kind};
+use gitops::task::Task;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
-    about = "Gather base MNIST and sealed feedback into one manifest",
-    long_about = "Reads data/mnist/ (IDX files) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation."
+    about = "Gather the base dataset and sealed feedback into one manifest",
+    long_about = "Reads the base dataset (MNIST's IDX files, or an image folder: class folders with optional train/ and test/, or metadata.csv) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). Labels are the class indexes of params task.classes. A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation."
 )]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
-    #[arg(long, default_value = "data/mnist")]
-    pub mnist: PathBuf,
+    /// The base dataset (params data.dir).
+    #[arg(long, visible_alias = "mnist", default_value = "data/mnist")]
+    pub data: PathBuf,
     #[arg(long, default_value = "new_data")]
     pub new_data: PathBuf,
     #[arg(long, default_value = "artifacts/ingest/manifest.parquet")]
@@ -44,23 +46,37 @@ impl Default for IngestParams {
 
 pub fn run(args: &Args) -> Result<Vec<Row>, StageError> {
     let p: IngestParams = params::section(&args.params, "ingest")?;
-    let mut rows = base_rows(&args.mnist, Split::Train, TRAIN_FILES.0, Role::Train)?;
-    rows.extend(base_rows(&args.mnist, Split::Test, TEST_FILES.0, Role::Test)?);
-    rows.extend(feedback_rows(&args.new_data, &p)?);
+    let task = params::task(&args.params)?;
+    let data: DataParams = params::section(&args.params, "data")?;
+    let dataset = data::open(&args.data, data.test_share)?;
+    if dataset.classes() != task.classes {
+        return Err(StageError::Invalid {
+            path: args.data.clone(),
+            what: format!(
+                "{} has classes {:?}, but params task.classes lists {:?}",
+                dataset.describe(),
+                dataset.classes(),
+                task.classes
+            ),
+        });
+    }
+    let mut rows = base_rows(dataset.as_ref(), Split::Train, Role::Train, &task)?;
+    rows.extend(base_rows(dataset.as_ref(), Split::Test, Role::Test, &task)?);
+    rows.extend(feedback_rows(&args.new_data, &p, &task)?);
     manifest::write(&args.out, &rows)?;
     Ok(rows)
 }
 
-fn base_rows(dir: &Path, split: Split, images: &str, role: Role) -> Result<Vec<Row>, StageError> {
-    let set = Mnist::load(dir, split)?;
-    let path = idx::locate(dir, images)?.display().to_string();
-    Ok((0..set.len())
-        .map(|i| Row {
-            path: path.clone(),
-            index: Some(i as i64),
-            sha256: hex::encode(Sha256::digest(set.image(i))),
-            label: set.labels[i],
-            source: "mnist".into(),
+fn base_rows(dataset: &dyn Dataset, split: Split, role: Role, task: &Task) -> Result<Vec<Row>, StageError> {
+    Ok(dataset
+        .items(split)?
+        .into_iter()
+        .map(|item| Row {
+            path: item.path.display().to_string(),
+            index: item.index.map(|i| i as i64),
+            sha256: item.sha256,
+            label: item.label,
+            source: task.name.clone(),
             sub_set: None,
             kind: "base".into(),
             time: None,
@@ -73,7 +89,7 @@ fn base_rows(dir: &Path, split: Split, images: &str, role: Role) -> Result<Vec<R
 }
 
 /// Rows of every sealed sub_set, in sub_set order, each (image, label) once.
-fn feedback_rows(new_data: &Path, p: &IngestParams) -> Result<Vec<Row>, StageError> {
+fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<Row>, StageError> {
     let mut sub_sets: Vec<(u32, PathBuf)> = match std::fs::read_dir(new_data) {
         Ok(entries) => entries
             .filter_map(|e| {
@@ -93,9 +109,14 @@ fn feedback_rows(new_data: &Path, p: &IngestParams) -> Result<Vec<Row>, StageErr
         let log = dir.join("feedback.jsonl");
         let text = std::fs::read_to_string(&log).map_err(io_err(&log))?;
         for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let record: FeedbackRecord = serde_json::from_str(line)
-                .map_err(|e| StageError::Invalid { path: log.clone(), what: format!("line {}: {e}", line_no + 1) })?;
-            if record.kind == Kind::Unsure || !seen.insert((record.sha256.clone(), record.label)) {
+            let bad =
+                |what: String| StageError::Invalid { path: log.clone(), what: format!("line {}: {what}", line_no + 1) };
+            let record: FeedbackRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+            if record.kind == Kind::Unsure {
+                continue;
+            }
+            let label = task.class_index(&record.label).map_err(|e| bad(e.to_string()))?;
+            if !seen.insert((record.sha256.clone(), label)) {
                 continue;
             }
             let role = if hash_share(&record.sha256) < p.holdout_share { Role::Holdout } else { Role::FeedbackTrain };
@@ -103,7 +124,7 @@ fn feedback_rows(new_data: &Path, p: &IngestParams) -> Result<Vec<Row>, StageErr
                 path: dir.join(&record.path).display().to_string(),
                 index: None,
                 sha256: record.sha256,
-                label: record.label,
+                label,
                 source: record.source,
                 sub_set: Some(n),
                 kind: format!("{:?}", record.kind).to_lowercase(),

@@ -1,10 +1,8 @@
 //! The dataset manifest the stages pass along as Parquet (through polars): one row per image,
-//! base MNIST and feedback alike, with where it came from and which split it serves.
+//! base data and feedback alike, with where it came from and which split it serves.
 
 use polars::prelude::*;
 use std::path::{Path, PathBuf};
-
-use crate::data::PIXELS;
 
 /// Which use a row serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,13 +32,14 @@ impl Role {
     }
 }
 
-/// One image. `path` is relative to the repo; base rows point into the IDX file with `index`.
+/// One image. `path` is relative to the repo; base rows from IDX files point into the file with
+/// `index`. `label` is the class index in the task's order.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     pub path: String,
     pub index: Option<i64>,
     pub sha256: String,
-    pub label: u8,
+    pub label: usize,
     pub source: String,
     pub sub_set: Option<u32>,
     pub kind: String,
@@ -49,7 +48,7 @@ pub struct Row {
     pub role: Role,
     /// Feedback from a sub_set an earlier retrain already used (its `trained.json` exists).
     pub trained: bool,
-    /// The 28x28 digit as the model sees it (filled in by `validate`).
+    /// The input as the model sees it, the task's `C*H*W` values (filled in by `validate`).
     pub pixels: Option<Vec<u8>>,
 }
 
@@ -111,17 +110,14 @@ pub fn read(path: &Path) -> Result<Vec<Row>, ManifestError> {
     let bad = |row: usize, what: &str| ManifestError::Bad { path: path.to_path_buf(), row, what: what.to_string() };
     (0..df.height())
         .map(|i| {
-            let label = label.get(i).filter(|l| *l < 10).ok_or_else(|| bad(i, "label is missing or not a digit"))?;
+            let label = label.get(i).ok_or_else(|| bad(i, "label is missing"))?;
             let role = split.get(i).and_then(Role::parse).ok_or_else(|| bad(i, "unknown split"))?;
             let pixels = pixels.get(i).map(<[u8]>::to_vec);
-            if pixels.as_ref().is_some_and(|p| p.len() != PIXELS) {
-                return Err(bad(i, "pixels are not 28x28"));
-            }
             Ok(Row {
                 path: paths.get(i).ok_or_else(|| bad(i, "no path"))?.to_string(),
                 index: index.get(i),
                 sha256: sha.get(i).ok_or_else(|| bad(i, "no sha256"))?.to_string(),
-                label: label as u8,
+                label: label as usize,
                 source: source.get(i).unwrap_or_default().to_string(),
                 sub_set: sub_set.get(i),
                 kind: kind.get(i).unwrap_or_default().to_string(),

@@ -12,7 +12,7 @@ pub mod validate;
 
 use std::path::{Path, PathBuf};
 
-use crate::data::IdxError;
+use crate::data::DataError;
 use crate::model::ModelError;
 use crate::params::ParamsError;
 use crate::registry::RegistryError;
@@ -23,7 +23,7 @@ pub enum StageError {
     #[error(transparent)]
     Params(#[from] ParamsError),
     #[error(transparent)]
-    Data(#[from] IdxError),
+    Data(#[from] DataError),
     #[error(transparent)]
     Manifest(#[from] manifest::ManifestError),
     #[error(transparent)]
@@ -74,6 +74,29 @@ pub(crate) fn write_file(path: &Path, bytes: &[u8]) -> Result<(), StageError> {
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, StageError> {
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     serde_json::from_slice(&bytes).map_err(|e| StageError::Invalid { path: path.to_path_buf(), what: e.to_string() })
+}
+
+/// The inputs validated rows carry, each checked to hold the task's `C*H*W` values (a manifest
+/// made for another task is refused, naming it).
+pub(crate) fn inputs<'a>(
+    manifest: &Path,
+    rows: &[&'a manifest::Row],
+    task: &gitops::task::Task,
+) -> Result<Vec<&'a [u8]>, StageError> {
+    let values = task.input.values();
+    rows.iter()
+        .map(|r| match r.pixels.as_deref() {
+            Some(input) if input.len() == values => Ok(input),
+            other => Err(StageError::Invalid {
+                path: manifest.to_path_buf(),
+                what: format!(
+                    "{}: holds {} input values, the task reads {values} (rerun validate)",
+                    r.path,
+                    other.map_or(0, <[u8]>::len)
+                ),
+            }),
+        })
+        .collect()
 }
 
 /// A share in [0, 1) derived from a hex digest, for deterministic splits and seeds.

@@ -1,9 +1,10 @@
 //! **validate**: decodes every image of the manifest and checks it (size, colour mode, label
 //! range, exact duplicates, one image with two labels, blank or near-blank, class balance).
 //! Bad samples go to a quarantine list — never deleted — and the clean manifest carries each
-//! good image as the 28x28 digit the model sees. The run fails when the bad share of the
+//! good image as the task's input, as the model sees it. The run fails when the bad share of the
 //! feedback passes `validate.max_bad_share`, after writing the report.
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -11,14 +12,15 @@ use std::path::PathBuf;
 
 use super::manifest::{self, Role, Row};
 use super::{StageError, write_file, write_json};
-use crate::data::{Mnist, PIXELS, Split, TRAIN_FILES};
+use crate::data::Loader;
 use crate::{params, preprocess};
 use gitops::image_input::{ImageLimits, decode_limited};
+use gitops::task::Task;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Check every image of the manifest; quarantine bad samples",
-    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the 28x28 digit the model sees), the quarantine list (JSON) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
+    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the input the model sees: params task), the quarantine list (JSON) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
 )]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
@@ -50,7 +52,7 @@ impl Default for ValidateParams {
 pub struct Quarantined {
     pub path: String,
     pub sha256: String,
-    pub label: u8,
+    pub label: usize,
     pub sub_set: Option<u32>,
     pub reason: String,
 }
@@ -65,23 +67,38 @@ pub struct Report {
     pub max_bad_share: f64,
     pub passed: bool,
     pub reasons: BTreeMap<String, usize>,
-    pub feedback_per_class: [usize; 10],
+    /// Clean feedback samples per class name.
+    pub feedback_per_class: BTreeMap<String, usize>,
     pub modes: BTreeMap<String, usize>,
     pub warnings: Vec<String>,
 }
 
 pub fn run(args: &Args) -> Result<Report, StageError> {
     let p: ValidateParams = params::section(&args.params, "validate")?;
+    let task = params::task(&args.params)?;
     let rows = manifest::read(&args.manifest)?;
-    let mut base_sets: HashMap<String, Mnist> = HashMap::new();
+    let loader = Loader::new(ImageLimits { max_bytes: 64 << 20, max_pixels: p.max_side as u64 * p.max_side as u64 });
+    let results: Vec<(Result<Vec<u8>, String>, Option<String>)> = rows
+        .par_iter()
+        .map(|row| match row.sub_set {
+            None => (base_input(&loader, &task, row), None),
+            Some(_) => feedback_input(row, &p, &task),
+        })
+        .collect();
     let mut modes = BTreeMap::new();
     let mut checked: Vec<Result<Row, (Row, String)>> = Vec::with_capacity(rows.len());
-    for row in rows {
-        let result = match row.index {
-            Some(i) => base_pixels(&mut base_sets, &row, i).map_err(|e| (row.clone(), e)),
-            None => feedback_pixels(&row, &p, &mut modes).map_err(|e| (row.clone(), e)),
-        };
-        checked.push(result.map(|pixels| Row { pixels: Some(pixels.to_vec()), ..row }));
+    for (row, (result, mode)) in rows.into_iter().zip(results) {
+        if let Some(mode) = mode {
+            *modes.entry(mode).or_insert(0) += 1;
+        }
+        let result = result.and_then(|input| match row.label < task.class_count() {
+            true => Ok(input),
+            false => Err(format!("label: class {} is not one of the task's {}", row.label, task.class_count())),
+        });
+        checked.push(match result {
+            Ok(input) => Ok(Row { pixels: Some(input), ..row }),
+            Err(why) => Err((row, why)),
+        });
     }
     flag_duplicates_and_conflicts(&mut checked);
 
@@ -107,15 +124,17 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     let feedback_bad = quarantine.iter().filter(|q| q.sub_set.is_some()).count();
     let feedback = feedback_clean.len() + feedback_bad;
     let bad_share = if feedback == 0 { 0.0 } else { feedback_bad as f64 / feedback as f64 };
-    let mut per_class = [0usize; 10];
-    feedback_clean.iter().for_each(|r| per_class[r.label as usize] += 1);
+    let mut per_class = vec![0usize; task.class_count()];
+    feedback_clean.iter().for_each(|r| per_class[r.label] += 1);
     let mut warnings = Vec::new();
-    if let Some((digit, n)) = per_class.iter().enumerate().max_by_key(|(_, n)| **n)
+    if let Some((class, n)) = per_class.iter().enumerate().max_by_key(|(_, n)| **n)
         && feedback_clean.len() >= 10
         && *n as f64 / feedback_clean.len() as f64 > p.max_class_share
     {
-        warnings.push(format!("class balance: digit {digit} is {n} of {} feedback samples", feedback_clean.len()));
+        let name = &task.classes[class];
+        warnings.push(format!("class balance: class {name} is {n} of {} feedback samples", feedback_clean.len()));
     }
+    let per_class: BTreeMap<String, usize> = task.classes.iter().cloned().zip(per_class).collect();
     let report = Report {
         rows: clean.len() + quarantine.len(),
         clean: clean.len(),
@@ -146,50 +165,56 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     Ok(report)
 }
 
-fn base_pixels(sets: &mut HashMap<String, Mnist>, row: &Row, index: i64) -> Result<[u8; PIXELS], String> {
-    if !sets.contains_key(&row.path) {
-        let file = PathBuf::from(&row.path);
-        let dir = file.parent().map(PathBuf::from).unwrap_or_default();
-        let name = file.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let split = if name.starts_with(TRAIN_FILES.0) { Split::Train } else { Split::Test };
-        sets.insert(row.path.clone(), Mnist::load(&dir, split).map_err(|e| format!("unreadable: {e}"))?);
-    }
-    let set = &sets[&row.path];
-    let raw: [u8; PIXELS] = set.image(index as usize).try_into().expect("28x28");
-    Ok(preprocess::to_mnist(&image::DynamicImage::ImageLuma8(preprocess::mnist_image(&raw))).unwrap_or(raw))
+/// A base image as the task's input (an image that cannot be read or holds nothing is bad).
+fn base_input(loader: &Loader, task: &Task, row: &Row) -> Result<Vec<u8>, String> {
+    let image = loader.load(std::path::Path::new(&row.path), row.index.map(|i| i as u64))?;
+    preprocess::to_input(task, &image).map_err(|e| format!("blank: {e}"))
 }
 
-fn feedback_pixels(row: &Row, p: &ValidateParams, modes: &mut BTreeMap<String, usize>) -> Result<[u8; PIXELS], String> {
-    let bytes = std::fs::read(&row.path).map_err(|e| format!("unreadable: {e}"))?;
+/// A feedback image as the task's input, and its colour mode; checked against its record's
+/// sha256, the size limits and, for digits, the share of ink.
+fn feedback_input(row: &Row, p: &ValidateParams, task: &Task) -> (Result<Vec<u8>, String>, Option<String>) {
+    let bytes = match std::fs::read(&row.path) {
+        Ok(bytes) => bytes,
+        Err(e) => return (Err(format!("unreadable: {e}")), None),
+    };
     if hex::encode(Sha256::digest(&bytes)) != row.sha256 {
-        return Err("changed: the file's sha256 no longer matches its feedback record".into());
+        return (Err("changed: the file's sha256 no longer matches its feedback record".into()), None);
     }
     let limits = ImageLimits { max_bytes: 64 << 20, max_pixels: p.max_side as u64 * p.max_side as u64 };
-    let image = decode_limited(&bytes, &limits).map_err(|e| format!("undecodable: {e}"))?;
-    *modes.entry(format!("{:?}", image.color())).or_insert(0) += 1;
+    let image = match decode_limited(&bytes, &limits) {
+        Ok(image) => image,
+        Err(e) => return (Err(format!("undecodable: {e}")), None),
+    };
+    let mode = Some(format!("{:?}", image.color()));
     let (w, h) = (image.width(), image.height());
     if w.min(h) < p.min_side || w.max(h) > p.max_side {
-        return Err(format!("size: {w}x{h} is outside {}..{} pixels a side", p.min_side, p.max_side));
+        return (Err(format!("size: {w}x{h} is outside {}..{} pixels a side", p.min_side, p.max_side)), mode);
     }
-    let pixels = preprocess::to_mnist(&image).map_err(|e| format!("blank: {e}"))?;
-    let ink = pixels.iter().filter(|&&v| v > 64).count() as f64 / PIXELS as f64;
-    if ink < p.min_ink {
-        return Err(format!("blank: only {:.1}% of the digit is ink", 100.0 * ink));
+    let input = match preprocess::to_input(task, &image) {
+        Ok(input) => input,
+        Err(e) => return (Err(format!("blank: {e}")), mode),
+    };
+    if task.is_digit() {
+        let ink = input.iter().filter(|&&v| v > 64).count() as f64 / input.len() as f64;
+        if ink < p.min_ink {
+            return (Err(format!("blank: only {:.1}% of the digit is ink", 100.0 * ink)), mode);
+        }
     }
-    Ok(pixels)
+    (Ok(input), mode)
 }
 
 /// The same image twice with one label keeps the first copy; one image with two labels
 /// quarantines every copy, since neither label can be trusted.
 fn flag_duplicates_and_conflicts(checked: &mut [Result<Row, (Row, String)>]) {
-    let mut labels: HashMap<String, Vec<u8>> = HashMap::new();
-    for row in checked.iter().flatten().filter(|r| r.index.is_none()) {
+    let mut labels: HashMap<String, Vec<usize>> = HashMap::new();
+    for row in checked.iter().flatten().filter(|r| r.sub_set.is_some()) {
         labels.entry(row.sha256.clone()).or_default().push(row.label);
     }
     let mut seen = HashMap::new();
     for slot in checked.iter_mut() {
         let Ok(row) = slot else { continue };
-        if row.index.is_some() {
+        if row.sub_set.is_none() {
             continue;
         }
         let all = &labels[&row.sha256];
@@ -221,7 +246,7 @@ fn summary(r: &Report) -> String {
     for (reason, n) in &r.reasons {
         text.push_str(&format!("  quarantined ({reason}): {n}\n"));
     }
-    text.push_str(&format!("  feedback per digit: {:?}\n", r.feedback_per_class));
+    text.push_str(&format!("  feedback per class: {:?}\n", r.feedback_per_class));
     for w in &r.warnings {
         text.push_str(&format!("  warning: {w}\n"));
     }

@@ -23,7 +23,10 @@ fn scaffolds_a_servable_repo_and_refuses_to_overwrite() {
     let readme = std::fs::read_to_string(dir.path().join("README.md")).unwrap();
     assert!(readme.contains("Remote") && readme.contains("Token") && readme.contains("Trigger"));
     let registry = Registry::load(&dir.path().join("models")).unwrap();
-    ModelFile::new(&dir.path().join("models"), &registry.serving).unwrap().load(tch::Device::Cpu, None).unwrap();
+    ModelFile::new(&dir.path().join("models"), &registry.serving)
+        .unwrap()
+        .load(tch::Device::Cpu, &gitops::task::Task::default(), None)
+        .unwrap();
     assert!(git2::Repository::open(dir.path()).is_ok());
 
     std::fs::write(dir.path().join("params.yaml"), "# ours\n").unwrap();

@@ -1,19 +1,24 @@
-//! The CNN trains deterministically, saves with a sidecar, and loading refuses tampering.
+//! The networks train deterministically, save with a sidecar, and loading refuses tampering, a
+//! wrong architecture and a model of another task.
 
+use gitops::task::{InputShape, Normalize, Preprocess, Task};
 use pipeline::data::{Mnist, Split};
 use pipeline::model::train::{self, Batch};
-use pipeline::model::{Architecture, Classifier, ModelError, ModelFile, Net, Sidecar, eval};
+use pipeline::model::{
+    Architecture, Classifier, CnnParams, ModelError, ModelFile, Network, ResnetParams, Sidecar, eval,
+};
 use pipeline::params::TrainParams;
 use pipeline::preprocess;
 use pipeline::registry::Registry;
 use tch::Device;
 
-fn tiny_run(set: &Mnist, n: usize) -> (tch::nn::VarStore, Net) {
+fn tiny_run(set: &Mnist, n: usize) -> (tch::nn::VarStore, Network) {
     let digits = preprocess::mnist_digits(set);
-    let batch = Batch::new(&digits[..n], &set.labels[..n], Device::Cpu);
+    let labels: Vec<usize> = set.labels[..n].iter().map(|&l| usize::from(l)).collect();
+    let batch = Batch::new(&Task::default(), &digits[..n], &labels, Device::Cpu);
     let params = TrainParams { seed: 3, epochs: 1, batch_size: 32, learning_rate: 1e-3 };
     let vs = train::seeded_store(Device::Cpu, params.seed);
-    let net = Net::new(&vs.root(), Architecture::default());
+    let net = Architecture::default().build(&vs.root(), &Task::default());
     train::train(&vs, &net, &batch, &params).unwrap();
     (vs, net)
 }
@@ -23,6 +28,7 @@ fn sidecar() -> Sidecar {
         version: String::new(),
         weights: String::new(),
         sha256: String::new(),
+        task: Task::default(),
         architecture: Architecture::default(),
         parent: None,
         data_fingerprint: "test".into(),
@@ -47,7 +53,7 @@ fn training_is_seeded_and_a_saved_model_round_trips() {
     let saved = file.save(&vs_a, sidecar()).unwrap();
     assert_eq!(saved.version, file.version);
     assert!(file.version.starts_with("model_") && file.version.ends_with('Z'));
-    let loaded = file.load(Device::Cpu, Some(&Architecture::default())).unwrap();
+    let loaded = file.load(Device::Cpu, &Task::default(), Some(&Architecture::default())).unwrap();
     assert!(loaded.vs.variables()["fc2.weight"].allclose(&a, 0.0, 0.0, false));
     assert_eq!(ModelFile::list(models.path()).unwrap(), vec![file]);
 }
@@ -57,19 +63,19 @@ fn loading_refuses_changed_weights_and_a_wrong_architecture() {
     let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let models = tempfile::tempdir().unwrap();
     let vs = train::seeded_store(Device::Cpu, 0);
-    let _net = Net::new(&vs.root(), Architecture::default());
+    let _net = Architecture::default().build(&vs.root(), &Task::default());
     let file = ModelFile::fresh(models.path(), chrono::Utc::now());
     file.save(&vs, sidecar()).unwrap();
 
-    let wide = Architecture { hidden: 64, ..Architecture::default() };
-    let err = file.load(Device::Cpu, Some(&wide)).unwrap_err();
+    let wide = Architecture::Cnn(CnnParams { hidden: 64, ..CnnParams::default() });
+    let err = file.load(Device::Cpu, &Task::default(), Some(&wide)).unwrap_err();
     assert!(matches!(err, ModelError::Architecture { .. }), "{err}");
 
     let mut bytes = std::fs::read(file.weights_path()).unwrap();
     let last = bytes.len() - 1;
     bytes[last] ^= 1;
     std::fs::write(file.weights_path(), bytes).unwrap();
-    let err = file.load(Device::Cpu, None).unwrap_err().to_string();
+    let err = file.load(Device::Cpu, &Task::default(), None).unwrap_err().to_string();
     assert!(err.contains("sha256") && err.contains(&file.version), "{err}");
 }
 
@@ -78,11 +84,12 @@ fn weights_of_another_shape_are_refused_even_with_a_matching_hash() {
     let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let models = tempfile::tempdir().unwrap();
     let vs = train::seeded_store(Device::Cpu, 0);
-    let _net = Net::new(&vs.root(), Architecture { hidden: 64, ..Architecture::default() });
+    let wide = Architecture::Cnn(CnnParams { hidden: 64, ..CnnParams::default() });
+    let _net = wide.build(&vs.root(), &Task::default());
     let file = ModelFile::fresh(models.path(), chrono::Utc::now());
     // The sidecar claims the default architecture but the weights have 64 hidden units.
     file.save(&vs, sidecar()).unwrap();
-    let err = file.load(Device::Cpu, None).unwrap_err().to_string();
+    let err = file.load(Device::Cpu, &Task::default(), None).unwrap_err().to_string();
     assert!(err.contains("do not fit"), "{err}");
 }
 
@@ -93,10 +100,11 @@ fn the_committed_base_model_reaches_97_percent() {
     let models = crate::root().join("models");
     let registry = Registry::load(&models).unwrap();
     let file = ModelFile::new(&models, &registry.serving).unwrap();
-    let classifier = Classifier::new(file.load(Device::Cpu, Some(&Architecture::default())).unwrap());
+    let classifier = Classifier::new(file.load(Device::Cpu, &Task::default(), Some(&Architecture::default())).unwrap());
     let test = Mnist::load(&dir, Split::Test).unwrap();
-    let batch = Batch::new(&preprocess::mnist_digits(&test), &test.labels, Device::Cpu);
-    let evaluation = eval::evaluate(&classifier, &batch.xs, &test.labels);
+    let labels: Vec<usize> = test.labels.iter().map(|&l| usize::from(l)).collect();
+    let batch = Batch::new(&Task::default(), &preprocess::mnist_digits(&test), &labels, Device::Cpu);
+    let evaluation = eval::evaluate(&classifier, &batch.xs, &labels);
     assert_eq!(evaluation.samples, 2000);
     assert!(evaluation.accuracy >= 0.97, "accuracy {:.4}", evaluation.accuracy);
     let total: u64 = evaluation.confusion.iter().flatten().sum();
@@ -107,7 +115,7 @@ fn the_committed_base_model_reaches_97_percent() {
 #[test]
 fn evaluation_figures_follow_the_confusion_matrix() {
     // Three 0s (one predicted as 1) and one 1.
-    let e = pipeline::model::Evaluation::from_pairs([(0, 0), (0, 0), (0, 1), (1, 1)]);
+    let e = pipeline::model::Evaluation::from_pairs(2, [(0, 0), (0, 0), (0, 1), (1, 1)]);
     assert_eq!(e.accuracy, 0.75);
     assert_eq!(e.recall[0], 2.0 / 3.0);
     assert_eq!(e.precision[1], 0.5);
@@ -116,13 +124,83 @@ fn evaluation_figures_follow_the_confusion_matrix() {
 
 #[test]
 fn the_net_gives_the_same_logits_with_and_without_gradients() {
-    use tch::nn::ModuleT;
     // With gradients the net pools through libtorch, without them through strided maxima.
     let vs = train::seeded_store(Device::Cpu, 2);
-    let net = Net::new(&vs.root(), Architecture::default());
+    let net = Architecture::default().build(&vs.root(), &Task::default());
     let xs = tch::Tensor::randn([5, 784], (tch::Kind::Float, Device::Cpu));
     let with_grad = net.forward_t(&xs, false);
     assert!(with_grad.requires_grad());
     let without = tch::no_grad(|| net.forward_t(&xs, false));
     assert!(without.equal(&with_grad.detach()));
+}
+
+fn shapes_task() -> Task {
+    Task {
+        name: "shapes".into(),
+        classes: vec!["circle".into(), "cross".into(), "square".into()],
+        input: InputShape { channels: 3, height: 32, width: 32 },
+        normalize: Normalize { mean: vec![0.5; 3], std: vec![0.25; 3] },
+        preprocess: Preprocess::Fit,
+        ..Task::default()
+    }
+}
+
+#[test]
+fn a_model_of_another_task_is_refused_naming_the_differences() {
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
+    let models = tempfile::tempdir().unwrap();
+    let vs = train::seeded_store(Device::Cpu, 0);
+    let _net = Architecture::default().build(&vs.root(), &Task::default());
+    let file = ModelFile::fresh(models.path(), chrono::Utc::now());
+    file.save(&vs, sidecar()).unwrap();
+    let err = file.load(Device::Cpu, &shapes_task(), None).unwrap_err();
+    assert!(matches!(err, ModelError::Task { .. }), "{err}");
+    let text = err.to_string();
+    for part in [
+        "trained for another task",
+        "name: shapes here, mnist in the model",
+        "input: 3x32x32 here, 1x28x28 in the model",
+        "this repo's task is `shapes`",
+    ] {
+        assert!(text.contains(part), "{text} lacks {part}");
+    }
+}
+
+#[test]
+fn a_sidecar_from_before_tasks_loads_as_mnist() {
+    // The committed base model's sidecar has neither `task` nor `arch`.
+    let models = crate::root().join("models");
+    let file = ModelFile::new(&models, &Registry::load(&models).unwrap().serving).unwrap();
+    let text = std::fs::read_to_string(file.sidecar_path()).unwrap();
+    let sidecar = file.read_sidecar().unwrap();
+    if !text.contains("\"task\"") {
+        assert_eq!(sidecar.task, Task::default());
+    }
+    assert!(matches!(sidecar.architecture, Architecture::Cnn(_)));
+}
+
+#[test]
+fn both_architectures_train_on_a_colour_task_and_round_trip() {
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
+    let task = shapes_task();
+    // Red inputs are class 0, green class 1, blue class 2: learnable in a few steps.
+    let inputs: Vec<Vec<u8>> = (0..48)
+        .map(|i| (0..3).flat_map(|c| std::iter::repeat_n(if c == i % 3 { 220 } else { 30 }, 32 * 32)).collect())
+        .collect();
+    let labels: Vec<usize> = (0..48).map(|i| i % 3).collect();
+    let batch = Batch::new(&task, &inputs, &labels, Device::Cpu);
+    for arch in [Architecture::default(), Architecture::Resnet(ResnetParams::default())] {
+        let params = TrainParams { seed: 1, epochs: 8, batch_size: 16, learning_rate: 3e-3 };
+        let vs = train::seeded_store(Device::Cpu, params.seed);
+        let net = arch.build(&vs.root(), &task);
+        train::train(&vs, &net, &batch, &params).unwrap();
+        let models = tempfile::tempdir().unwrap();
+        let file = ModelFile::fresh(models.path(), chrono::Utc::now());
+        file.save(&vs, Sidecar { task: task.clone(), architecture: arch.clone(), ..sidecar() }).unwrap();
+        let classifier = Classifier::new(file.load(Device::Cpu, &task, Some(&arch)).unwrap());
+        let accuracy = eval::evaluate(&classifier, &batch.xs, &labels).accuracy;
+        assert_eq!(accuracy, 1.0, "{}", arch.name());
+        let err = file.load(Device::Cpu, &Task::default(), None).unwrap_err();
+        assert!(matches!(err, ModelError::Task { .. }), "{}: {err}", arch.name());
+    }
 }

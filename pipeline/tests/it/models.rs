@@ -11,7 +11,8 @@ fn repo_with_versions(extra: usize) -> (tempfile::TempDir, Vec<String>) {
     let repo = crate::temp_repo();
     let models = repo.path().join("models");
     let base = Registry::load(&models).unwrap().serving;
-    let loaded = ModelFile::new(&models, &base).unwrap().load(tch::Device::Cpu, None).unwrap();
+    let loaded =
+        ModelFile::new(&models, &base).unwrap().load(tch::Device::Cpu, &gitops::task::Task::default(), None).unwrap();
     let mut versions = vec![base.clone()];
     let mut registry = Registry::load(&models).unwrap();
     for i in 0..extra {

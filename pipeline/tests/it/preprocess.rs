@@ -1,6 +1,7 @@
 //! The shared preprocessing makes a digit look the same to the model however it arrives:
 //! inverted, enlarged, off-centre, on a non-square canvas.
 
+use gitops::task::Task;
 use image::{DynamicImage, GrayImage, Luma, imageops};
 use pipeline::data::{Mnist, Split};
 use pipeline::model::{Classifier, ModelFile};
@@ -10,7 +11,12 @@ use pipeline::registry::Registry;
 fn serving_classifier() -> Classifier {
     let models = crate::root().join("models");
     let version = Registry::load(&models).unwrap().serving;
-    Classifier::new(ModelFile::new(&models, &version).unwrap().load(tch::Device::Cpu, None).unwrap())
+    Classifier::new(
+        ModelFile::new(&models, &version)
+            .unwrap()
+            .load(tch::Device::Cpu, &gitops::task::Task::default(), None)
+            .unwrap(),
+    )
 }
 
 /// The variants a user might send of one MNIST digit.
@@ -47,9 +53,11 @@ fn prediction_is_the_same_for_every_variant_of_a_digit() {
         // Through a PNG file, as users send them.
         let png = tmp.path().join(format!("{i}.png"));
         digit.save(&png).unwrap();
-        let plain = classifier.predict(&[preprocess::preprocess(&image::open(&png).unwrap()).unwrap()])[0].digit;
+        let plain = classifier.predict(&preprocess::preprocess(&Task::default(), &image::open(&png).unwrap()).unwrap())
+            [0]
+        .index;
         for (name, variant) in variants(&digit) {
-            let got = classifier.predict(&[preprocess::preprocess(&variant).unwrap()])[0].digit;
+            let got = classifier.predict(&preprocess::preprocess(&Task::default(), &variant).unwrap())[0].index;
             if got != plain {
                 changed.push(format!("#{i} (label {}): plain {plain}, {name} {got}", test.labels[i]));
             }

@@ -54,7 +54,8 @@ pub async fn feedback(
         Body::Image(_) => return Err(AppError::Unsupported("send feedback as JSON or multipart/form-data".into())),
     };
     let kind = parse_kind(given.kind.as_deref())?;
-    let label = given.label.as_deref().map(parse_label).transpose()?;
+    let task = &state.settings.task;
+    let label = given.label.as_deref().map(|l| parse_label(task, l)).transpose()?;
     let cached = match &given.request_id {
         Some(id) => match state.history.get(id) {
             Some(entry) => Some(entry),
@@ -70,7 +71,7 @@ pub async fn feedback(
     let image = match (given.image, &cached) {
         // The check `/predict` makes: what it would refuse (not an image, too large, blank) is
         // not stored either.
-        (Some(image), _) => input::to_digit(image, state.settings.limits).await?.0,
+        (Some(image), _) => input::to_input(image, state.settings.limits, &state.settings.task).await?.0,
         (None, Some(entry)) => entry.input.to_vec(),
         (None, None) => {
             return Err(AppError::BadRequest("send a `request_id` from a recent prediction or an `image`".into()));
@@ -83,16 +84,21 @@ pub async fn feedback(
                 Some(entry) => entry,
                 None => classify(&state, image.clone()).await?.0,
             };
-            (entry.digit, Some(entry))
+            (entry.label.clone(), Some(entry))
         }
-        (None, _) => return Err(AppError::Unprocessable("`label` (0-9) is required unless kind is unsure".into())),
+        (None, _) => {
+            return Err(AppError::Unprocessable(format!(
+                "`label` (one of {}) is required unless kind is unsure",
+                task.classes.join(", ")
+            )));
+        }
     };
     let input_sha256 = hex::encode(Sha256::digest(&image));
     let sample = Sample {
         image,
-        label,
+        label: label.clone(),
         kind,
-        predicted: cached.as_ref().map(|e| e.digit),
+        predicted: cached.as_ref().map(|e| e.label.clone()),
         confidence: cached.as_ref().map(|e| e.confidence),
         model_version: cached.as_ref().map(|e| e.model_version.clone()),
         source: "model-server".into(),
@@ -118,19 +124,19 @@ fn record(
     request_id: Option<String>,
     input_sha256: String,
     kind: Kind,
-    label: u8,
+    label: String,
 ) {
     let kind_name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
     state.metrics.feedback.with_label_values(&[&kind_name]).inc();
     if let Some(entry) = cached {
-        state.history.mark(&entry.request_id, FeedbackMark { kind, label });
+        state.history.mark(&entry.request_id, FeedbackMark { kind, label: label.clone() });
     }
     state.predlog.log(Record {
         event: Event::Feedback,
         request_id: cached.map(|e| e.request_id.clone()).or(request_id).unwrap_or_default(),
         at: Utc::now(),
         input_sha256: cached.map_or(input_sha256, |e| e.input_sha256.clone()),
-        digit: None,
+        predicted: None,
         confidence: None,
         model_version: None,
         feedback_kind: Some(kind_name),
@@ -145,7 +151,9 @@ fn from_json(value: &serde_json::Value) -> Result<Given, AppError> {
             None | Some(serde_json::Value::Null) => Ok(None),
             Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
             Some(serde_json::Value::Number(n)) if key == "label" => Ok(Some(n.to_string())),
-            Some(other) if key == "label" => Err(AppError::Unprocessable(format!("label {other} is not a digit 0-9"))),
+            Some(other) if key == "label" => {
+                Err(AppError::Unprocessable(format!("label {other} must be a class name or an index")))
+            }
             Some(_) => Err(AppError::BadRequest(format!("`{key}` must be a string"))),
         }
     };
@@ -172,9 +180,10 @@ fn parse_kind(kind: Option<&str>) -> Result<Kind, AppError> {
     }
 }
 
-fn parse_label(text: &str) -> Result<u8, AppError> {
-    match text.trim().parse::<u8>() {
-        Ok(label) if label <= 9 => Ok(label),
-        _ => Err(AppError::Unprocessable(format!("label `{text}` is not a digit 0-9"))),
+/// A class name or index of the task, as the class name.
+fn parse_label(task: &gitops::task::Task, text: &str) -> Result<String, AppError> {
+    match task.class_index(text) {
+        Ok(i) => Ok(task.classes[i].clone()),
+        Err(e) => Err(AppError::Unprocessable(e.to_string())),
     }
 }

@@ -1,8 +1,9 @@
 //! The Open Inference Protocol (KServe v2) over HTTP, with the binary tensor extension that
-//! `tritonclient[http]` uses by default. The model takes `input` as FP32 `[N,1,28,28]`
-//! (normalised like training: `(pixel/255 - 0.1307) / 0.3081`) or UINT8 `[N,1,28,28]` (raw
-//! 0-255 pixels, white ink on black, normalised here) and answers `probabilities` FP32 `[N,10]`
-//! and `digit` INT64 `[N]`.
+//! `tritonclient[http]` uses by default. The model takes `input` in the task's shape `[N,C,H,W]`
+//! (or `[N,H,W]` for one channel, or `[N,C*H*W]`) as FP32 (normalised like training:
+//! `(value/255 - mean[c]) / std[c]`) or UINT8 (raw 0-255 values as preprocessing makes them,
+//! normalised here) and answers `probabilities` FP32 `[N,classes]`, `index` INT64 `[N]`, `label`
+//! BYTES `[N]` (the class names) and, for digit tasks, `digit` INT64 `[N]`.
 //!
 //! A request carries at most `--kserve-max-images` images (413 above, the shape's product
 //! checked before anything is read), the batcher runs them in pieces of `--max-batch`, and
@@ -13,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use pipeline::data::PIXELS;
+use gitops::task::Task;
 use pipeline::preprocess;
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
@@ -71,15 +72,23 @@ pub async fn version_metadata(
 
 fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, AppError> {
     let serving = check_model(state, name, version)?;
+    let task = &state.settings.task;
+    let input = &task.input;
+    let mut outputs = vec![
+        json!({ "name": "probabilities", "datatype": "FP32", "shape": [-1, task.class_count()] }),
+        json!({ "name": "index", "datatype": "INT64", "shape": [-1] }),
+        json!({ "name": "label", "datatype": "BYTES", "shape": [-1] }),
+    ];
+    if task.is_digit() {
+        outputs.push(json!({ "name": "digit", "datatype": "INT64", "shape": [-1] }));
+    }
     Ok(Json(json!({
         "name": name,
         "versions": [serving],
         "platform": "pytorch_libtorch",
-        "inputs": [{ "name": "input", "datatype": "FP32", "shape": [-1, 1, 28, 28] }],
-        "outputs": [
-            { "name": "probabilities", "datatype": "FP32", "shape": [-1, 10] },
-            { "name": "digit", "datatype": "INT64", "shape": [-1] }
-        ]
+        "inputs": [{ "name": "input", "datatype": "FP32", "shape": [-1, input.channels, input.height, input.width] }],
+        "outputs": outputs,
+        "parameters": { "task": task.name, "classes": task.classes },
     })))
 }
 
@@ -161,10 +170,11 @@ async fn run_infer(
         None => body.len(),
     };
     let max_images = state.settings.kserve_max_images;
+    let task = state.settings.task.clone();
     let (request, images) = if body.len() <= INLINE_PARSE_BYTES {
-        parse(&body, json_len, max_images)?
+        parse(&body, json_len, max_images, &task)?
     } else {
-        tokio::task::spawn_blocking(move || parse(&body, json_len, max_images))
+        tokio::task::spawn_blocking(move || parse(&body, json_len, max_images, &task))
             .await
             .map_err(|e| AppError::internal("reading the tensor", e))??
     };
@@ -175,15 +185,21 @@ async fn run_infer(
             "the model's output for image {i} is not finite: FP32 inputs must be normalised pixels"
         )));
     }
-    for p in &answer.predictions {
-        state.metrics.predictions.with_label_values(&[&p.digit.to_string()]).inc();
+    let task = &state.settings.task;
+    let labels: Vec<&str> = answer.predictions.iter().map(|p| task.class_name(p.index).unwrap_or_default()).collect();
+    for (p, label) in answer.predictions.iter().zip(&labels) {
+        state.metrics.predictions.with_label_values(&[label]).inc();
         state.metrics.confidence.observe(f64::from(p.confidence));
     }
-    let probabilities: Vec<f32> = answer.predictions.iter().flat_map(|p| p.probabilities).collect();
-    let digits: Vec<i64> = answer.predictions.iter().map(|p| i64::from(p.digit)).collect();
+    let probabilities: Vec<f32> = answer.predictions.iter().flat_map(|p| p.probabilities.iter().copied()).collect();
+    let indexes: Vec<i64> = answer.predictions.iter().map(|p| p.index as i64).collect();
     let all_binary = request.parameters.get("binary_data_output").and_then(Value::as_bool).unwrap_or(false);
     let wanted: Vec<(String, bool)> = if request.outputs.is_empty() {
-        vec![("probabilities".into(), all_binary), ("digit".into(), all_binary)]
+        let mut names = vec!["probabilities", "index", "label"];
+        if task.is_digit() {
+            names.push("digit");
+        }
+        names.into_iter().map(|n| (n.to_string(), all_binary)).collect()
     } else {
         request
             .outputs
@@ -197,14 +213,25 @@ async fn run_infer(
         let (datatype, shape, data, bytes): (&str, Vec<usize>, Value, Vec<u8>) = match out_name.as_str() {
             "probabilities" => (
                 "FP32",
-                vec![count, 10],
+                vec![count, task.class_count()],
                 json!(probabilities),
                 probabilities.iter().flat_map(|v| v.to_le_bytes()).collect(),
             ),
-            "digit" => ("INT64", vec![count], json!(digits), digits.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            "index" => ("INT64", vec![count], json!(indexes), indexes.iter().flat_map(|v| v.to_le_bytes()).collect()),
+            "digit" if task.is_digit() => {
+                ("INT64", vec![count], json!(indexes), indexes.iter().flat_map(|v| v.to_le_bytes()).collect())
+            }
+            // Triton's BYTES: each element a little-endian u32 length, then its bytes.
+            "label" => (
+                "BYTES",
+                vec![count],
+                json!(labels),
+                labels.iter().flat_map(|l| (l.len() as u32).to_le_bytes().into_iter().chain(l.bytes())).collect(),
+            ),
             other => {
+                let digit = if task.is_digit() { ", digit" } else { "" };
                 return Err(AppError::BadRequest(format!(
-                    "no output named {other}; outputs are probabilities and digit"
+                    "no output named {other}; outputs are probabilities, index, label{digit}"
                 )));
             }
         };
@@ -234,23 +261,35 @@ async fn run_infer(
     Ok(response)
 }
 
-/// The request (JSON header of `body`, `json_len` bytes) and its one input as normalised digits.
-fn parse(body: &[u8], json_len: usize, max_images: usize) -> Result<(InferRequest, Vec<[f32; PIXELS]>), AppError> {
+/// The request (JSON header of `body`, `json_len` bytes) and its one input as normalised inputs.
+fn parse(
+    body: &[u8],
+    json_len: usize,
+    max_images: usize,
+    task: &Task,
+) -> Result<(InferRequest, Vec<Vec<f32>>), AppError> {
     let request: InferRequest =
         serde_json::from_slice(&body[..json_len]).map_err(|e| AppError::BadJson(e.to_string()))?;
     let [input] = request.inputs.as_slice() else {
         return Err(AppError::BadRequest(format!("expected one input tensor, got {}", request.inputs.len())));
     };
-    let images = decode_input(input, &body[json_len..], max_images)?;
+    let images = decode_input(input, &body[json_len..], max_images, task)?;
     Ok((request, images))
 }
 
-/// The input tensor as normalised digits.
-fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize) -> Result<Vec<[f32; PIXELS]>, AppError> {
-    let shape_ok = matches!(input.shape.as_slice(), [n, 1, 28, 28] | [n, 28, 28] | [n, 784] if *n >= 0);
+/// The input tensor as normalised inputs of the task.
+fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize, task: &Task) -> Result<Vec<Vec<f32>>, AppError> {
+    let (c, h, w) = (i64::from(task.input.channels), i64::from(task.input.height), i64::from(task.input.width));
+    let values_per_image = task.input.values();
+    let shape_ok = match *input.shape.as_slice() {
+        [n, ic, ih, iw] => n >= 0 && (ic, ih, iw) == (c, h, w),
+        [n, ih, iw] => n >= 0 && c == 1 && (ih, iw) == (h, w),
+        [n, flat] => n >= 0 && flat == c * h * w,
+        _ => false,
+    };
     if !shape_ok {
         return Err(AppError::BadRequest(format!(
-            "input {} has shape {:?}; expected [N, 1, 28, 28]",
+            "input {} has shape {:?}; expected [N, {c}, {h}, {w}]",
             input.name, input.shape
         )));
     }
@@ -259,7 +298,7 @@ fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize) -> Result
         .shape
         .iter()
         .try_fold(1usize, |product, &d| product.checked_mul(usize::try_from(d).ok()?))
-        .filter(|&values| values <= max_images.saturating_mul(PIXELS))
+        .filter(|&values| values <= max_images.saturating_mul(values_per_image))
         .ok_or_else(|| {
             AppError::TooLarge(format!(
                 "input {} has shape {:?}: a request may carry at most {max_images} images",
@@ -278,12 +317,12 @@ fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize) -> Result
         ("UINT8", Some(size), _) => {
             let bytes =
                 binary.get(..size).filter(|b| b.len() == values).ok_or_else(|| size_error(input, values, size))?;
-            raw_to_normalised(bytes)
+            preprocess::normalize(task, bytes)
         }
         ("FP32", None, Some(data)) => data.0.iter().map(|&v| v as f32).collect(),
         ("UINT8", None, Some(data)) => {
             let raw: Vec<u8> = data.0.iter().map(|v| v.clamp(0.0, 255.0) as u8).collect();
-            raw_to_normalised(&raw)
+            preprocess::normalize(task, &raw)
         }
         ("FP32" | "UINT8", None, None) => {
             return Err(AppError::BadRequest(format!("input {} has neither data nor binary_data_size", input.name)));
@@ -306,7 +345,7 @@ fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize) -> Result
             input.name
         )));
     }
-    Ok(pixels.chunks_exact(PIXELS).map(|c| c.try_into().expect("784 values")).collect())
+    Ok(pixels.chunks_exact(values_per_image).map(<[f32]>::to_vec).collect())
 }
 
 fn size_error(input: &InputTensor, expected: usize, given: usize) -> AppError {
@@ -314,10 +353,6 @@ fn size_error(input: &InputTensor, expected: usize, given: usize) -> AppError {
         "input {}: binary_data_size {given} but the shape needs {expected} bytes (or the body is short)",
         input.name
     ))
-}
-
-fn raw_to_normalised(raw: &[u8]) -> Vec<f32> {
-    raw.chunks_exact(PIXELS).flat_map(|c| preprocess::normalize(c.try_into().expect("784 pixels"))).collect()
 }
 
 /// A tensor's `data`: numbers in arrays nested to any depth, flattened while they are parsed,

@@ -25,7 +25,8 @@ pub struct Version {
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub parent: Option<String>,
     pub metrics: BTreeMap<String, f64>,
-    pub confusion: Option<[[u64; 10]; 10]>,
+    /// `confusion[true][predicted]`, in the order of the model's task's classes.
+    pub confusion: Option<Vec<Vec<u64>>>,
     pub pinned: bool,
     pub serving: bool,
     pub loaded: bool,

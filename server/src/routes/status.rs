@@ -76,6 +76,11 @@ pub struct HistoryQuery {
     pub limit: Option<usize>,
 }
 
+/// `GET /api/task`: what the model classifies (class names in order) and reads.
+pub async fn task(State(state): State<AppState>) -> Json<gitops::task::Task> {
+    Json(state.settings.task.clone())
+}
+
 /// Behind the feedback token when one is set: the history shows users' inputs.
 pub async fn history(
     State(state): State<AppState>,
@@ -83,5 +88,5 @@ pub async fn history(
     Query(query): Query<HistoryQuery>,
 ) -> Result<Json<Vec<HistoryItem>>, AppError> {
     super::auth::check(&headers, state.settings.feedback_token.as_deref())?;
-    Ok(Json(state.history.recent(query.limit.unwrap_or(20))))
+    Ok(Json(state.history.recent(query.limit.unwrap_or(20), &state.settings.task)))
 }

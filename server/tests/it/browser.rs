@@ -42,7 +42,7 @@ async fn wait_for_prediction(b: &Browser, previous_request: &str) -> Value {
            version: document.querySelector('#model-version').textContent,
            sub,
            bars: Array.from(document.querySelectorAll('#probs li')).map(li => parseFloat(li.querySelector('.pct').textContent)),
-           top: Array.from(document.querySelectorAll('#probs li.top')).map(li => li.dataset.digit),
+           top: Array.from(document.querySelectorAll('#probs li.top')).map(li => li.dataset.label),
          }};"
     );
     b.wait("a prediction to be shown", &script, 30).await

@@ -112,7 +112,7 @@ fn what_a_killed_server_left_is_pushed_at_start_and_its_seal_fires() {
     for seed in 0..4 {
         let sample = Sample {
             image: noise_png(seed),
-            label: 7,
+            label: "7".into(),
             kind: Kind::Correct,
             predicted: None,
             confidence: None,

@@ -10,7 +10,7 @@ fn record(i: usize) -> Record {
         request_id: format!("r{i}"),
         at: Utc::now(),
         input_sha256: format!("{i:064}"),
-        digit: Some((i % 10) as u8),
+        predicted: Some((i % 10).to_string()),
         confidence: Some(0.5),
         model_version: Some("model_20260101T000000Z".into()),
         feedback_kind: None,
@@ -52,6 +52,16 @@ fn the_log_rotates_keeps_a_bounded_history_and_skips_torn_lines() {
     assert_eq!(records(dir.path()).unwrap().last().unwrap().request_id, "r100");
     assert_eq!(
         table.get_column_names().iter().map(|n| n.as_str()).collect::<Vec<_>>(),
-        ["event", "request_id", "at", "input_sha256", "digit", "confidence", "model_version", "feedback_kind", "label"]
+        [
+            "event",
+            "request_id",
+            "at",
+            "input_sha256",
+            "predicted",
+            "confidence",
+            "model_version",
+            "feedback_kind",
+            "label"
+        ]
     );
 }

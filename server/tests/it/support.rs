@@ -79,7 +79,12 @@ impl TestRepo {
         let models = root.join("models");
         let registry = Registry::load(&models).unwrap();
         // The newest model that loads (a corrupt one published before is skipped).
-        let base = ModelFile::list(&models).unwrap().iter().rev().find_map(|m| m.load(Device::Cpu, None).ok()).unwrap();
+        let base = ModelFile::list(&models)
+            .unwrap()
+            .iter()
+            .rev()
+            .find_map(|m| m.load(Device::Cpu, &gitops::task::Task::default(), None).ok())
+            .unwrap();
         tch::no_grad(|| {
             for (_, mut var) in base.vs.variables() {
                 let _ = var.f_add_(&(var.randn_like() * noise)).unwrap();

@@ -12,11 +12,11 @@ use crate::fixture;
 /// One row of the clean manifest: its role, its label, and whether validate gave it pixels.
 struct Source {
     role: Role,
-    label: u8,
+    label: usize,
     pixels: bool,
 }
 
-fn src(role: Role, label: u8) -> Source {
+fn src(role: Role, label: usize) -> Source {
     Source { role, label, pixels: true }
 }
 
@@ -86,8 +86,8 @@ fn check(case: &str, input: Input, expect: Expect) {
     for (k, row) in out.iter().enumerate() {
         let source = sources[k / p.copies];
         let copy = k % p.copies;
-        let digit: [u8; pipeline::data::PIXELS] = source.pixels.as_deref().unwrap().try_into().unwrap();
-        let variant = augment::augment(&digit, p, &source.sha256, copy);
+        let digit = source.pixels.as_deref().unwrap();
+        let variant = augment::augment(&gitops::task::Task::default(), digit, p, &source.sha256, copy);
         let want = Row {
             source: "augment".into(),
             kind: "augmented".into(),
@@ -204,6 +204,6 @@ fn the_binary_writes_augmented_parquet() {
         "augment: 6 augmented copies -> artifacts/augment/augmented.parquet\n"
     );
     let written = manifest::read(&root.join("artifacts/augment/augmented.parquet")).unwrap();
-    let labels: Vec<u8> = written.iter().map(|r| r.label).collect();
+    let labels: Vec<usize> = written.iter().map(|r| r.label).collect();
     assert_eq!(labels, [1, 1, 1, 3, 3, 3]);
 }

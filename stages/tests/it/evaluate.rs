@@ -39,7 +39,7 @@ fn setup(root: &Path, candidate_dir: &Path, candidate: Candidate) {
         std::fs::copy(entry.path(), models.join(entry.file_name())).unwrap();
     }
     let serving = ModelFile::new(&models, &Registry::load(&models).unwrap().serving).unwrap();
-    let model = serving.load(tch::Device::Cpu, None).unwrap();
+    let model = serving.load(tch::Device::Cpu, &gitops::task::Task::default(), None).unwrap();
     if let Candidate::Always(digit) = candidate {
         let vars = model.vs.variables();
         tch::no_grad(|| {
@@ -69,7 +69,7 @@ fn rows(mnist: &Mnist, range: std::ops::Range<usize>, role: Role, trained: usize
                 ..fixture::row(
                     Path::new("data/mnist/t10k-images-idx3-ubyte.gz"),
                     &fixture::sha256(&raw),
-                    mnist.labels[i],
+                    usize::from(mnist.labels[i]),
                     role,
                 )
             }
@@ -118,7 +118,7 @@ fn check_csv(what: &str, path: &Path, e: &Evaluation) {
     let text = std::fs::read_to_string(path).unwrap_or_else(|err| panic!("{what}: {}: {err}", path.display()));
     let mut lines = text.lines();
     assert_eq!(lines.next(), Some("actual,predicted"), "{what}");
-    let mut tally = [[0u64; 10]; 10];
+    let mut tally = vec![vec![0u64; 10]; 10];
     for line in lines {
         let (a, p) = line.split_once(',').unwrap();
         tally[a.parse::<usize>().unwrap()][p.parse::<usize>().unwrap()] += 1;

@@ -71,7 +71,7 @@ pub fn params(dir: &Path, text: &str) -> PathBuf {
 }
 
 /// A manifest row for an image file at `path`; feedback roles get sub_set 0.
-pub fn row(path: &Path, sha256: &str, label: u8, role: Role) -> Row {
+pub fn row(path: &Path, sha256: &str, label: usize, role: Role) -> Row {
     let feedback = matches!(role, Role::FeedbackTrain | Role::Holdout);
     Row {
         path: path.display().to_string(),

@@ -14,27 +14,27 @@ struct Side {
     feedback: Vec<Outcome>,
 }
 
-fn outcome(label: u8, predicted: u8, p_true: f32) -> Outcome {
+fn outcome(label: usize, predicted: usize, p_true: f32) -> Outcome {
     Outcome { predicted, correct: label == predicted, p_true, brier: 2.0 * (1.0 - p_true).powi(2) }
 }
 
 /// 100 base test samples, ten of each digit, every one right at `p_true`.
 fn base(p_true: f32) -> Vec<Outcome> {
-    (0..100).map(|i| outcome(i as u8 % 10, i as u8 % 10, p_true)).collect()
+    (0..100).map(|i| outcome(i % 10, i % 10, p_true)).collect()
 }
 
 /// 20 held-back feedback samples, every one right at `p_true`.
 fn feedback(p_true: f32) -> Vec<Outcome> {
-    (0..20).map(|i| outcome(i as u8 % 10, i as u8 % 10, p_true)).collect()
+    (0..20).map(|i| outcome(i % 10, i % 10, p_true)).collect()
 }
 
-fn labels(n: usize) -> Vec<u8> {
-    (0..n).map(|i| i as u8 % 10).collect()
+fn labels(n: usize) -> Vec<usize> {
+    (0..n).map(|i| i % 10).collect()
 }
 
 fn scores(side: &Side) -> Scores {
     let evaluation =
-        |o: &[Outcome]| Evaluation::from_pairs(labels(o.len()).into_iter().zip(o.iter().map(|o| o.predicted)));
+        |o: &[Outcome]| Evaluation::from_pairs(10, labels(o.len()).into_iter().zip(o.iter().map(|o| o.predicted)));
     Scores {
         base_test: evaluation(&side.base_test),
         feedback: (!side.feedback.is_empty()).then(|| evaluation(&side.feedback)),
@@ -95,7 +95,7 @@ fn the_gate_decides_on_paired_evidence() {
     // Better on feedback, but every 3 of the base test set now reads as an 8.
     let mut worse_on_three = base(0.95);
     for (i, o) in worse_on_three.iter_mut().enumerate().filter(|(i, _)| i % 10 == 3) {
-        *o = outcome(i as u8 % 10, 8, 0.3);
+        *o = outcome(i % 10, 8, 0.3);
     }
     check(
         "better on feedback, worse on one class",
@@ -114,7 +114,7 @@ fn the_gate_decides_on_paired_evidence() {
     // Surer where it is right, but wrong on 8 of the 20 where serving is right.
     let mut less_accurate = feedback(0.999);
     for (i, o) in less_accurate.iter_mut().enumerate().take(8) {
-        *o = outcome(i as u8 % 10, (i as u8 + 1) % 10, 0.45);
+        *o = outcome(i % 10, (i + 1) % 10, 0.45);
     }
     check(
         "surer on average but less accurate on feedback",

@@ -19,19 +19,19 @@ const TEST: usize = 6;
 #[derive(Clone, Copy)]
 struct Add {
     n: usize,
-    label: u8,
+    label: usize,
     kind: Kind,
 }
 
 /// `count` wrong-prediction samples from digit `from` on, labelled by their number.
 fn adds(from: usize, count: usize) -> Vec<Add> {
-    (from..from + count).map(|n| Add { n, label: (n % 10) as u8, kind: Kind::Wrong }).collect()
+    (from..from + count).map(|n| Add { n, label: n % 10, kind: Kind::Wrong }).collect()
 }
 
 fn store_add(store: &FeedbackStore, add: Add) {
     let sample = Sample {
         image: fixture::png(&fixture::digit(add.n)),
-        label: add.label,
+        label: add.label.to_string(),
         kind: add.kind,
         predicted: None,
         confidence: None,
@@ -72,7 +72,11 @@ fn check(case: &str, input: Input, expect: Expect) {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let (train_images, test_images) = fixture::tiny_mnist(&root.join("data/mnist"), TRAIN, TEST);
-    let store = FeedbackStore::open_with(root, FeedbackParams { threshold: input.threshold, ..Default::default() });
+    let store = FeedbackStore::open_with(
+        root,
+        FeedbackParams { threshold: input.threshold, ..Default::default() },
+        gitops::task::Task::default(),
+    );
     input.first.iter().for_each(|a| store_add(&store, *a));
     for n in input.trained {
         store.mark_trained(*n, "model_20260101T000000Z").unwrap();
@@ -85,7 +89,7 @@ fn check(case: &str, input: Input, expect: Expect) {
                 input.holdout_share, input.feedback_weight
             ),
         ),
-        mnist: root.join("data/mnist"),
+        data: root.join("data/mnist"),
         new_data: root.join("new_data"),
         out: root.join("manifest.parquet"),
     };
@@ -101,7 +105,7 @@ fn check(case: &str, input: Input, expect: Expect) {
 
     for (rows, want, mixed) in [(&first, expect.feedback[0], false), (&second, expect.feedback[1], expect.mixed)] {
         // Base rows: every IDX image in order, train then test, hashed over its raw pixels.
-        let base: Vec<(String, Option<i64>, String, u8, Role)> = rows
+        let base: Vec<(String, Option<i64>, String, usize, Role)> = rows
             .iter()
             .filter(|r| r.sub_set.is_none())
             .map(|r| (r.path.clone(), r.index, r.sha256.clone(), r.label, r.role))
@@ -111,7 +115,7 @@ fn check(case: &str, input: Input, expect: Expect) {
             .chain((0..TEST).map(|i| (&test_images, i, Role::Test)))
             .map(|(file, i, role)| {
                 let n = 1000 + i;
-                (file.display().to_string(), Some(i as i64), fixture::sha256(&fixture::digit(n)), (i % 10) as u8, role)
+                (file.display().to_string(), Some(i as i64), fixture::sha256(&fixture::digit(n)), i % 10, role)
             })
             .collect();
         assert_eq!(base, expected, "{case}: base rows");
@@ -296,7 +300,11 @@ fn the_binary_writes_the_manifest_and_counts_each_role() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     fixture::tiny_mnist(&root.join("data/mnist"), TRAIN, TEST);
-    let store = FeedbackStore::open_with(root, FeedbackParams { threshold: 10, ..Default::default() });
+    let store = FeedbackStore::open_with(
+        root,
+        FeedbackParams { threshold: 10, ..Default::default() },
+        gitops::task::Task::default(),
+    );
     adds(0, 13).into_iter().for_each(|a| store_add(&store, a));
     let out =
         Command::new(env!("CARGO_BIN_EXE_ingest")).env_remove("LD_LIBRARY_PATH").current_dir(root).output().unwrap();

@@ -4,12 +4,13 @@
 //! drops by at most a point. Then a batch of deliberately wrong labels is refused by promote.
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
+use gitops::task::Task;
 use pipeline::data::{Mnist, PIXELS, Split};
 use pipeline::model::train::Batch;
 use pipeline::model::{Classifier, ModelFile, eval};
 use pipeline::preprocess;
 use pipeline::registry::Registry;
-use pipeline::stages::augment::{affine, morph};
+use pipeline::stages::augment::{Transform, affine, morph};
 use pipeline::stages::promote::Decision;
 use std::io::Cursor;
 use std::path::Path;
@@ -17,8 +18,8 @@ use std::time::Instant;
 
 /// The distribution shift: a 45 degree turn and strokes one pixel thicker.
 fn shifted(raw: &[u8]) -> [u8; PIXELS] {
-    let raw: [u8; PIXELS] = raw.try_into().unwrap();
-    morph(&affine(&raw, 45f64.to_radians(), 1.0, 0.0, 0.0, 0.0), false)
+    let turn = Transform { angle: 45f64.to_radians(), scale: 1.0, shear: 0.0, tx: 0.0, ty: 0.0 };
+    morph(&affine(raw, (28, 28), turn, false), (28, 28), false).try_into().unwrap()
 }
 
 fn png(pixels: &[u8; PIXELS]) -> Vec<u8> {
@@ -30,22 +31,23 @@ fn png(pixels: &[u8; PIXELS]) -> Vec<u8> {
 fn serving(root: &Path) -> Classifier {
     let models = root.join("models");
     let version = Registry::load(&models).unwrap().serving;
-    Classifier::new(ModelFile::new(&models, &version).unwrap().load(tch::Device::Cpu, None).unwrap())
+    Classifier::new(ModelFile::new(&models, &version).unwrap().load(tch::Device::Cpu, &Task::default(), None).unwrap())
 }
 
 fn accuracy(classifier: &Classifier, digits: &[[u8; PIXELS]], labels: &[u8]) -> f64 {
+    let labels: Vec<usize> = labels.iter().map(|&l| usize::from(l)).collect();
     let prepared: Vec<[u8; PIXELS]> = digits
         .iter()
         .map(|d| preprocess::to_mnist(&image::DynamicImage::ImageLuma8(preprocess::mnist_image(d))).unwrap_or(*d))
         .collect();
-    let batch = Batch::new(&prepared, labels, tch::Device::Cpu);
-    eval::evaluate(classifier, &batch.xs, labels).accuracy
+    let batch = Batch::new(&Task::default(), &prepared, &labels, tch::Device::Cpu);
+    eval::evaluate(classifier, &batch.xs, &labels).accuracy
 }
 
 fn add(store: &FeedbackStore, pixels: &[u8; PIXELS], label: u8) {
     let sample = Sample {
         image: png(pixels),
-        label,
+        label: label.to_string(),
         kind: Kind::Wrong,
         predicted: None,
         confidence: None,

@@ -59,15 +59,15 @@ impl Image {
 struct Feedback {
     name: &'static str,
     image: Image,
-    label: u8,
+    label: usize,
     role: Role,
 }
 
-fn train(name: &'static str, image: Image, label: u8) -> Feedback {
+fn train(name: &'static str, image: Image, label: usize) -> Feedback {
     Feedback { name, image, label, role: Role::FeedbackTrain }
 }
 
-fn held(name: &'static str, image: Image, label: u8) -> Feedback {
+fn held(name: &'static str, image: Image, label: usize) -> Feedback {
     Feedback { name, image, label, role: Role::Holdout }
 }
 
@@ -93,7 +93,7 @@ fn check(case: &str, input: Input, expect: Expect) {
     let mut rows: Vec<Row> = (0..input.base)
         .map(|i| Row {
             index: Some(i as i64),
-            ..fixture::row(&train_images, &fixture::sha256(&fixture::digit(1000 + i)), (i % 10) as u8, Role::Train)
+            ..fixture::row(&train_images, &fixture::sha256(&fixture::digit(1000 + i)), i % 10, Role::Train)
         })
         .collect();
     std::fs::create_dir_all(root.join("feedback")).unwrap();
@@ -167,8 +167,8 @@ fn check(case: &str, input: Input, expect: Expect) {
     for q in &quarantine {
         *reasons.entry(q.reason.split(':').next().unwrap().to_string()).or_insert(0) += 1;
     }
-    let mut per_class = [0; 10];
-    clean.iter().filter(|r| r.sub_set.is_some()).for_each(|r| per_class[r.label as usize] += 1);
+    let mut per_class: std::collections::BTreeMap<String, usize> = (0..10).map(|d| (d.to_string(), 0)).collect();
+    clean.iter().filter(|r| r.sub_set.is_some()).for_each(|r| *per_class.get_mut(&r.label.to_string()).unwrap() += 1);
     let decoded = input
         .feedback
         .iter()
@@ -345,7 +345,7 @@ fn validate_cases() {
             },
             Expect {
                 quarantined: &[],
-                warnings: &["class balance: digit 6 is 8 of 10 feedback samples"],
+                warnings: &["class balance: class 6 is 8 of 10 feedback samples"],
                 passed: true,
             },
         ),

@@ -23,8 +23,12 @@ fn font_available() -> bool {
     })
 }
 
-/// Draws `confusion[true][predicted]` as a 10x10 heat map with counts in the cells.
-pub fn draw(path: &Path, confusion: &[[u64; 10]; 10], title: &str) -> Result<(), StageError> {
+/// Draws `confusion[true][predicted]` as a heat map with counts in the cells, its axes labelled
+/// with the class names.
+pub fn draw(path: &Path, confusion: &[Vec<u64>], classes: &[String], title: &str) -> Result<(), StageError> {
+    let n = confusion.len();
+    let last = n as f64 - 1.0;
+    let name = |v: f64| classes.get(v.round().max(0.0) as usize).cloned().unwrap_or_default();
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir).map_err(crate::stages::io_err(dir))?;
     }
@@ -37,24 +41,24 @@ pub fn draw(path: &Path, confusion: &[[u64; 10]; 10], title: &str) -> Result<(),
     if text {
         builder.caption(title, ("sans-serif", 18)).x_label_area_size(36).y_label_area_size(36);
     }
-    let mut chart = builder.build_cartesian_2d(-0.5f64..9.5f64, -0.5f64..9.5f64).map_err(|e| plot_err(&e))?;
+    let mut chart = builder.build_cartesian_2d(-0.5f64..last + 0.5, -0.5f64..last + 0.5).map_err(|e| plot_err(&e))?;
     if text {
         chart
             .configure_mesh()
             .disable_mesh()
             .x_desc("predicted")
             .y_desc("true")
-            .x_labels(10)
-            .y_labels(10)
-            .x_label_formatter(&|v| format!("{}", v.round() as i64))
-            .y_label_formatter(&|v| format!("{}", 9 - v.round() as i64))
+            .x_labels(n)
+            .y_labels(n)
+            .x_label_formatter(&|v| name(*v))
+            .y_label_formatter(&|v| name(last - v))
             .label_style(("sans-serif", 13))
             .draw()
             .map_err(|e| plot_err(&e))?;
     }
     let row_max: Vec<u64> = confusion.iter().map(|r| r.iter().copied().max().unwrap_or(0).max(1)).collect();
     chart
-        .draw_series((0..10).flat_map(|t| (0..10).map(move |p| (t, p))).map(|(t, p)| {
+        .draw_series((0..n).flat_map(|t| (0..n).map(move |p| (t, p))).map(|(t, p)| {
             let share = confusion[t][p] as f64 / row_max[t] as f64;
             let shade = (255.0 * (1.0 - share)) as u8;
             let colour = if t == p {
@@ -63,19 +67,19 @@ pub fn draw(path: &Path, confusion: &[[u64; 10]; 10], title: &str) -> Result<(),
                 RGBColor(255, shade, shade)
             };
             // Row `t` is drawn from the top so the diagonal runs top-left to bottom-right.
-            let (x, y) = (p as f64, 9.0 - t as f64);
+            let (x, y) = (p as f64, last - t as f64);
             Rectangle::new([(x - 0.5, y - 0.5), (x + 0.5, y + 0.5)], colour.filled())
         }))
         .map_err(|e| plot_err(&e))?;
     if text {
         chart
-            .draw_series((0..10).flat_map(|t| (0..10).map(move |p| (t, p))).filter(|&(t, p)| confusion[t][p] > 0).map(
+            .draw_series((0..n).flat_map(|t| (0..n).map(move |p| (t, p))).filter(|&(t, p)| confusion[t][p] > 0).map(
                 |(t, p)| {
-                    let style = ("sans-serif", 13)
+                    let style = ("sans-serif", if n > 15 { 9 } else { 13 })
                         .into_font()
                         .color(if t == p { &WHITE } else { &BLACK })
                         .pos(Pos::new(HPos::Center, VPos::Center));
-                    Text::new(confusion[t][p].to_string(), (p as f64, 9.0 - t as f64), style)
+                    Text::new(confusion[t][p].to_string(), (p as f64, last - t as f64), style)
                 },
             ))
             .map_err(|e| plot_err(&e))?;

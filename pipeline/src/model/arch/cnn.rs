@@ -1,15 +1,15 @@
-//! The digit classifier: two 3x3 convolutions, max-pooling, dropout, two dense layers — the same
-//! CNN as PyTorch's MNIST example, with its widths read from the `model:` section of params.yaml.
+//! `arch: cnn`: two 3x3 convolutions, max-pooling, dropout, two dense layers — the same CNN as
+//! PyTorch's MNIST example, its input channels and size and its class count from the task, its
+//! widths from the `model:` section of params.yaml.
 
+use gitops::task::Task;
 use serde::{Deserialize, Serialize};
 use tch::{Tensor, nn};
 
-use crate::data::SIDE;
-
-/// The shape of the network; stored in every model's sidecar and checked on load.
+/// The CNN's widths and dropout rates.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct Architecture {
+pub struct CnnParams {
     pub conv1_channels: i64,
     pub conv2_channels: i64,
     pub hidden: i64,
@@ -17,55 +17,55 @@ pub struct Architecture {
     pub dropout_fc: f64,
 }
 
-impl Default for Architecture {
+impl Default for CnnParams {
     fn default() -> Self {
         Self { conv1_channels: 32, conv2_channels: 64, hidden: 128, dropout_conv: 0.25, dropout_fc: 0.5 }
     }
 }
 
-impl Architecture {
-    /// Inputs to the first dense layer: the second convolution's maps, pooled 2x2.
-    fn flat_features(&self) -> i64 {
-        let side = (SIDE as i64 - 4) / 2;
-        self.conv2_channels * side * side
-    }
-}
-
 #[derive(Debug)]
-pub struct Net {
+pub struct Cnn {
     conv1: nn::Conv2D,
     conv2: nn::Conv2D,
     fc1: nn::Linear,
     fc2: nn::Linear,
-    arch: Architecture,
+    params: CnnParams,
+    /// Channels, height and width of the input.
+    shape: [i64; 3],
 }
 
-impl Net {
-    /// Creates the layers under `path` (names `conv1`, `conv2`, `fc1`, `fc2`, as in PyTorch).
-    pub fn new(path: &nn::Path, arch: Architecture) -> Self {
+impl Cnn {
+    /// Creates the layers under `path` (names `conv1`, `conv2`, `fc1`, `fc2`, as in PyTorch),
+    /// reading the task's channels and size and giving one output per class.
+    pub fn new(path: &nn::Path, params: &CnnParams, task: &Task) -> Self {
+        let shape = [task.input.channels, task.input.height, task.input.width].map(i64::from);
+        // Two unpadded 3x3 convolutions take 4 pixels off each side, then 2x2 pooling halves it.
+        let flat = params.conv2_channels * ((shape[1] - 4) / 2).max(1) * ((shape[2] - 4) / 2).max(1);
         Self {
-            conv1: nn::conv2d(path / "conv1", 1, arch.conv1_channels, 3, Default::default()),
-            conv2: nn::conv2d(path / "conv2", arch.conv1_channels, arch.conv2_channels, 3, Default::default()),
-            fc1: nn::linear(path / "fc1", arch.flat_features(), arch.hidden, Default::default()),
-            fc2: nn::linear(path / "fc2", arch.hidden, 10, Default::default()),
-            arch,
+            conv1: nn::conv2d(path / "conv1", shape[0], params.conv1_channels, 3, Default::default()),
+            conv2: nn::conv2d(path / "conv2", params.conv1_channels, params.conv2_channels, 3, Default::default()),
+            fc1: nn::linear(path / "fc1", flat, params.hidden, Default::default()),
+            fc2: nn::linear(path / "fc2", params.hidden, task.class_count() as i64, Default::default()),
+            params: *params,
+            shape,
         }
     }
 }
 
-impl nn::ModuleT for Net {
-    /// Normalised `[N, 1, 28, 28]` (or `[N, 784]`) pixels in, `[N, 10]` logits out.
+impl nn::ModuleT for Cnn {
+    /// Normalised `[N, C, H, W]` (or `[N, C*H*W]`) values in, `[N, classes]` logits out.
     fn forward_t(&self, xs: &Tensor, train: bool) -> Tensor {
-        let maps = xs.view([-1, 1, SIDE as i64, SIDE as i64]).apply(&self.conv1).relu().apply(&self.conv2);
+        let [c, h, w] = self.shape;
+        let maps = xs.view([-1, c, h, w]).apply(&self.conv1).relu().apply(&self.conv2);
         // The same values either way. Training keeps libtorch's pooling, whose backward pass is
         // the cheaper one, after the ReLU, where its branches predict well on the zeros.
         let pooled = if maps.requires_grad() { maps.relu().max_pool2d_default(2) } else { max_pool_2x2(&maps).relu() };
         pooled
-            .dropout(self.arch.dropout_conv, train)
+            .dropout(self.params.dropout_conv, train)
             .flatten(1, -1)
             .apply(&self.fc1)
             .relu()
-            .dropout(self.arch.dropout_fc, train)
+            .dropout(self.params.dropout_fc, train)
             .apply(&self.fc2)
     }
 }
