@@ -21,7 +21,7 @@ fn main() {
     let data = Batch { xs, ys };
     let vs = train::seeded_store(Device::Cpu, 0);
     let net = Net::new(&vs.root(), Architecture::default());
-    let params = TrainParams { seed: 0, epochs: 1, batch_size: 64, learning_rate: 1e-3 };
+    let params = TrainParams { seed: 0, epochs: 1, batch_size: 64, learning_rate: 1e-3, augment_copies: 0 };
     train::train(&vs, &net, &data, &params).unwrap();
     let started = Instant::now();
     let epochs = 2;

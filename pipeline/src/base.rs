@@ -16,6 +16,7 @@ use crate::params::{self, ParamsError, TrainParams};
 use crate::preprocess;
 use crate::registry::{Registry, RegistryError};
 use crate::repo::RepoPaths;
+use crate::stages::augment::{AugmentParams, augment};
 use gitops::image_input::ImageLimits;
 use gitops::task::Task;
 
@@ -72,7 +73,9 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
     }
     let train_set = prepare(&task, dataset.as_ref(), Split::Train)?;
     let test_set = prepare(&task, dataset.as_ref(), Split::Test)?;
-    let train_batch = Batch::new(&task, &train_set.inputs, &train_set.labels, device);
+    let augment: AugmentParams = params::section(&repo.params(), "augment")?;
+    let (inputs, labels) = with_copies(&task, &train_set, &augment, train_params.augment_copies);
+    let train_batch = Batch::new(&task, &inputs, &labels, device);
     let test_batch = Batch::new(&task, &test_set.inputs, &test_set.labels, device);
 
     let vs = train::seeded_store(device, train_params.seed);
@@ -97,6 +100,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
         ("base_test_accuracy".to_string(), evaluation.accuracy),
         ("train_loss".to_string(), log.last().map_or(f64::NAN, |l| l.loss)),
         ("train_images".to_string(), train_set.labels.len() as f64),
+        ("augmented_train_images".to_string(), (labels.len() - train_set.labels.len()) as f64),
         ("test_images".to_string(), test_set.labels.len() as f64),
     ]);
     sidecar.confusion = Some(evaluation.confusion.clone());
@@ -143,6 +147,23 @@ pub fn prepare(task: &Task, dataset: &dyn Dataset, split: Split) -> Result<Prepa
         });
     }
     Ok(prepared)
+}
+
+/// The training inputs followed by `copies` seeded augmented copies of each, with their labels.
+fn with_copies(task: &Task, set: &Prepared, p: &AugmentParams, copies: usize) -> (Vec<Vec<u8>>, Vec<usize>) {
+    let mut inputs = set.inputs.clone();
+    let mut labels = set.labels.clone();
+    let augmented: Vec<(Vec<u8>, usize)> = (0..set.inputs.len())
+        .into_par_iter()
+        .flat_map_iter(|i| {
+            (0..copies).map(move |copy| (augment(task, &set.inputs[i], p, &set.sha256s[i], copy), set.labels[i]))
+        })
+        .collect();
+    for (input, label) in augmented {
+        inputs.push(input);
+        labels.push(label);
+    }
+    (inputs, labels)
 }
 
 /// The sha256 of the images' digests and labels: which data a model was trained on.

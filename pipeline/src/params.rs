@@ -63,10 +63,13 @@ pub struct TrainParams {
     pub epochs: usize,
     pub batch_size: usize,
     pub learning_rate: f64,
+    /// Seeded augmented copies (params `augment:`, the transforms the task allows) of every
+    /// training image, added to the base training set: small image sets need them.
+    pub augment_copies: usize,
 }
 
 impl Default for TrainParams {
     fn default() -> Self {
-        Self { seed: 0, epochs: 8, batch_size: 64, learning_rate: 1e-3 }
+        Self { seed: 0, epochs: 8, batch_size: 64, learning_rate: 1e-3, augment_copies: 0 }
     }
 }

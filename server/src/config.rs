@@ -6,15 +6,16 @@ use std::time::Duration;
 
 use pipeline::device::DeviceChoice;
 
-const ABOUT: &str = "Serve the MNIST digit classifier of a pipeline repository over HTTP, and follow its git remote to hot-swap new models";
+const ABOUT: &str =
+    "Serve the image classifier of a pipeline repository over HTTP, and follow its git remote to hot-swap new models";
 
 const LONG_ABOUT: &str = "\
-Serve the MNIST digit classifier of a pipeline repository over HTTP, and follow its git remote
-to hot-swap new models.
+Serve the image classifier of a pipeline repository (its task: params.yaml task:, MNIST digits
+by default) over HTTP, and follow its git remote to hot-swap new models.
 
 It serves the model that models/registry.json names in the repository (the current folder, or
 --repo). Every --poll-interval it fetches the git remote (params.yaml git.remote/git.branch) and
-fast-forwards; when the registry names a new version it verifies the sha256 and architecture,
+fast-forwards; when the registry names a new version it verifies the sha256, task and architecture,
 warms the model up and swaps it in atomically. A failed load keeps the old model serving and is
 retried with backoff. Feedback is stored in new_data/ (params.yaml feedback:), committed and
 pushed, and fires the retrain trigger (params.yaml trigger:) when a sub_set fills up.
@@ -23,19 +24,23 @@ API (errors are always {\"error\": \"...\"}: 400 malformed JSON, image or tensor
 408 too slow, 413 too big, 414/431 request line or headers too long, 415 unsupported format, 422
 bad label or blank image, 500 internal, 503 + Retry-After when the inference queue is full):
   POST /predict              multipart `file`, a raw image/* body, or JSON {\"image\": \"<base64 or data URL>\"}
-                             -> {digit, probabilities[10], confidence, model_version, request_id}
-  POST /feedback             JSON {request_id?, image?, label (0-9; optional for unsure), kind: correct|wrong|unsure}
+                             -> {label, index, probabilities {class: p}, confidence, model_version,
+                             request_id; digit too for digit tasks}
+  POST /feedback             JSON {request_id?, image?, label (class name or index; optional for unsure),
+                             kind: correct|wrong|unsure}
                              or multipart file/label/kind/request_id
                              -> {stored, duplicate, sha256, sub_set, current_count, threshold, retrain_triggered}
+  GET  /api/task             the task: name, classes in output order, input shape, preprocessing
   GET  /api/status           feedback count, threshold, serving version, retrain state, last promote decision
-  GET  /api/history?limit=N  recent predictions, newest first, with 28x28 thumbnails and feedback
+  GET  /api/history?limit=N  recent predictions, newest first, with input thumbnails and feedback
   GET  /models               versions on disk with metrics, confusion, pinned/serving/loaded, registry history
   POST /admin/reload         fetch and load what the registry names now
   POST /admin/rollback       JSON {version}: commit + push the registry pointer, then serve it
   GET  /v2/health/live, /v2/health/ready, /v2/models/{name}, /v2/models/{name}/ready
-  POST /v2/models/{name}/infer   KServe v2 / Open Inference Protocol: input FP32 [N,1,28,28]
-                             (normalised like training, finite) or UINT8 [N,1,28,28] (0-255, white ink
-                             on black); N up to --kserve-max-images, run in pieces of --max-batch
+  POST /v2/models/{name}/infer   KServe v2 / Open Inference Protocol: input FP32 [N,C,H,W] of the task
+                             (normalised like training, finite) or UINT8 (0-255, as preprocessing makes
+                             them); outputs probabilities, index, label (BYTES) and, for digits, digit;
+                             N up to --kserve-max-images, run in pieces of --max-batch
   GET  /healthz, /readyz     process up; a model is loaded and warmed
   GET  /metrics              Prometheus text format
   GET  /                     the web UI
@@ -114,9 +119,9 @@ pub struct Config {
     /// Recent predictions kept in memory for /feedback by request_id and /api/history.
     #[arg(long, default_value_t = 1000)]
     pub history_size: usize,
-    /// The model's name in the KServe v2 API.
-    #[arg(long, default_value = "mnist")]
-    pub model_name: String,
+    /// The model's name in the KServe v2 API (default: the task's name).
+    #[arg(long)]
+    pub model_name: Option<String>,
     /// Rotate the prediction log past this many bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub predlog_max_bytes: u64,

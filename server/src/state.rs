@@ -112,7 +112,7 @@ impl AppState {
             // `Config` refuses empty tokens at start; one that got here anyway locks, not opens.
             admin_token: config.admin_token.clone(),
             feedback_token: config.feedback_token.clone(),
-            model_name: config.model_name.clone(),
+            model_name: config.model_name.clone().unwrap_or_else(|| task.name.clone()),
             threshold: params.feedback.threshold,
             kserve_max_images: config.kserve_max_images as usize,
             task,

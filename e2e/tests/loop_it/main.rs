@@ -7,6 +7,7 @@
 
 mod fake_github;
 mod orphans;
+mod shapes;
 mod support;
 
 use std::time::Duration;

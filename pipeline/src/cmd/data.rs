@@ -14,12 +14,13 @@ use pipeline::stages::augment::{Transform, affine};
 #[derive(Subcommand)]
 pub enum DataCommand {
     /// Copy MNIST from a local folder (checked against its SHA256SUMS) or download it from the
-    /// canonical mirrors (checked against the official checksums) into params `data.mnist_dir`.
+    /// canonical mirrors (checked against the official checksums) into params `data.dir`. For
+    /// another task, check that its base dataset is in place.
     Fetch {
         /// A folder holding the four MNIST .gz files.
         #[arg(long, env = "MNIST_DIR")]
         from: Option<PathBuf>,
-        /// Where to put the files (default: params.yaml `data.mnist_dir`, i.e. data/mnist).
+        /// Where to put the files (default: params.yaml `data.dir`, i.e. data/mnist).
         #[arg(long)]
         to: Option<PathBuf>,
     },
@@ -31,7 +32,7 @@ pub enum DataCommand {
         split: SplitArg,
         #[arg(long)]
         out: PathBuf,
-        /// MNIST folder (default: params.yaml `data.mnist_dir`).
+        /// MNIST folder (default: params.yaml `data.dir`).
         #[arg(long)]
         data: Option<PathBuf>,
         /// Start at this index of the split.
@@ -96,6 +97,20 @@ fn fetch(repo: &RepoPaths, from: Option<PathBuf>, to: Option<PathBuf>) -> Result
         Some(dir) => dir,
         None => pipeline::base::data_dir(repo)?,
     };
+    let task = pipeline::params::task(&repo.params())?;
+    if from.is_none() && task != gitops::task::Task::default() {
+        // Another task than MNIST: its base dataset is the team's own; nothing to download.
+        let data: pipeline::params::DataParams = pipeline::params::section(&repo.params(), "data")?;
+        let dataset = pipeline::data::open(&dest, data.test_share).with_context(|| {
+            format!(
+                "the {} task's base dataset is not at {}: put it there (or link it), or `pipeline pull` it from the DVC remote",
+                task.name,
+                dest.display()
+            )
+        })?;
+        println!("ok {}", dataset.describe());
+        return Ok(ExitCode::SUCCESS);
+    }
     let source = from.map_or(Source::Mirrors, Source::Dir);
     let files = fetch::fetch(&source, &dest).with_context(|| format!("fetching MNIST into {}", dest.display()))?;
     for file in files {

@@ -19,7 +19,7 @@ use pipeline::repo::RepoPaths;
 #[command(
     name = "pipeline",
     version,
-    about = "GitOps batch retraining for digit classifiers: data, training, feedback, the retrain DAG and the model registry"
+    about = "GitOps batch retraining for image classifiers: data, training, feedback, the retrain DAG and the model registry"
 )]
 struct Cli {
     /// The pipeline repository (default: the nearest folder upwards holding params.yaml or dvc.yaml).

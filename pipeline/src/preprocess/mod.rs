@@ -62,8 +62,8 @@ pub fn normalize(task: &Task, values: &[u8]) -> Vec<f32> {
     let mut out = Vec::with_capacity(values.len());
     for (c, chunk) in values.chunks(plane).enumerate() {
         let channel = c % task.input.channels as usize;
-        let (mean, inv) = (task.normalize.mean[channel], 1.0 / task.normalize.std[channel]);
-        out.extend(chunk.iter().map(|&p| (UNIT[p as usize] - mean) * inv));
+        let (mean, std) = (task.normalize.mean[channel], task.normalize.std[channel]);
+        out.extend(chunk.iter().map(|&p| (UNIT[p as usize] - mean) / std));
     }
     out
 }

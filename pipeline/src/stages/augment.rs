@@ -99,9 +99,14 @@ pub fn augment(task: &Task, input: &[u8], p: &AugmentParams, sha256: &str, copy:
     };
     let flip_x = task.augment.flip_horizontal && rng.next_u64() % 2 == 1;
     let flip_y = task.augment.flip_vertical && rng.next_u64() % 2 == 1;
+    // Draws only for what the task allows, so other tasks' copies stay as they were.
     let jitter = f64::from(task.augment.colour_jitter);
-    let (brightness, contrast) = (rng.symmetric(jitter), 1.0 + rng.symmetric(jitter));
-    let gains: Vec<f64> = (0..task.input.channels).map(|_| 1.0 + rng.symmetric(jitter)).collect();
+    let (brightness, contrast, gains) = if jitter > 0.0 {
+        let (brightness, contrast) = (rng.symmetric(jitter), 1.0 + rng.symmetric(jitter));
+        (brightness, contrast, (0..task.input.channels).map(|_| 1.0 + rng.symmetric(jitter)).collect())
+    } else {
+        (0.0, 1.0, Vec::new())
+    };
     let plane_len = w * h;
     let mut out = Vec::with_capacity(input.len());
     for (c, plane) in input.chunks(plane_len).enumerate() {

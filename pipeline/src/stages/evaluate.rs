@@ -50,6 +50,8 @@ pub struct Args {
 pub struct Comparison {
     pub candidate_version: String,
     pub serving_version: String,
+    /// The task's class names: the order of every per-class figure.
+    pub classes: Vec<String>,
     pub candidate: Scores,
     pub serving: Scores,
     /// Candidate against serving model, sample by sample, on each set.
@@ -112,6 +114,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let comparison = Comparison {
         candidate_version: candidate_file.version.clone(),
         serving_version: serving_file.version.clone(),
+        classes: task.classes.clone(),
         candidate: scores(&candidate),
         serving: scores(&serving),
         evidence: Evidence {

@@ -88,8 +88,13 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
         let inputs = super::inputs(&args.manifest, &chosen, &task)?;
         let labels: Vec<usize> = chosen.iter().map(|r| r.label).collect();
         let batch = Batch::new(&task, &inputs, &labels, device);
-        let train_params =
-            TrainParams { seed: p.seed, epochs: p.epochs, batch_size: p.batch_size, learning_rate: p.learning_rate };
+        let train_params = TrainParams {
+            seed: p.seed,
+            epochs: p.epochs,
+            batch_size: p.batch_size,
+            learning_rate: p.learning_rate,
+            augment_copies: 0,
+        };
         for e in train::train(&model.vs, &model.net, &batch, &train_params)? {
             log.push_str(&format!(
                 "{},{:.6},{:.6},{:.3},{:.1}\n",

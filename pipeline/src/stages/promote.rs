@@ -4,7 +4,7 @@
 //! sample — and McNemar's test does not find it less accurate there (nor its accuracy below
 //! `promote.min_feedback_gain`); and if it is non-inferior within margins elsewhere: its base
 //! test Brier score rises by at most `promote.max_base_brier_increase` (bound) and its accuracy
-//! drops by at most `promote.max_base_drop`, no digit's recall drops by more than
+//! drops by at most `promote.max_base_drop`, no class's recall drops by more than
 //! `promote.max_class_recall_drop`, and it loses at most `promote.max_earlier_feedback_drop`
 //! on the feedback held back from earlier retrains (new labels that contradict trusted ones
 //! show up there). The decision and every reason, with its numbers, are written either way. On promotion the candidate becomes a new timestamped model
@@ -176,16 +176,18 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
             mcnemar(base, false)
         ),
     );
-    for digit in 0..10 {
-        let drop = c.serving.base_test.recall[digit] - c.candidate.base_test.recall[digit];
+    let recalls = c.serving.base_test.recall.iter().zip(&c.candidate.base_test.recall);
+    for (class, (serving, candidate)) in recalls.enumerate() {
+        let drop = serving - candidate;
         if drop > p.max_class_recall_drop {
+            let name = c.classes.get(class).cloned().unwrap_or_else(|| class.to_string());
             check(
                 false,
                 format!(
-                    "recall of digit {digit} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
+                    "recall of class {name} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
                     100.0 * drop,
-                    100.0 * c.serving.base_test.recall[digit],
-                    100.0 * c.candidate.base_test.recall[digit],
+                    100.0 * serving,
+                    100.0 * candidate,
                     100.0 * p.max_class_recall_drop
                 ),
             );

@@ -32,7 +32,11 @@ fn predict_json_gives_one_line_per_image() {
     let mut right = 0;
     for (line, png) in lines.iter().zip(&pngs) {
         assert_eq!(line["path"], png.display().to_string());
-        assert_eq!(line["probabilities"].as_array().unwrap().len(), 10);
+        let probabilities = line["probabilities"].as_object().unwrap();
+        let names: Vec<&str> = probabilities.keys().map(String::as_str).collect();
+        assert_eq!(names, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"], "by class name, in class order");
+        assert_eq!(line["label"], line["digit"].as_u64().unwrap().to_string());
+        assert_eq!(line["index"], line["digit"]);
         let label: u64 = png.file_stem().unwrap().to_str().unwrap().split('_').nth(1).unwrap().parse().unwrap();
         right += usize::from(line["digit"].as_u64() == Some(label));
         assert!(line["confidence"].as_f64().unwrap() > 0.0);

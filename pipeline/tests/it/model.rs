@@ -16,7 +16,7 @@ fn tiny_run(set: &Mnist, n: usize) -> (tch::nn::VarStore, Network) {
     let digits = preprocess::mnist_digits(set);
     let labels: Vec<usize> = set.labels[..n].iter().map(|&l| usize::from(l)).collect();
     let batch = Batch::new(&Task::default(), &digits[..n], &labels, Device::Cpu);
-    let params = TrainParams { seed: 3, epochs: 1, batch_size: 32, learning_rate: 1e-3 };
+    let params = TrainParams { seed: 3, epochs: 1, batch_size: 32, learning_rate: 1e-3, augment_copies: 0 };
     let vs = train::seeded_store(Device::Cpu, params.seed);
     let net = Architecture::default().build(&vs.root(), &Task::default());
     train::train(&vs, &net, &batch, &params).unwrap();
@@ -190,7 +190,7 @@ fn both_architectures_train_on_a_colour_task_and_round_trip() {
     let labels: Vec<usize> = (0..48).map(|i| i % 3).collect();
     let batch = Batch::new(&task, &inputs, &labels, Device::Cpu);
     for arch in [Architecture::default(), Architecture::Resnet(ResnetParams::default())] {
-        let params = TrainParams { seed: 1, epochs: 8, batch_size: 16, learning_rate: 3e-3 };
+        let params = TrainParams { seed: 1, epochs: 8, batch_size: 16, learning_rate: 3e-3, augment_copies: 0 };
         let vs = train::seeded_store(Device::Cpu, params.seed);
         let net = arch.build(&vs.root(), &task);
         train::train(&vs, &net, &batch, &params).unwrap();

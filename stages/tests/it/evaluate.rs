@@ -249,7 +249,7 @@ fn check(case: &str, mnist: &Mnist, input: Input, expect: Expect) {
         assert!(colours.len() > 2, "{case}: {} is blank ({} colours)", png.display(), colours.len());
     }
     let recall = std::fs::read_to_string(plots.join("recall.csv")).unwrap();
-    let mut want = String::from("digit,candidate,serving\n");
+    let mut want = String::from("class,candidate,serving\n");
     for d in 0..10 {
         want.push_str(&format!("{d},{:.6},{:.6}\n", c.candidate.base_test.recall[d], c.serving.base_test.recall[d]));
     }

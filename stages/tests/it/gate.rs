@@ -47,6 +47,7 @@ fn comparison(candidate: &Side, serving: &Side) -> Comparison {
     Comparison {
         candidate_version: "model_candidate".into(),
         serving_version: "model_serving".into(),
+        classes: (0..10).map(|d| d.to_string()).collect(),
         candidate: scores(candidate),
         serving: scores(serving),
         evidence: Evidence {
@@ -102,7 +103,7 @@ fn the_gate_decides_on_paired_evidence() {
         Side { base_test: worse_on_three, feedback: feedback(0.9) },
         serving(),
         false,
-        &["recall of digit 3 drops 100.00 points", "base test Brier"],
+        &["recall of class 3 drops 100.00 points", "base test Brier"],
     );
     check(
         "better on feedback, right everywhere but much less sure on the base test",

@@ -1,7 +1,10 @@
 //! `pipeline init DIR`: scaffolds a GitOps retraining repo for a team adopting the tool — the
 //! DAG, params, workflows, an empty feedback store, the base model with its registry pointer,
 //! ignores, and a README saying what to set. Existing files are never overwritten unless
-//! `force` is given; the check happens before anything is written.
+//! `force` is given; the check happens before anything is written. Plain `init` makes the MNIST
+//! repo with the embedded base model; `dataset.rs` makes one for a team's own images.
+
+pub mod dataset;
 
 use std::path::{Path, PathBuf};
 
@@ -13,7 +16,7 @@ macro_rules! repo_file {
     };
 }
 
-const FILES: &[(&str, &[u8])] = &[
+pub(crate) const FILES: &[(&str, &[u8])] = &[
     repo_file!("dvc.yaml"),
     repo_file!("params.yaml"),
     repo_file!(".dvcignore"),
@@ -33,7 +36,7 @@ const BASE_WEIGHTS: &[u8] =
 const BASE_SIDECAR: &[u8] =
     include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../models/", env!("BASE_MODEL"), ".json"));
 
-const README: &str = "# Digit classifier, retrained from feedback through git
+pub(crate) const README: &str = "# Digit classifier, retrained from feedback through git
 
 Scaffolded by `pipeline init`. What to set:
 
@@ -60,6 +63,39 @@ pub enum ScaffoldError {
     Registry(#[from] crate::registry::RegistryError),
     #[error("git init {}: {source}", path.display())]
     Git { path: PathBuf, source: git2::Error },
+    #[error("{}: {what}", path.display())]
+    Dataset { path: PathBuf, what: String },
+    #[error("training the base model: {0}")]
+    Train(String),
+}
+
+/// The embedded file `name` (one of [`FILES`]).
+pub(crate) fn file(name: &str) -> &'static [u8] {
+    FILES.iter().find(|(p, _)| *p == name).map(|(_, b)| *b).expect("an embedded file")
+}
+
+/// Refuses to overwrite any of `targets` in `dir` unless `force`.
+pub(crate) fn check_free(dir: &Path, targets: &[PathBuf], force: bool) -> Result<(), ScaffoldError> {
+    let existing: Vec<PathBuf> = targets.iter().map(|p| dir.join(p)).filter(|p| p.exists()).collect();
+    if !force && !existing.is_empty() {
+        return Err(ScaffoldError::Exists { files: existing });
+    }
+    Ok(())
+}
+
+/// Writes every file, creating folders, and makes `dir` a git repository when it is not one.
+pub(crate) fn write_files(dir: &Path, files: &[(PathBuf, &[u8])]) -> Result<(), ScaffoldError> {
+    for (rel, bytes) in files {
+        let path = dir.join(rel);
+        let io = |source| ScaffoldError::Io { path: path.clone(), source };
+        std::fs::create_dir_all(path.parent().expect("files live in folders")).map_err(io)?;
+        std::fs::write(&path, bytes).map_err(io)?;
+    }
+    if git2::Repository::open(dir).is_err() {
+        git2::Repository::init_opts(dir, git2::RepositoryInitOptions::new().initial_head("main"))
+            .map_err(|source| ScaffoldError::Git { path: dir.to_path_buf(), source })?;
+    }
+    Ok(())
 }
 
 /// Writes the scaffold into `dir`; returns the files written (relative to `dir`).
@@ -70,20 +106,8 @@ pub fn init(dir: &Path, force: bool) -> Result<Vec<PathBuf>, ScaffoldError> {
     let registry = PathBuf::from("models").join(crate::registry::FILE);
     let mut targets: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     targets.push(registry.clone());
-    let existing: Vec<PathBuf> = targets.iter().map(|p| dir.join(p)).filter(|p| p.exists()).collect();
-    if !force && !existing.is_empty() {
-        return Err(ScaffoldError::Exists { files: existing });
-    }
-    for (rel, bytes) in &files {
-        let path = dir.join(rel);
-        let io = |source| ScaffoldError::Io { path: path.clone(), source };
-        std::fs::create_dir_all(path.parent().expect("files live in folders")).map_err(io)?;
-        std::fs::write(&path, bytes).map_err(io)?;
-    }
+    check_free(dir, &targets, force)?;
+    write_files(dir, &files)?;
     Registry::new_base(BASE, "base model installed by `pipeline init`").save(&dir.join("models"))?;
-    if git2::Repository::open(dir).is_err() {
-        git2::Repository::init_opts(dir, git2::RepositoryInitOptions::new().initial_head("main"))
-            .map_err(|source| ScaffoldError::Git { path: dir.to_path_buf(), source })?;
-    }
     Ok(targets)
 }
