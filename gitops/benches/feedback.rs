@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
 use gitops::params::FeedbackParams;
+use gitops::task::Task;
 use image::{GrayImage, ImageFormat, Luma};
 
 const WRITERS: u32 = 8;
@@ -37,9 +38,9 @@ enum Shape {
 fn sample(w: usize, i: usize, image: Vec<u8>) -> Sample {
     Sample {
         image,
-        label: (i % 10) as u8,
+        label: (i % 10).to_string(),
         kind: Kind::Correct,
-        predicted: Some((i % 10) as u8),
+        predicted: Some((i % 10).to_string()),
         confidence: Some(0.5),
         model_version: Some("bench".into()),
         source: format!("bench:{w}"),
@@ -53,14 +54,14 @@ fn run(root: &std::path::Path, shape: Shape, per_writer: u32) -> f64 {
     let dir = tempfile::tempdir_in(root).expect("temp dir");
     let dir = dir.keep();
     let params = FeedbackParams { threshold: 10, ..FeedbackParams::default() };
-    let one = FeedbackStore::open_with(dir.as_path(), params.clone());
+    let one = FeedbackStore::open_with(dir.as_path(), params.clone(), Task::default());
     let images: Vec<Vec<Vec<u8>>> =
         (0..WRITERS).map(|w| (0..per_writer).map(|i| png(w * per_writer + i)).collect()).collect();
     let start = Instant::now();
     std::thread::scope(|s| {
         for (w, batch) in images.into_iter().enumerate() {
             let store = match shape {
-                Shape::PerWriter => FeedbackStore::open_with(dir.as_path(), params.clone()),
+                Shape::PerWriter => FeedbackStore::open_with(dir.as_path(), params.clone(), Task::default()),
                 Shape::Shared | Shape::Many => one.clone(),
             };
             s.spawn(move || {

@@ -1,12 +1,15 @@
-//! Speed of the CNN in this crate: training images/s and inference latency for one image and a
-//! batch of 64, on random digits with a fixed thread count. `cargo xtask bench` runs this next
-//! to the same network in PyTorch and prints the ratio. Prints one JSON object per figure.
+//! Speed of a network of this crate: training images/s and inference latency for one image and a
+//! batch of 64, on random inputs with a fixed thread count. `BENCH_ARCH` picks it: `cnn` (on
+//! MNIST's 1x28x28, ten classes) or `resnet` (on 3x32x32 colour inputs, four classes).
+//! `cargo xtask bench model` runs this next to the same network in PyTorch and prints the
+//! ratio. Prints one JSON object per figure.
 
 use std::time::Instant;
-use tch::{Device, Kind, Tensor, nn::ModuleT};
+use tch::{Device, Kind, Tensor};
 
+use gitops::task::{InputShape, Normalize, Preprocess, Task};
 use pipeline::model::train::{self, Batch};
-use pipeline::model::{Architecture, Net};
+use pipeline::model::{Architecture, ResnetParams};
 use pipeline::params::TrainParams;
 
 fn main() {
@@ -15,12 +18,26 @@ fn main() {
     tch::set_num_threads(threads);
     tch::set_num_interop_threads(1);
     tch::manual_seed(0);
+    let (task, arch) = match std::env::var("BENCH_ARCH").as_deref() {
+        Ok("resnet") => (
+            Task {
+                classes: ["circle", "cross", "square", "triangle"].map(String::from).to_vec(),
+                input: InputShape { channels: 3, height: 32, width: 32 },
+                normalize: Normalize { mean: vec![0.5; 3], std: vec![0.25; 3] },
+                preprocess: Preprocess::Fit,
+                ..Task::default()
+            },
+            Architecture::Resnet(ResnetParams::default()),
+        ),
+        _ => (Task::default(), Architecture::default()),
+    };
+    let shape = [task.input.channels, task.input.height, task.input.width].map(i64::from);
     let n = 6000i64;
-    let xs = Tensor::randn([n, 784], (Kind::Float, Device::Cpu));
-    let ys = Tensor::randint(10, [n], (Kind::Int64, Device::Cpu));
+    let xs = Tensor::randn([n, shape.iter().product()], (Kind::Float, Device::Cpu));
+    let ys = Tensor::randint(task.class_count() as i64, [n], (Kind::Int64, Device::Cpu));
     let data = Batch { xs, ys };
     let vs = train::seeded_store(Device::Cpu, 0);
-    let net = Net::new(&vs.root(), Architecture::default());
+    let net = arch.build(&vs.root(), &task);
     let params = TrainParams { seed: 0, epochs: 1, batch_size: 64, learning_rate: 1e-3, augment_copies: 0 };
     train::train(&vs, &net, &data, &params).unwrap();
     let started = Instant::now();
@@ -30,7 +47,7 @@ fn main() {
     println!("{{\"figure\": \"train_images_per_s\", \"value\": {train_ips:.1}}}");
 
     for (batch, iters) in [(1i64, 3000usize), (64, 300)] {
-        let x = Tensor::randn([batch, 1, 28, 28], (Kind::Float, Device::Cpu));
+        let x = Tensor::randn([batch, shape[0], shape[1], shape[2]], (Kind::Float, Device::Cpu));
         let mut times = Vec::with_capacity(iters);
         tch::no_grad(|| {
             for _ in 0..iters / 10 {

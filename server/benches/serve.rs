@@ -86,18 +86,20 @@ fn cpus() -> usize {
 fn in_process(models: &Path) -> (f64, f64) {
     tch::set_num_threads(2);
     let registry = Registry::load(models).unwrap();
-    let model = ModelFile::new(models, &registry.serving).unwrap().load(tch::Device::Cpu, None).unwrap();
+    let model = ModelFile::new(models, &registry.serving)
+        .unwrap()
+        .load(tch::Device::Cpu, &gitops::task::Task::default(), None)
+        .unwrap();
     let classifier = Classifier::new(model);
     let (pixels, _) = support::test_pixels(32).expect("the benchmark needs MNIST (MNIST_DIR)");
-    let digits: Vec<[f32; 784]> =
-        pixels.chunks_exact(784).map(|c| pipeline::preprocess::normalize(c.try_into().unwrap())).collect();
+    let digits = pipeline::preprocess::normalize(&gitops::task::Task::default(), &pixels);
     let rate = |batch: usize| {
         let mut rates: Vec<f64> = (0..3)
             .map(|_| {
                 let started = Instant::now();
                 let mut images = 0;
                 while started.elapsed() < Duration::from_secs(3) {
-                    classifier.predict(&digits[..batch]);
+                    classifier.predict(&digits[..batch * 784]);
                     images += batch;
                 }
                 images as f64 / started.elapsed().as_secs_f64()

@@ -61,12 +61,21 @@ pub fn write_dataset(root: &Path, spec: &Spec) -> io::Result<usize> {
 pub fn render(class: usize, seed: u64) -> RgbImage {
     assert!(class < CLASSES.len(), "class {class} is not below {}", CLASSES.len());
     let mut rng = SplitMix(seed);
-    Scene::draw(&mut rng).paint(class, &mut rng)
+    Scene::draw(&mut rng).paint(class, false, &mut rng)
 }
 
 /// `render` encoded as PNG bytes.
 pub fn render_png(class: usize, seed: u64) -> Vec<u8> {
     encode(&render(class, seed)).expect("encoding a PNG into memory does not fail")
+}
+
+/// One image of `class` drawn as an outline (the inner 70% of the shape left as background), a
+/// style the dataset never shows: the shift feedback teaches a model, as PNG bytes.
+pub fn render_outline_png(class: usize, seed: u64) -> Vec<u8> {
+    assert!(class < CLASSES.len(), "class {class} is not below {}", CLASSES.len());
+    let mut rng = SplitMix(seed);
+    let image = Scene::draw(&mut rng).paint(class, true, &mut rng);
+    encode(&image).expect("encoding a PNG into memory does not fail")
 }
 
 fn encode(image: &RgbImage) -> io::Result<Vec<u8>> {
@@ -116,7 +125,8 @@ impl Scene {
         Self { width, height, background, ink, centre, radius, angle: std::f64::consts::TAU * rng.unit() }
     }
 
-    fn paint(&self, class: usize, rng: &mut SplitMix) -> RgbImage {
+    /// Paints the shape, or with `hollow` only its outer 30%.
+    fn paint(&self, class: usize, hollow: bool, rng: &mut SplitMix) -> RgbImage {
         let (sin, cos) = self.angle.sin_cos();
         let step = 1.0 / f64::from(SUPERSAMPLE);
         RgbImage::from_fn(self.width, self.height, |x, y| {
@@ -126,7 +136,9 @@ impl Scene {
                 for i in 0..SUPERSAMPLE {
                     for j in 0..SUPERSAMPLE {
                         let (dx, dy) = (px + (f64::from(i) + 0.5) * step, py + (f64::from(j) + 0.5) * step);
-                        hits += u32::from(contains(class, dx * cos + dy * sin, dy * cos - dx * sin, self.radius));
+                        let (u, v) = (dx * cos + dy * sin, dy * cos - dx * sin);
+                        let inside = contains(class, u, v, self.radius);
+                        hits += u32::from(inside && !(hollow && contains(class, u, v, 0.7 * self.radius)));
                     }
                 }
             }
@@ -241,6 +253,23 @@ mod tests {
                 let (cx, cy) = scene.centre;
                 assert!(near(image.get_pixel(cx as u32, cy as u32), scene.ink), "{name} {seed}");
             }
+        }
+    }
+
+    #[test]
+    fn an_outline_is_the_same_scene_with_its_middle_left_as_background() {
+        for (class, name) in CLASSES.iter().enumerate() {
+            let scene = Scene::draw(&mut SplitMix(3));
+            let filled = render(class, 3);
+            let outline = image::load_from_memory(&render_outline_png(class, 3)).expect("decode").to_rgb8();
+            assert_eq!(outline.dimensions(), filled.dimensions(), "{name}");
+            let near = |pixel: &Rgb<u8>, colour: [f64; 3]| {
+                (0..3).all(|c| (f64::from(pixel[c]) - 255.0 * colour[c]).abs() <= f64::from(NOISE) + 1.0)
+            };
+            let (cx, cy) = scene.centre;
+            assert!(near(outline.get_pixel(cx as u32, cy as u32), scene.background), "{name}: the middle is hollow");
+            let ink = |image: &RgbImage| image.pixels().filter(|p| !near(p, scene.background)).count();
+            assert!(ink(&outline) * 4 < ink(&filled) * 3 && ink(&outline) * 4 > ink(&filled), "{name}");
         }
     }
 

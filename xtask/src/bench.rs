@@ -50,23 +50,34 @@ pub fn run(suite: Suite) -> Result<()> {
     Ok(())
 }
 
+/// Each network (the CNN on MNIST's shape, the residual network on 3x32x32) against the same
+/// network in PyTorch, same threads, in the same run.
 fn model() -> Result<()> {
     let libtorch = setup::run()?;
     let root = setup::repo_root();
-    let ours = figures(
-        Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args(["bench", "--quiet", "-p", "pipeline", "--bench", "model"])
-            .current_dir(&root),
-    )?;
     let site = libtorch.parent().context("libtorch has a parent")?;
     let python = setup::which("python3").context("python3 is needed to measure PyTorch")?;
-    let theirs = figures(Command::new(python).arg(root.join("xtask/bench/torch_model.py")).env("PYTHONPATH", site))?;
-    println!("| figure | pipeline (tch) | PyTorch | ratio (higher is better for us) |");
-    println!("| --- | ---: | ---: | ---: |");
-    for (name, ours_v) in &ours {
-        let Some(theirs_v) = theirs.get(name) else { continue };
-        let ratio = if name.ends_with("_ms") { theirs_v / ours_v } else { ours_v / theirs_v };
-        println!("| {name} | {ours_v:.3} | {theirs_v:.3} | {ratio:.2}x |");
+    for arch in ["cnn", "resnet"] {
+        let ours = figures(
+            Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+                .args(["bench", "--quiet", "-p", "pipeline", "--bench", "model"])
+                .env("BENCH_ARCH", arch)
+                .current_dir(&root),
+        )?;
+        let theirs = figures(
+            Command::new(&python)
+                .arg(root.join("xtask/bench/torch_model.py"))
+                .env("PYTHONPATH", site)
+                .env("BENCH_ARCH", arch),
+        )?;
+        println!("\n{arch}:\n");
+        println!("| figure | pipeline (tch) | PyTorch | ratio (higher is better for us) |");
+        println!("| --- | ---: | ---: | ---: |");
+        for (name, ours_v) in &ours {
+            let Some(theirs_v) = theirs.get(name) else { continue };
+            let ratio = if name.ends_with("_ms") { theirs_v / ours_v } else { ours_v / theirs_v };
+            println!("| {name} | {ours_v:.3} | {theirs_v:.3} | {ratio:.2}x |");
+        }
     }
     Ok(())
 }

@@ -426,7 +426,7 @@ fn the_containerfile_builds_the_workspace_binaries_from_sources_that_exist() {
     for member in members.split('"').skip(1).step_by(2) {
         assert!(copied(member), "the workspace member {member} is not copied");
     }
-    let scaffold = text("pipeline/src/scaffold.rs");
+    let scaffold = text("pipeline/src/scaffold/mod.rs");
     let embedded: Vec<&str> = scaffold.split("repo_file!(\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
     assert!(embedded.len() >= 5, "{embedded:?}");
     for path in embedded.into_iter().chain(["models/registry.json", "Cargo.lock", ".cargo/config.toml"]) {

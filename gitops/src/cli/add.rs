@@ -7,13 +7,12 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::CliError;
-use crate::feedback::{AddOutcome, FeedbackStore, Kind, Sample};
+use crate::feedback::{AddOutcome, FeedbackStore, Kind, NEW_DATA, Sample, sub_set_name};
 use crate::git::{Credentials, FeedbackSync, PushOutcome};
 use crate::image_input::{ImageLimits, read_limited};
 use crate::params::Params;
 use crate::trigger::{Fired, RetrainRequest, Trigger};
 
-const NEW_DATA: &str = "new_data";
 /// Images stored per locked, fsynced batch.
 const BATCH: usize = 32;
 
@@ -145,7 +144,7 @@ fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sampl
 fn print_outcome(path: &Path, o: &AddOutcome, sub_set: u32, count: u32, settled: bool) {
     let what = if o.duplicate { "already stored as" } else { "stored" };
     let key: PathBuf = o.path.iter().skip(2).collect();
-    let stored = Path::new(NEW_DATA).join(format!("sub_set_{sub_set}")).join(key);
+    let stored = Path::new(NEW_DATA).join(sub_set_name(sub_set)).join(key);
     let pending = if settled { "" } else { "; not on the remote yet, so its sub_set may still change" };
     println!("{}: {what} {} (sub_set {sub_set}: {count}/{}{pending})", path.display(), stored.display(), o.threshold);
 }

@@ -75,7 +75,7 @@ pub(crate) fn sub_set_name(n: u32) -> String {
     format!("sub_set_{n}")
 }
 
-fn parse_sub_set_name(name: &str) -> Option<u32> {
+pub(crate) fn parse_sub_set_name(name: &str) -> Option<u32> {
     let digits = name.strip_prefix("sub_set_")?;
     let n: u32 = digits.parse().ok()?;
     (sub_set_name(n) == name).then_some(n)

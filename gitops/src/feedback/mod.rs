@@ -18,6 +18,7 @@ mod layout;
 mod locked;
 mod owner;
 mod prepare;
+mod read;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -26,9 +27,10 @@ use serde::{Deserialize, Serialize};
 
 pub use count::{CountFile, Totals};
 pub use fsck::{FsckIssue, FsckReport, IssueKind};
-pub(crate) use layout::parse_key;
+pub(crate) use layout::{JOURNAL, NEW_DATA, SEALED, TRAINED, parse_key, parse_sub_set_name, sub_set_name};
 pub use layout::{SealMarker, TrainedMarker};
 pub use locked::{Locked, SubSetStatus};
+pub use read::{SealedSubSet, read_count, sealed_sub_sets};
 
 use crate::image_input::ImageInputError;
 use crate::params::{FeedbackParams, Params, ParamsError};
@@ -47,6 +49,8 @@ pub enum FeedbackError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path} is not valid JSON: {source}")]
     Json { path: PathBuf, source: serde_json::Error },
+    #[error("{}: line {line}: {source}", path.display())]
+    JournalLine { path: PathBuf, line: usize, source: serde_json::Error },
     #[error(transparent)]
     Params(#[from] ParamsError),
     #[error("sub_set {sub_set} is not sealed, so it cannot be marked trained")]

@@ -27,13 +27,12 @@ use git2::{ObjectType, Oid, Repository};
 use serde::{Deserialize, Serialize};
 
 use super::GitError;
-use crate::feedback::{FeedbackStore, SealMarker};
+use crate::feedback::{FeedbackStore, NEW_DATA, SEALED, SealMarker, TRAINED, parse_sub_set_name};
 use crate::fsutil;
 use crate::trigger::{Fired, RetrainRequest, Trigger};
 
 const LEDGER: &str = "gitops-seals.json";
 const FIRE_LOCK: &str = "gitops-fire.flock";
-const NEW_DATA: &str = "new_data";
 
 /// A seal that landed through this writer, and what firing its trigger did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,17 +93,16 @@ pub(crate) fn seals(repo: &Repository, commit: Oid) -> Result<BTreeMap<u32, Seal
     let Some(entry) = tree.get_name(NEW_DATA) else { return Ok(out) };
     let data = repo.find_tree(entry.id())?;
     for entry in data.iter() {
-        let Some(n) = entry.name().ok().and_then(|n| n.strip_prefix("sub_set_")).and_then(|n| n.parse::<u32>().ok())
-        else {
+        let Some(n) = entry.name().ok().and_then(parse_sub_set_name) else {
             continue;
         };
         if entry.kind() != Some(ObjectType::Tree) {
             continue;
         }
         let dir = repo.find_tree(entry.id())?;
-        let Some(sealed) = dir.get_name("sealed.json") else { continue };
+        let Some(sealed) = dir.get_name(SEALED) else { continue };
         let marker: Option<SealMarker> = serde_json::from_slice(repo.find_blob(sealed.id())?.content()).ok();
-        let trained = dir.get_name("trained.json").is_some();
+        let trained = dir.get_name(TRAINED).is_some();
         out.insert(n, Seal { counted: marker.map_or(0, |m| m.counted), trained });
     }
     Ok(out)

@@ -25,11 +25,10 @@ use super::push::{PushOutcome, push_with_retry};
 use super::replay::{Replay, rebase_excluding};
 use super::repolock;
 use super::seals::{self, FiredSeal};
-use crate::feedback::{FeedbackRecord, FeedbackStore, Locked, parse_key};
+use crate::feedback::{FeedbackRecord, FeedbackStore, JOURNAL, Locked, NEW_DATA, parse_key, parse_sub_set_name};
 use crate::params::GitParams;
 use crate::trigger::Trigger;
 
-const NEW_DATA: &str = "new_data";
 /// Names our pre-replay commit while a replay has our samples out of the working tree.
 const REPLAYING: &str = "refs/gitops/replaying";
 /// First wait before a [`Committer`] retries a sync that failed or found the remote
@@ -223,11 +222,11 @@ fn samples_in(repo: &Repository, tree: &Tree<'_>) -> Result<(Samples, Journals),
         }
         let name = entry.name().unwrap_or_default();
         let path = format!("{dir}{name}");
-        let Some((sub_set, rest)) = path.strip_prefix("sub_set_").and_then(|p| p.split_once('/')) else {
+        let Some((sub_set, rest)) = path.split_once('/') else {
             return TreeWalkResult::Ok;
         };
-        let Ok(sub_set) = sub_set.parse::<u32>() else { return TreeWalkResult::Ok };
-        if rest == "feedback.jsonl" {
+        let Some(sub_set) = parse_sub_set_name(sub_set) else { return TreeWalkResult::Ok };
+        if rest == JOURNAL {
             journal_blobs.push((sub_set, entry.id()));
         } else if parse_key(rest).is_some() {
             samples.insert(rest.to_string(), (sub_set, entry.id()));

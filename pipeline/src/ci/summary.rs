@@ -2,6 +2,7 @@
 //! decision with its reasons — from `artifacts/evaluate/metrics.json` and
 //! `artifacts/promote/decision.json`.
 
+use crate::stages::paths;
 use std::path::Path;
 
 use super::CiError;
@@ -13,9 +14,9 @@ pub fn summary(repo: &Path) -> Result<String, CiError> {
         let bytes = std::fs::read(&path).map_err(|source| CiError::Io { path: path.clone(), source })?;
         serde_json::from_slice(&bytes).map_err(|e| CiError::Workflow { path, what: e.to_string() })
     };
-    let metrics = read("artifacts/evaluate/metrics.json")?;
-    let decision: Decision = serde_json::from_value(read("artifacts/promote/decision.json")?)
-        .map_err(|e| CiError::Workflow { path: repo.join("artifacts/promote/decision.json"), what: e.to_string() })?;
+    let metrics = read(paths::METRICS)?;
+    let decision: Decision = serde_json::from_value(read(paths::DECISION)?)
+        .map_err(|e| CiError::Workflow { path: repo.join(paths::DECISION), what: e.to_string() })?;
     let mut out = match (&decision.candidate, decision.promoted) {
         (Some(v), true) => format!("## Retrain: promoted `{v}` (was `{}`)\n\n", decision.serving_before),
         _ => format!("## Retrain: rejected, `{}` keeps serving\n\n", decision.serving_before),

@@ -9,8 +9,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
-use super::StageError;
 use super::manifest::{self, Role, Row};
+use super::{StageError, paths};
 use crate::params;
 use crate::rng::SplitMix;
 use gitops::task::Task;
@@ -23,9 +23,9 @@ use gitops::task::Task;
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
-    #[arg(long, default_value = "artifacts/validate/clean.parquet")]
+    #[arg(long, default_value = paths::CLEAN)]
     pub manifest: PathBuf,
-    #[arg(long, default_value = "artifacts/augment/augmented.parquet")]
+    #[arg(long, default_value = paths::AUGMENTED)]
     pub out: PathBuf,
 }
 

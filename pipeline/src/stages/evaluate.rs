@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use super::finetune::candidate_in;
 use super::manifest::{self, Role, Row};
-use super::{StageError, write_file, write_json};
+use super::{StageError, paths, write_file, write_json};
 use crate::device::DeviceChoice;
 use crate::model::eval::Outcome;
 use crate::model::train::Batch;
@@ -30,15 +30,15 @@ pub use paired::{EvaluateParams, Paired};
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
-    #[arg(long, default_value = "artifacts/validate/clean.parquet")]
+    #[arg(long, default_value = paths::CLEAN)]
     pub manifest: PathBuf,
-    #[arg(long, default_value = "artifacts/finetune/candidate")]
+    #[arg(long, default_value = paths::CANDIDATE)]
     pub candidate: PathBuf,
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    #[arg(long, default_value = "artifacts/evaluate/metrics.json")]
+    #[arg(long, default_value = paths::METRICS)]
     pub metrics: PathBuf,
-    #[arg(long, default_value = "artifacts/evaluate/plots")]
+    #[arg(long, default_value = paths::PLOTS)]
     pub out: PathBuf,
     /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Role, Row};
-use super::{StageError, io_err, write_file};
+use super::{StageError, io_err, paths, write_file};
 use crate::device::DeviceChoice;
 use crate::model::train::{self, Batch};
 use crate::model::{Architecture, ModelFile};
@@ -24,15 +24,15 @@ use crate::registry::Registry;
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
-    #[arg(long, default_value = "artifacts/validate/clean.parquet")]
+    #[arg(long, default_value = paths::CLEAN)]
     pub manifest: PathBuf,
-    #[arg(long, default_value = "artifacts/augment/augmented.parquet")]
+    #[arg(long, default_value = paths::AUGMENTED)]
     pub augmented: PathBuf,
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
-    #[arg(long, default_value = "artifacts/finetune/candidate")]
+    #[arg(long, default_value = paths::CANDIDATE)]
     pub out: PathBuf,
-    #[arg(long, default_value = "artifacts/finetune/train_log.csv")]
+    #[arg(long, default_value = paths::TRAIN_LOG)]
     pub log: PathBuf,
     /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]

@@ -8,10 +8,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Role, Row};
-use super::{StageError, hash_share, io_err};
+use super::{StageError, hash_share, paths};
 use crate::data::{self, Dataset, Split};
 use crate::params::{self, DataParams};
-use gitops::feedback::{FeedbackRecord, Kind};
+use gitops::feedback::Kind;
 use gitops::task::Task;
 
 #[derive(Debug, Clone, clap::Args)]
@@ -27,7 +27,7 @@ pub struct Args {
     pub data: PathBuf,
     #[arg(long, default_value = "new_data")]
     pub new_data: PathBuf,
-    #[arg(long, default_value = "artifacts/ingest/manifest.parquet")]
+    #[arg(long, default_value = paths::MANIFEST)]
     pub out: PathBuf,
 }
 
@@ -90,48 +90,33 @@ fn base_rows(dataset: &dyn Dataset, split: Split, role: Role, task: &Task) -> Re
 
 /// Rows of every sealed sub_set, in sub_set order, each (image, label) once.
 fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<Row>, StageError> {
-    let mut sub_sets: Vec<(u32, PathBuf)> = match std::fs::read_dir(new_data) {
-        Ok(entries) => entries
-            .filter_map(|e| {
-                let e = e.ok()?;
-                let n = e.file_name().to_str()?.strip_prefix("sub_set_")?.parse().ok()?;
-                Some((n, e.path()))
-            })
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(io_err(new_data)(e)),
-    };
-    sub_sets.sort();
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
-    for (n, dir) in sub_sets.into_iter().filter(|(_, d)| d.join("sealed.json").is_file()) {
-        let trained = dir.join("trained.json").is_file();
-        let log = dir.join("feedback.jsonl");
-        let text = std::fs::read_to_string(&log).map_err(io_err(&log))?;
-        for (line_no, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let bad =
-                |what: String| StageError::Invalid { path: log.clone(), what: format!("line {}: {what}", line_no + 1) };
-            let record: FeedbackRecord = serde_json::from_str(line).map_err(|e| bad(e.to_string()))?;
+    for sub_set in gitops::feedback::sealed_sub_sets(new_data)? {
+        for (line, record) in sub_set.records {
             if record.kind == Kind::Unsure {
                 continue;
             }
-            let label = task.class_index(&record.label).map_err(|e| bad(e.to_string()))?;
+            let label = task.class_index(&record.label).map_err(|e| StageError::Invalid {
+                path: sub_set.journal.clone(),
+                what: format!("line {line}: {e}"),
+            })?;
             if !seen.insert((record.sha256.clone(), label)) {
                 continue;
             }
             let role = if hash_share(&record.sha256) < p.holdout_share { Role::Holdout } else { Role::FeedbackTrain };
             rows.push(Row {
-                path: dir.join(&record.path).display().to_string(),
+                path: sub_set.dir.join(&record.path).display().to_string(),
                 index: None,
                 sha256: record.sha256,
                 label,
                 source: record.source,
-                sub_set: Some(n),
+                sub_set: Some(sub_set.index),
                 kind: format!("{:?}", record.kind).to_lowercase(),
                 time: Some(record.time.to_rfc3339()),
                 weight: p.feedback_weight,
                 role,
-                trained,
+                trained: sub_set.trained,
                 pixels: None,
             });
         }

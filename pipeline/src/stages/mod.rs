@@ -7,6 +7,7 @@ pub mod evaluate;
 pub mod finetune;
 pub mod ingest;
 pub mod manifest;
+pub mod paths;
 pub mod promote;
 pub mod validate;
 

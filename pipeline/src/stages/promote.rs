@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use super::evaluate::{Comparison, Paired};
 use super::finetune::candidate_in;
 use super::manifest::{self, Role};
-use super::{StageError, read_json, write_json};
+use super::{StageError, paths, read_json, write_json};
 use crate::params;
 use crate::registry::{Action, Registry};
 use crate::release;
@@ -33,16 +33,16 @@ use gitops::feedback::FeedbackStore;
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
-    #[arg(long, default_value = "artifacts/evaluate/evaluation.json")]
+    #[arg(long, default_value = paths::EVALUATION)]
     pub evaluation: PathBuf,
-    #[arg(long, default_value = "artifacts/finetune/candidate")]
+    #[arg(long, default_value = paths::CANDIDATE)]
     pub candidate: PathBuf,
-    #[arg(long, default_value = "artifacts/validate/clean.parquet")]
+    #[arg(long, default_value = paths::CLEAN)]
     pub manifest: PathBuf,
     /// The repository whose models/ and new_data/ are updated and committed.
     #[arg(long, default_value = ".")]
     pub repo: PathBuf,
-    #[arg(long, default_value = "artifacts/promote/decision.json")]
+    #[arg(long, default_value = paths::DECISION)]
     pub out: PathBuf,
 }
 

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use super::manifest::{self, Role, Row};
-use super::{StageError, write_file, write_json};
+use super::{StageError, paths, write_file, write_json};
 use crate::data::Loader;
 use crate::{params, preprocess};
 use gitops::image_input::{ImageLimits, decode_limited};
@@ -25,9 +25,9 @@ use gitops::task::Task;
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
     pub params: PathBuf,
-    #[arg(long, default_value = "artifacts/ingest/manifest.parquet")]
+    #[arg(long, default_value = paths::MANIFEST)]
     pub manifest: PathBuf,
-    #[arg(long, default_value = "artifacts/validate")]
+    #[arg(long, default_value = paths::VALIDATE)]
     pub out: PathBuf,
 }
 

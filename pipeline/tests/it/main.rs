@@ -6,6 +6,7 @@ mod fetch;
 mod help;
 mod idx;
 mod init;
+mod migrate;
 mod model;
 mod models;
 mod preprocess;

@@ -14,9 +14,6 @@ use crate::error::AppError;
 use crate::history::HistoryItem;
 use crate::state::AppState;
 
-/// Where the promote stage writes its verdict, relative to the repository root.
-pub const DECISION: &str = "artifacts/promote/decision.json";
-
 #[derive(Debug, Serialize)]
 pub struct Status {
     pub current_count: u32,
@@ -42,14 +39,14 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, AppEr
     let root = state.settings.root.clone();
     let threshold = state.settings.threshold;
     let (count, retrain, decision) = tokio::task::spawn_blocking(move || {
-        let count: Option<CountFile> =
-            std::fs::read(root.join("new_data/count.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let count: Option<CountFile> = gitops::feedback::read_count(&root);
         let retrain = RetrainStatus::read(&root).unwrap_or_else(|e| {
             tracing::warn!("reading the retrain status: {e}");
             RetrainStatus::default()
         });
-        let decision: Option<Value> =
-            std::fs::read(root.join(DECISION)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let decision: Option<Value> = std::fs::read(root.join(pipeline::stages::paths::DECISION))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok());
         (count, retrain, decision)
     })
     .await

@@ -34,9 +34,16 @@ async fn predict_accepts_multipart_raw_and_json_and_they_agree() {
         assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
         let v = reply.json();
         assert_eq!(v["digit"], label, "{v}");
+        assert_eq!(
+            (v["index"].as_u64(), v["label"].as_str()),
+            (Some(u64::from(label)), Some(&*label.to_string())),
+            "{v}"
+        );
         assert_eq!(v["probabilities"], first["probabilities"]);
-        let probs: Vec<f64> = v["probabilities"].as_array().unwrap().iter().map(|p| p.as_f64().unwrap()).collect();
-        assert_eq!(probs.len(), 10);
+        let by_class = v["probabilities"].as_object().unwrap();
+        let names: Vec<&str> = by_class.keys().map(String::as_str).collect();
+        assert_eq!(names, ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9"]);
+        let probs: Vec<f64> = by_class.values().map(|p| p.as_f64().unwrap()).collect();
         assert!((probs.iter().sum::<f64>() - 1.0).abs() < 1e-4);
         assert_eq!(v["confidence"].as_f64().unwrap(), probs.iter().cloned().fold(0.0, f64::max));
         assert_eq!(v["model_version"], repo.serving_in_registry());
@@ -196,7 +203,11 @@ async fn history_models_status_and_assets() {
     assert_eq!(items.len(), 2);
     assert_eq!(items[0]["request_id"], ids[2].as_str(), "newest first");
     assert_eq!(items[1]["request_id"], ids[1].as_str());
-    assert_eq!(items[0]["feedback"], json!({ "kind": "correct", "label": label }));
+    assert_eq!(items[0]["feedback"], json!({ "kind": "correct", "label": label.to_string() }));
+    assert_eq!((items[0]["label"].as_str(), items[0]["index"].as_u64()), (Some(&*label.to_string()), Some(label)));
+    let task = send(&app, get("/api/task")).await.json();
+    assert_eq!((task["name"].as_str(), task["preprocess"].as_str()), (Some("mnist"), Some("digit")), "{task}");
+    assert_eq!(task["classes"].as_array().unwrap().len(), 10);
     assert_eq!(items[1]["feedback"], serde_json::Value::Null);
     let thumb = items[0]["thumbnail"].as_str().unwrap().strip_prefix("data:image/png;base64,").unwrap();
     let png = base64::engine::general_purpose::STANDARD.decode(thumb).unwrap();

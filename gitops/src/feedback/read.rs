@@ -1,0 +1,52 @@
+//! Reading a store without taking its lock, as the retrain DAG (in a checkout nobody writes) and
+//! the server's status route do: the sealed sub_sets with their journals, and `count.json`.
+//! Readers go through these functions, never through the layout's file names.
+
+use std::path::{Path, PathBuf};
+
+use super::layout::{COUNT_FILE, JOURNAL, Layout, SEALED, TRAINED};
+use super::{CountFile, FeedbackError, FeedbackRecord, io_err};
+
+/// A sealed sub_set: its journal's records in order, each with its line number.
+#[derive(Debug, Clone)]
+pub struct SealedSubSet {
+    pub index: u32,
+    /// The `sub_set_N` folder; records' `path`s are relative to it.
+    pub dir: PathBuf,
+    /// A model was trained on it (`trained.json`).
+    pub trained: bool,
+    pub journal: PathBuf,
+    pub records: Vec<(usize, FeedbackRecord)>,
+}
+
+/// Every sealed sub_set of the store in `new_data` (a `new_data` folder), oldest first. A
+/// journal line that does not parse is an error naming its file and line.
+pub fn sealed_sub_sets(new_data: &Path) -> Result<Vec<SealedSubSet>, FeedbackError> {
+    let layout = Layout { data: new_data.to_path_buf() };
+    let mut out = Vec::new();
+    for index in layout.sub_sets().map_err(io_err(new_data))? {
+        let dir = layout.sub_set(index);
+        if !dir.join(SEALED).is_file() {
+            continue;
+        }
+        let journal = dir.join(JOURNAL);
+        let text = std::fs::read_to_string(&journal).map_err(io_err(&journal))?;
+        let mut records = Vec::new();
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let record = serde_json::from_str(line).map_err(|source| FeedbackError::JournalLine {
+                path: journal.clone(),
+                line: i + 1,
+                source,
+            })?;
+            records.push((i + 1, record));
+        }
+        out.push(SealedSubSet { index, trained: dir.join(TRAINED).is_file(), dir, journal, records });
+    }
+    Ok(out)
+}
+
+/// `count.json` of the store under `repo_root`, when there is one that parses.
+pub fn read_count(repo_root: &Path) -> Option<CountFile> {
+    let path = Layout::new(repo_root).data.join(COUNT_FILE);
+    serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+}
