@@ -61,7 +61,7 @@ pub fn write_dataset(root: &Path, spec: &Spec) -> io::Result<usize> {
 pub fn render(class: usize, seed: u64) -> RgbImage {
     assert!(class < CLASSES.len(), "class {class} is not below {}", CLASSES.len());
     let mut rng = SplitMix(seed);
-    Scene::draw(&mut rng).paint(class, false, &mut rng)
+    Scene::draw(&mut rng).paint(class, Style::Filled, &mut rng)
 }
 
 /// `render` encoded as PNG bytes.
@@ -69,12 +69,21 @@ pub fn render_png(class: usize, seed: u64) -> Vec<u8> {
     encode(&render(class, seed)).expect("encoding a PNG into memory does not fail")
 }
 
-/// One image of `class` drawn as an outline (the inner 70% of the shape left as background), a
-/// style the dataset never shows: the shift feedback teaches a model, as PNG bytes.
-pub fn render_outline_png(class: usize, seed: u64) -> Vec<u8> {
+/// How a shape is drawn: as in the dataset, as an outline (the inner 70% left as background),
+/// or faint (its colour halfway from the background's): the styles the dataset
+/// never shows, for a shift that feedback teaches a model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Filled,
+    Outline,
+    Faint,
+}
+
+/// One image of `class` drawn from `seed` in `style`, as PNG bytes.
+pub fn render_styled_png(class: usize, seed: u64, style: Style) -> Vec<u8> {
     assert!(class < CLASSES.len(), "class {class} is not below {}", CLASSES.len());
     let mut rng = SplitMix(seed);
-    let image = Scene::draw(&mut rng).paint(class, true, &mut rng);
+    let image = Scene::draw(&mut rng).paint(class, style, &mut rng);
     encode(&image).expect("encoding a PNG into memory does not fail")
 }
 
@@ -125,8 +134,10 @@ impl Scene {
         Self { width, height, background, ink, centre, radius, angle: std::f64::consts::TAU * rng.unit() }
     }
 
-    /// Paints the shape, or with `hollow` only its outer 30%.
-    fn paint(&self, class: usize, hollow: bool, rng: &mut SplitMix) -> RgbImage {
+    /// Paints the shape in `style`.
+    fn paint(&self, class: usize, style: Style, rng: &mut SplitMix) -> RgbImage {
+        let hollow = style == Style::Outline;
+        let strength = if style == Style::Faint { 0.25 } else { 1.0 };
         let (sin, cos) = self.angle.sin_cos();
         let step = 1.0 / f64::from(SUPERSAMPLE);
         RgbImage::from_fn(self.width, self.height, |x, y| {
@@ -145,7 +156,7 @@ impl Scene {
             let cover = f64::from(hits) / f64::from(SUPERSAMPLE * SUPERSAMPLE);
             let noise = f64::from(rng.below(2 * NOISE + 1)) - f64::from(NOISE);
             Rgb(std::array::from_fn(|c| {
-                let value = self.background[c] + cover * (self.ink[c] - self.background[c]);
+                let value = self.background[c] + strength * cover * (self.ink[c] - self.background[c]);
                 (255.0 * value + noise).round().clamp(0.0, 255.0) as u8
             }))
         })
@@ -261,7 +272,8 @@ mod tests {
         for (class, name) in CLASSES.iter().enumerate() {
             let scene = Scene::draw(&mut SplitMix(3));
             let filled = render(class, 3);
-            let outline = image::load_from_memory(&render_outline_png(class, 3)).expect("decode").to_rgb8();
+            let outline =
+                image::load_from_memory(&render_styled_png(class, 3, Style::Outline)).expect("decode").to_rgb8();
             assert_eq!(outline.dimensions(), filled.dimensions(), "{name}");
             let near = |pixel: &Rgb<u8>, colour: [f64; 3]| {
                 (0..3).all(|c| (f64::from(pixel[c]) - 255.0 * colour[c]).abs() <= f64::from(NOISE) + 1.0)
