@@ -278,7 +278,8 @@ mod tests {
 
     #[test]
     fn each_invalid_field_is_named() {
-        let cases: [(&str, fn(&mut Task)); 8] = [
+        type Edit = fn(&mut Task);
+        let cases: [(&str, Edit); 8] = [
             ("at least two", |t| t.classes.truncate(1)),
             ("listed twice", |t| t.classes[1] = "circle".into()),
             ("not `unsure`", |t| t.classes[0] = "unsure".into()),

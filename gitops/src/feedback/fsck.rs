@@ -149,7 +149,7 @@ impl Locked<'_> {
                     f.delete.push(path);
                 } else {
                     seen.insert(key.clone(), n);
-                    good.add(key.clone(), &label, kind);
+                    good.add(key.clone(), label, kind);
                 }
             }
             let journal = self.check_journal(n, &good, &mut f)?;

@@ -78,7 +78,7 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     let task = params::task(&args.params)?;
     let rows = manifest::read(&args.manifest)?;
     let loader = Loader::new(ImageLimits { max_bytes: 64 << 20, max_pixels: p.max_side as u64 * p.max_side as u64 });
-    let results: Vec<(Result<Vec<u8>, String>, Option<String>)> = rows
+    let results: Vec<Checked> = rows
         .par_iter()
         .map(|row| match row.sub_set {
             None => (base_input(&loader, &task, row), None),
@@ -165,6 +165,9 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     Ok(report)
 }
 
+/// A row's input or why it is bad, and the colour mode of a feedback image.
+type Checked = (Result<Vec<u8>, String>, Option<String>);
+
 /// A base image as the task's input (an image that cannot be read or holds nothing is bad).
 fn base_input(loader: &Loader, task: &Task, row: &Row) -> Result<Vec<u8>, String> {
     let image = loader.load(std::path::Path::new(&row.path), row.index.map(|i| i as u64))?;
@@ -173,7 +176,7 @@ fn base_input(loader: &Loader, task: &Task, row: &Row) -> Result<Vec<u8>, String
 
 /// A feedback image as the task's input, and its colour mode; checked against its record's
 /// sha256, the size limits and, for digits, the share of ink.
-fn feedback_input(row: &Row, p: &ValidateParams, task: &Task) -> (Result<Vec<u8>, String>, Option<String>) {
+fn feedback_input(row: &Row, p: &ValidateParams, task: &Task) -> Checked {
     let bytes = match std::fs::read(&row.path) {
         Ok(bytes) => bytes,
         Err(e) => return (Err(format!("unreadable: {e}")), None),

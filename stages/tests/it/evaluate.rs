@@ -94,7 +94,7 @@ struct Expect {
 /// The figures of one evaluation, checked against the rows it scored.
 fn check_evaluation(what: &str, e: &Evaluation, scored: &[Row]) {
     let mut per_label = [0u64; 10];
-    scored.iter().for_each(|r| per_label[r.label as usize] += 1);
+    scored.iter().for_each(|r| per_label[r.label] += 1);
     let row_sums: Vec<u64> = e.confusion.iter().map(|row| row.iter().sum()).collect();
     assert_eq!(row_sums, per_label, "{what}: confusion rows are the label counts");
     assert_eq!(e.samples, scored.len(), "{what}: samples");
