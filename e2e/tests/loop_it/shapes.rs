@@ -59,6 +59,18 @@ fn the_loop_on_colour_shapes_named_by_words() {
         started.elapsed().as_secs_f64()
     );
     assert!(accuracy >= 90.0, "base accuracy {accuracy}% on the test split");
+    // The retrain's "fetch" step checks the team's dataset and copies no MNIST into it, even
+    // with MNIST_DIR set (as CI sets it).
+    let fetch = testkit::run(
+        Command::new(bins().join("pipeline"))
+            .arg("--repo")
+            .arg(&repo)
+            .args(["data", "fetch"])
+            .env("MNIST_DIR", work.path().join("mnist-elsewhere")),
+        "pipeline data fetch",
+    );
+    assert!(fetch.contains("ok an image folder"), "{fetch}");
+    assert!(std::fs::read_dir(&data).unwrap().all(|e| e.unwrap().file_type().unwrap().is_dir()), "files in {data:?}");
     let git = |args: &[&str]| testkit::run(Command::new("git").args(args).current_dir(&repo), "git");
     assert!(git(&["log", "--format=%s"]).contains("pipeline init --dataset: the shapes task"));
     assert_eq!(git(&["status", "--porcelain"]), "", "init committed everything it wrote");

@@ -98,8 +98,12 @@ fn fetch(repo: &RepoPaths, from: Option<PathBuf>, to: Option<PathBuf>) -> Result
         None => pipeline::base::data_dir(repo)?,
     };
     let task = pipeline::params::task(&repo.params())?;
-    if from.is_none() && task != gitops::task::Task::default() {
-        // Another task than MNIST: its base dataset is the team's own; nothing to download.
+    if task != gitops::task::Task::default() {
+        // Another task than MNIST: its base dataset is the team's own. Nothing is downloaded or
+        // copied, whatever `--from` or `MNIST_DIR` say: `data/<name>` may link to their folder.
+        if let Some(from) = &from {
+            eprintln!("note: not copying MNIST from {}: this repo's task is {}", from.display(), task.name);
+        }
         let data: pipeline::params::DataParams = pipeline::params::section(&repo.params(), "data")?;
         let dataset = pipeline::data::open(&dest, data.test_share).with_context(|| {
             format!(
