@@ -32,8 +32,6 @@ pub enum BaseError {
     Registry(#[from] RegistryError),
     #[error("training failed: {0}")]
     Torch(#[from] tch::TchError),
-    #[error("{dataset} has classes {found:?}, but the task lists {expected:?} (params.yaml `task.classes`)")]
-    Classes { dataset: String, found: Vec<String>, expected: Vec<String> },
     #[error("{dataset}: the {split} split has no usable image ({bad} unreadable or blank; first: {first})")]
     Empty { dataset: String, split: &'static str, bad: usize, first: String },
 }
@@ -63,18 +61,13 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
     let arch: Architecture = params::section(&repo.params(), "model")?;
     let train_params: TrainParams = params::section(&repo.params(), "train")?;
     let data_params: params::DataParams = params::section(&repo.params(), "data")?;
-    let dataset = data::open(data_dir, data_params.test_share)?;
-    if dataset.classes() != task.classes {
-        return Err(BaseError::Classes {
-            dataset: dataset.describe(),
-            found: dataset.classes(),
-            expected: task.classes.clone(),
-        });
-    }
+    let dataset = data::open_for(data_dir, data_params.test_share, &task)?;
     let train_set = prepare(&task, dataset.as_ref(), Split::Train)?;
     let test_set = prepare(&task, dataset.as_ref(), Split::Test)?;
     let augment: AugmentParams = params::section(&repo.params(), "augment")?;
-    let (inputs, labels) = with_copies(&task, &train_set, &augment, train_params.augment_copies);
+    let (copies, copy_labels) = augmented_copies(&task, &train_set, &augment, train_params.augment_copies);
+    let inputs: Vec<&[u8]> = train_set.inputs.iter().chain(&copies).map(Vec::as_slice).collect();
+    let labels: Vec<usize> = train_set.labels.iter().chain(&copy_labels).copied().collect();
     let train_batch = Batch::new(&task, &inputs, &labels, device);
     let test_batch = Batch::new(&task, &test_set.inputs, &test_set.labels, device);
 
@@ -100,7 +93,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
         ("base_test_accuracy".to_string(), evaluation.accuracy),
         ("train_loss".to_string(), log.last().map_or(f64::NAN, |l| l.loss)),
         ("train_images".to_string(), train_set.labels.len() as f64),
-        ("augmented_train_images".to_string(), (labels.len() - train_set.labels.len()) as f64),
+        ("augmented_train_images".to_string(), copy_labels.len() as f64),
         ("test_images".to_string(), test_set.labels.len() as f64),
     ]);
     sidecar.confusion = Some(evaluation.confusion.clone());
@@ -149,21 +142,14 @@ pub fn prepare(task: &Task, dataset: &dyn Dataset, split: Split) -> Result<Prepa
     Ok(prepared)
 }
 
-/// The training inputs followed by `copies` seeded augmented copies of each, with their labels.
-fn with_copies(task: &Task, set: &Prepared, p: &AugmentParams, copies: usize) -> (Vec<Vec<u8>>, Vec<usize>) {
-    let mut inputs = set.inputs.clone();
-    let mut labels = set.labels.clone();
-    let augmented: Vec<(Vec<u8>, usize)> = (0..set.inputs.len())
+/// `copies` seeded augmented copies of every training input, with their labels.
+fn augmented_copies(task: &Task, set: &Prepared, p: &AugmentParams, copies: usize) -> (Vec<Vec<u8>>, Vec<usize>) {
+    (0..set.inputs.len())
         .into_par_iter()
         .flat_map_iter(|i| {
             (0..copies).map(move |copy| (augment(task, &set.inputs[i], p, &set.sha256s[i], copy), set.labels[i]))
         })
-        .collect();
-    for (input, label) in augmented {
-        inputs.push(input);
-        labels.push(label);
-    }
-    (inputs, labels)
+        .unzip()
 }
 
 /// The sha256 of the images' digests and labels: which data a model was trained on.

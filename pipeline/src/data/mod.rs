@@ -57,6 +57,8 @@ pub enum DataError {
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Idx(#[from] IdxError),
+    #[error("{dataset} has classes {found:?}, but the task lists {expected:?} (params.yaml `task.classes`)")]
+    Classes { dataset: String, found: Vec<String>, expected: Vec<String> },
 }
 
 /// A labelled image dataset with a train and a test split.
@@ -83,6 +85,19 @@ pub fn open(path: &Path, test_share: f64) -> Result<Box<dyn Dataset>, DataError>
         });
     }
     Ok(Box::new(ImageFolder::open(path, test_share)?))
+}
+
+/// [`open`], refusing a dataset whose classes are not the task's, in its order.
+pub fn open_for(path: &Path, test_share: f64, task: &gitops::task::Task) -> Result<Box<dyn Dataset>, DataError> {
+    let dataset = open(path, test_share)?;
+    if dataset.classes() != task.classes {
+        return Err(DataError::Classes {
+            dataset: dataset.describe(),
+            found: dataset.classes(),
+            expected: task.classes.clone(),
+        });
+    }
+    Ok(dataset)
 }
 
 /// MNIST's four IDX files in a folder.
@@ -195,5 +210,24 @@ impl Mnist {
             return Err(IdxError::CountMismatch { images: images.count, labels: labels.len(), path: labels_path });
         }
         Ok(Self { pixels: images.pixels, labels })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitops::task::Task;
+
+    #[test]
+    fn a_dataset_of_other_classes_than_the_task_is_refused_naming_both() {
+        let dir = tempfile::tempdir().unwrap();
+        for class in ["cat", "dog"] {
+            std::fs::create_dir_all(dir.path().join(class)).unwrap();
+            image::GrayImage::new(8, 8).save(dir.path().join(class).join("a.png")).unwrap();
+        }
+        let err = open_for(dir.path(), 0.5, &Task::default()).err().expect("refused").to_string();
+        assert!(err.contains(r#"has classes ["cat", "dog"], but the task lists ["0", "1""#), "{err}");
+        let task = Task { classes: vec!["cat".into(), "dog".into()], ..Task::default() };
+        assert_eq!(open_for(dir.path(), 0.5, &task).unwrap().classes(), task.classes);
     }
 }

@@ -48,18 +48,7 @@ pub fn run(args: &Args) -> Result<Vec<Row>, StageError> {
     let p: IngestParams = params::section(&args.params, "ingest")?;
     let task = params::task(&args.params)?;
     let data: DataParams = params::section(&args.params, "data")?;
-    let dataset = data::open(&args.data, data.test_share)?;
-    if dataset.classes() != task.classes {
-        return Err(StageError::Invalid {
-            path: args.data.clone(),
-            what: format!(
-                "{} has classes {:?}, but params task.classes lists {:?}",
-                dataset.describe(),
-                dataset.classes(),
-                task.classes
-            ),
-        });
-    }
+    let dataset = data::open_for(&args.data, data.test_share, &task)?;
     let mut rows = base_rows(dataset.as_ref(), Split::Train, Role::Train, &task)?;
     rows.extend(base_rows(dataset.as_ref(), Split::Test, Role::Test, &task)?);
     rows.extend(feedback_rows(&args.new_data, &p, &task)?);

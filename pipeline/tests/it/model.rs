@@ -58,14 +58,20 @@ fn training_is_seeded_and_a_saved_model_round_trips() {
     assert_eq!(ModelFile::list(models.path()).unwrap(), vec![file]);
 }
 
-#[test]
-fn loading_refuses_changed_weights_and_a_wrong_architecture() {
-    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
+/// The default CNN, untrained, saved with the MNIST task into a temp folder.
+fn saved_default_model() -> (tempfile::TempDir, ModelFile) {
     let models = tempfile::tempdir().unwrap();
     let vs = train::seeded_store(Device::Cpu, 0);
     let _net = Architecture::default().build(&vs.root(), &Task::default());
     let file = ModelFile::fresh(models.path(), chrono::Utc::now());
     file.save(&vs, sidecar()).unwrap();
+    (models, file)
+}
+
+#[test]
+fn loading_refuses_changed_weights_and_a_wrong_architecture() {
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
+    let (_models, file) = saved_default_model();
 
     let wide = Architecture::Cnn(CnnParams { hidden: 64, ..CnnParams::default() });
     let err = file.load(Device::Cpu, &Task::default(), Some(&wide)).unwrap_err();
@@ -148,11 +154,7 @@ fn shapes_task() -> Task {
 #[test]
 fn a_model_of_another_task_is_refused_naming_the_differences() {
     let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
-    let models = tempfile::tempdir().unwrap();
-    let vs = train::seeded_store(Device::Cpu, 0);
-    let _net = Architecture::default().build(&vs.root(), &Task::default());
-    let file = ModelFile::fresh(models.path(), chrono::Utc::now());
-    file.save(&vs, sidecar()).unwrap();
+    let (_models, file) = saved_default_model();
     let err = file.load(Device::Cpu, &shapes_task(), None).unwrap_err();
     assert!(matches!(err, ModelError::Task { .. }), "{err}");
     let text = err.to_string();
@@ -172,10 +174,9 @@ fn a_sidecar_from_before_tasks_loads_as_mnist() {
     let models = crate::root().join("models");
     let file = ModelFile::new(&models, &Registry::load(&models).unwrap().serving).unwrap();
     let text = std::fs::read_to_string(file.sidecar_path()).unwrap();
+    assert!(!text.contains("\"task\"") && !text.contains("\"arch\""), "the committed sidecar predates tasks");
     let sidecar = file.read_sidecar().unwrap();
-    if !text.contains("\"task\"") {
-        assert_eq!(sidecar.task, Task::default());
-    }
+    assert_eq!(sidecar.task, Task::default());
     assert!(matches!(sidecar.architecture, Architecture::Cnn(_)));
 }
 
