@@ -1,9 +1,12 @@
-//! Feedback store, git sync and retrain triggers for the MNIST retraining pipeline.
+//! The torch-free core of a pipeline repository: its settings, its task, its feedback store and
+//! model files, git sync and retrain triggers. Nothing here loads libtorch, so the `pipeline`
+//! command (status, repro, feedback, models, ci, init) starts in milliseconds; the `model`
+//! crate builds networks from what these modules describe.
 //!
-//! This crate has no libtorch dependency: the `pipeline` crate re-exports its modules
-//! (`pipeline::feedback`, `pipeline::git`, ...) and wires [`cli`] into its binary.
-//!
-//! - [`params`]: the `feedback`, `git` and `trigger` sections of `params.yaml`.
+//! - [`params`]: the one reader of `params.yaml` (shared sections typed, stages' own by name).
+//! - [`architecture`]: `model:`, which network and its parameters.
+//! - [`model_file`]: `models/model_<ts>.safetensors` + sidecar, verified by hash and task.
+//! - [`device`]: `--device auto|cpu|cuda`, the choice (resolved by `model::device`).
 //! - [`image_input`]: bounded decoding of untrusted uploads.
 //! - [`feedback`]: `new_data/sub_set_N/...`, `count.json`, dedup, sealing, `fsck`.
 //! - [`git`]: commit, push (with replay on rejection), fetch and fast-forward.
@@ -12,11 +15,14 @@
 //! - [`token`]: the environment variables a GitHub token is read from, for git and the API.
 //! - [`cli`]: `pipeline feedback ...` and `pipeline fsck`.
 
+pub mod architecture;
 pub mod cli;
+pub mod device;
 pub mod feedback;
 mod fsutil;
 pub mod git;
 pub mod image_input;
+pub mod model_file;
 pub mod params;
 pub mod task;
 pub mod token;

@@ -1,4 +1,7 @@
-//! Typed, defaulted settings for the `feedback`, `git`, `trigger` and `task` sections of `params.yaml`.
+//! The one reader of `params.yaml`: [`Params`] holds the sections every part shares (`task`,
+//! `data`, `model`, `train`, `feedback`, `git`, `trigger`), and [`section`] reads a stage's own
+//! section (`ingest:`, `promote:`, ...) into the type its stage defines, through the same
+//! parser and errors.
 //!
 //! Every key has the default documented in `params.yaml`; a missing file means all defaults.
 //! The `PIPELINE_TRIGGER` environment variable (`github`, `local`, `webhook`, `none`) overrides
@@ -6,6 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 /// The environment variable that overrides `trigger.kind`.
@@ -22,8 +26,10 @@ pub enum ParamsError {
     Parse { path: PathBuf, source: serde_yaml::Error },
     #[error("{TRIGGER_ENV}={value:?} is not one of github, local, webhook, none")]
     BadTriggerEnv { value: String },
-    #[error(transparent)]
-    Task(#[from] crate::task::TaskError),
+    #[error("{path}: section `{section}`: {source}")]
+    Section { path: PathBuf, section: String, source: serde_yaml::Error },
+    #[error("{path}: {source}")]
+    Task { path: PathBuf, source: crate::task::TaskError },
     #[error("invalid setting {key} = {value}: {reason}")]
     Invalid { key: &'static str, value: String, reason: &'static str },
 }
@@ -36,6 +42,79 @@ pub struct Params {
     pub git: GitParams,
     pub trigger: TriggerParams,
     pub task: crate::task::Task,
+    pub data: DataParams,
+    pub model: crate::architecture::Architecture,
+    pub train: TrainParams,
+}
+
+/// The `task:` section of the params file at `path`, checked: what the models of this repo
+/// classify and read.
+pub fn task(path: &Path) -> Result<crate::task::Task, ParamsError> {
+    let task: crate::task::Task = section(path, "task")?;
+    task.validate().map_err(|source| ParamsError::Task { path: path.to_path_buf(), source })?;
+    Ok(task)
+}
+
+/// Reads one top-level section of the params file at `path`, or its defaults when the file or
+/// the section is missing. Unknown keys inside a stage's section are errors (its type denies
+/// them), so typos do not pass silently.
+pub fn section<T: DeserializeOwned + Default>(path: &Path, name: &str) -> Result<T, ParamsError> {
+    let Some(doc) = read_doc(path)? else { return Ok(T::default()) };
+    match doc.get(name) {
+        None | Some(serde_yaml::Value::Null) => Ok(T::default()),
+        Some(value) => serde_yaml::from_value(value.clone()).map_err(|source| ParamsError::Section {
+            path: path.to_path_buf(),
+            section: name.to_string(),
+            source,
+        }),
+    }
+}
+
+/// The parsed file, `None` when it does not exist.
+fn read_doc(path: &Path) -> Result<Option<serde_yaml::Value>, ParamsError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => return Err(ParamsError::Read { path: path.to_path_buf(), source }),
+    };
+    let doc = serde_yaml::from_str(&text).map_err(|source| ParamsError::Parse { path: path.to_path_buf(), source })?;
+    Ok(Some(doc))
+}
+
+/// `data:` — where the base dataset lives, relative to the repo root: MNIST's IDX files or an
+/// image folder (`model::data::open` tells them apart).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataParams {
+    #[serde(alias = "mnist_dir")]
+    pub dir: PathBuf,
+    /// The share of an image folder without a test split held out for testing (by file hash).
+    pub test_share: f64,
+}
+
+impl Default for DataParams {
+    fn default() -> Self {
+        Self { dir: PathBuf::from("data/mnist"), test_share: 0.2 }
+    }
+}
+
+/// `train:` — the seeded optimisation settings of `pipeline train-base`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TrainParams {
+    pub seed: u64,
+    pub epochs: usize,
+    pub batch_size: usize,
+    pub learning_rate: f64,
+    /// Seeded augmented copies (params `augment:`, the transforms the task allows) of every
+    /// training image, added to the base training set: small image sets need them.
+    pub augment_copies: usize,
+}
+
+impl Default for TrainParams {
+    fn default() -> Self {
+        Self { seed: 0, epochs: 8, batch_size: 64, learning_rate: 1e-3, augment_copies: 0 }
+    }
 }
 
 /// `feedback:`: sub_set size and upload limits.
@@ -195,10 +274,9 @@ impl Params {
     /// [`Params::load`] with the environment given as a function (for tests).
     pub fn load_with_env(repo_root: &Path, env: impl Fn(&str) -> Option<String>) -> Result<Self, ParamsError> {
         let path = repo_root.join("params.yaml");
-        let mut params = match std::fs::read_to_string(&path) {
-            Ok(text) => Self::from_yaml(&text).map_err(|source| ParamsError::Parse { path, source })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::default(),
-            Err(source) => return Err(ParamsError::Read { path, source }),
+        let mut params = match read_doc(&path)? {
+            Some(doc) => Self::from_value(doc).map_err(|source| ParamsError::Parse { path: path.clone(), source })?,
+            None => Self::default(),
         };
         if let Some(value) = env(TRIGGER_ENV).filter(|v| !v.trim().is_empty()) {
             params.trigger.kind = value.parse()?;
@@ -206,18 +284,21 @@ impl Params {
         if let Some(url) = env(WEBHOOK_URL_ENV).filter(|v| !v.trim().is_empty()) {
             params.trigger.webhook.url = url;
         }
-        params.validate()?;
+        params.validate(&path)?;
         Ok(params)
     }
 
     /// Parses the YAML text of a whole `params.yaml` (no environment override).
     pub fn from_yaml(text: &str) -> Result<Self, serde_yaml::Error> {
         // A file with only comments parses as null: all defaults.
-        let value: serde_yaml::Value = serde_yaml::from_str(text)?;
+        Self::from_value(serde_yaml::from_str(text)?)
+    }
+
+    fn from_value(value: serde_yaml::Value) -> Result<Self, serde_yaml::Error> {
         if value.is_null() { Ok(Self::default()) } else { serde_yaml::from_value(value) }
     }
 
-    fn validate(&self) -> Result<(), ParamsError> {
+    fn validate(&self, path: &Path) -> Result<(), ParamsError> {
         let invalid = |key, value: u64, reason| ParamsError::Invalid { key, value: value.to_string(), reason };
         if self.feedback.threshold == 0 {
             return Err(invalid("feedback.threshold", 0, "must be at least 1"));
@@ -228,7 +309,6 @@ impl Params {
         if self.git.push_attempts == 0 {
             return Err(invalid("git.push_attempts", 0, "must be at least 1"));
         }
-        self.task.validate()?;
-        Ok(())
+        self.task.validate().map_err(|source| ParamsError::Task { path: path.to_path_buf(), source })
     }
 }

@@ -1,18 +1,15 @@
-//! The GitOps retraining pipeline for MNIST-style digit classifiers: data, preprocessing, the
-//! CNN and its saved form, the model registry, and the `pipeline` command line over them.
+//! The orchestration of a GitOps retraining repo that needs no libtorch: the model registry
+//! and releases (install, prune, rollback, pin: each a git commit), where the stages' outputs
+//! live, the local executor of the repo's GitHub Actions workflows, `pipeline init`'s
+//! scaffold, the server's prediction log, and the `pipeline` command over them (and over
+//! `gitops` and `repro`). The commands that run a model are `pipeline-model`'s (`stages`
+//! crate), which `pipeline` runs for them.
 
-pub mod alloc;
-pub mod base;
 pub mod ci;
-pub mod data;
-pub mod device;
-pub mod model;
-pub mod params;
+pub mod cli;
+pub mod paths;
 pub mod predlog;
-pub mod preprocess;
 pub mod registry;
 pub mod release;
 pub mod repo;
-pub mod rng;
 pub mod scaffold;
-pub mod stages;

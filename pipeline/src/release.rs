@@ -4,11 +4,14 @@
 //! configured remote), so every server that follows git follows it.
 
 use chrono::Utc;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::model::{ModelError, ModelFile, Sidecar};
 use crate::registry::{Action, Registry, RegistryError};
 use gitops::git::{self, Credentials, GitError, PushOutcome, Rebase};
+use gitops::model_file::{ModelError, ModelFile, Sidecar, Verified};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReleaseError {
@@ -20,21 +23,33 @@ pub enum ReleaseError {
     Git(#[from] GitError),
     #[error(transparent)]
     Params(#[from] gitops::params::ParamsError),
-    #[error(transparent)]
-    Task(#[from] crate::params::ParamsError),
     #[error("{version} is already the serving model")]
     AlreadyServing { version: String },
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// Copies a verified candidate into `models/` as a new version (weights first, sidecar last)
-/// and returns its sidecar.
+/// Copies a verified candidate into `models/` as a new version (weights first, fsynced and
+/// renamed into place, sidecar last) and returns its sidecar. The bytes copied are the bytes
+/// whose hash was checked.
 pub fn install(models: &Path, candidate: &ModelFile, mut sidecar: Sidecar) -> Result<Sidecar, ReleaseError> {
-    let loaded = candidate.load(tch::Device::Cpu, &sidecar.task, Some(&sidecar.architecture))?;
+    let Verified { bytes, .. } = candidate.verify(&sidecar.task, Some(&sidecar.architecture))?;
     sidecar.created_at = Utc::now();
     let file = ModelFile::fresh(models, sidecar.created_at);
-    Ok(file.save(&loaded.vs, sidecar)?)
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReleaseError::Io { path, source }
+    };
+    std::fs::create_dir_all(models).map_err(io(models))?;
+    let tmp = models.join(format!(".{}.partial.safetensors", file.version));
+    let mut out = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+    out.write_all(&bytes).and_then(|()| out.sync_all()).map_err(io(&tmp))?;
+    let weights = file.weights_path();
+    std::fs::rename(&tmp, &weights).map_err(io(&weights))?;
+    sidecar.version = file.version.clone();
+    sidecar.weights = format!("{}.safetensors", file.version);
+    file.write_sidecar(&sidecar)?;
+    Ok(sidecar)
 }
 
 /// Deletes the oldest versions beyond `keep`, never the served or a pinned one. Returns the
@@ -55,15 +70,16 @@ pub fn prune(models: &Path, registry: &Registry, keep: usize) -> Result<Vec<Stri
     Ok(removed)
 }
 
-/// Points the registry back at an earlier version on disk, verifying it first.
+/// Points the registry back at an earlier version on disk, verifying it first (task, hash and
+/// safetensors header; no libtorch).
 pub fn rollback(repo: &Path, version: &str, reason: &str) -> Result<Registry, ReleaseError> {
     let models = repo.join("models");
     let registry = Registry::load(&models)?;
     if registry.serving == version {
         return Err(ReleaseError::AlreadyServing { version: version.to_string() });
     }
-    let task = crate::params::task(&repo.join("params.yaml"))?;
-    ModelFile::new(&models, version)?.load(tch::Device::Cpu, &task, None)?;
+    let task = gitops::params::task(&repo.join("params.yaml"))?;
+    ModelFile::new(&models, version)?.verify(&task, None)?;
     let registry = registry.with_event(Action::Rollback, version, reason);
     registry.save(&models)?;
     commit_and_push(repo, &[Path::new("models")], &format!("Roll back to {version}\n\n{reason}"))?;
@@ -101,4 +117,18 @@ pub fn commit_and_push(repo: &Path, paths: &[&Path], message: &str) -> Result<Op
         tracing::warn!(%reason, "remote unreachable; the commit is queued for the next push");
     }
     Ok(Some(outcome))
+}
+
+/// What promote decided and why; also what the server shows as the retrain's outcome.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub promoted: bool,
+    /// The new version in models/ when promoted; the candidate's name otherwise.
+    pub candidate: Option<String>,
+    pub serving_before: String,
+    pub reasons: Vec<String>,
+    pub metrics: BTreeMap<String, f64>,
+    pub sub_sets: Vec<u32>,
+    pub pruned: Vec<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
 }

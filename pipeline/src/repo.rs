@@ -30,3 +30,17 @@ impl RepoPaths {
         self.root.join(path)
     }
 }
+
+/// The repository `given` (`--repo`), or else the nearest folder from the current one upwards
+/// that holds params.yaml or dvc.yaml, or else the current folder.
+pub fn find(given: Option<PathBuf>) -> std::io::Result<PathBuf> {
+    if let Some(root) = given {
+        return Ok(root);
+    }
+    let cwd = std::env::current_dir()?;
+    Ok(cwd
+        .ancestors()
+        .find(|d| d.join("params.yaml").is_file() || d.join("dvc.yaml").is_file())
+        .unwrap_or(&cwd)
+        .to_path_buf())
+}

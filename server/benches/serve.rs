@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use pipeline::model::{Classifier, ModelFile};
+use gitops::model_file::ModelFile;
+use model::{Classifier, Weights};
 use pipeline::registry::Registry;
 
 fn env_or(name: &str, default: u64) -> u64 {
@@ -92,7 +93,7 @@ fn in_process(models: &Path) -> (f64, f64) {
         .unwrap();
     let classifier = Classifier::new(model);
     let (pixels, _) = support::test_pixels(32).expect("the benchmark needs MNIST (MNIST_DIR)");
-    let digits = pipeline::preprocess::normalize(&gitops::task::Task::default(), &pixels);
+    let digits = model::preprocess::normalize(&gitops::task::Task::default(), &pixels);
     let rate = |batch: usize| {
         let mut rates: Vec<f64> = (0..3)
             .map(|_| {

@@ -12,7 +12,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender, TrySendError};
-use pipeline::model::Prediction;
+use model::Prediction;
 use tokio::sync::oneshot;
 
 use crate::error::AppError;

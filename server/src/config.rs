@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use pipeline::device::DeviceChoice;
+use gitops::device::DeviceChoice;
 
 const ABOUT: &str =
     "Serve the image classifier of a pipeline repository over HTTP, and follow its git remote to hot-swap new models";

@@ -128,7 +128,7 @@ impl History {
 /// The model's input as a PNG data URL.
 pub fn thumbnail(task: &Task, input: &[u8]) -> String {
     let mut png = Vec::new();
-    pipeline::preprocess::input_image(task, input)
+    model::preprocess::input_image(task, input)
         .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
         .expect("an input-sized PNG encodes");
     format!("data:image/png;base64,{}", base64::engine::general_purpose::STANDARD.encode(png))

@@ -10,7 +10,7 @@ use axum::http::header::CONTENT_TYPE;
 use base64::Engine;
 use gitops::image_input::{self, ImageLimits};
 use gitops::task::Task;
-use pipeline::preprocess;
+use model::preprocess;
 
 use crate::error::AppError;
 

@@ -9,7 +9,9 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use gitops::task::Task;
-use pipeline::model::{Architecture, Classifier, ModelError, ModelFile, Prediction};
+use gitops::architecture::Architecture;
+use gitops::model_file::{ModelError, ModelFile};
+use model::{Classifier, Prediction, Weights};
 use tch::Device;
 
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +116,7 @@ impl Models {
         // The weights of an evicted model and the loader's buffers go back to the kernel
         // before the swap is visible; glibc would otherwise keep the freed heap pages, and
         // RSS crept up with each reload.
-        pipeline::alloc::release_freed_memory();
+        model::alloc::release_freed_memory();
         self.current.store(Some(model));
     }
 

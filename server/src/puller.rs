@@ -14,7 +14,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use gitops::feedback::FeedbackStore;
 use gitops::git::{self, Credentials};
 use gitops::params::GitParams;
-use pipeline::model::ModelFile;
+use gitops::model_file::ModelFile;
 use pipeline::registry::Registry;
 use pipeline::release::{self, ReleaseError};
 use serde::Serialize;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use gitops::image_input::ImageLimits;
 use gitops::params::Params;
-use pipeline::model::Architecture;
+use gitops::architecture::Architecture;
 use pipeline::repo::RepoPaths;
 
 use crate::batcher::{BatchConfig, Batcher};
@@ -26,7 +26,7 @@ pub enum StartError {
     #[error("reading {}: {source}", path.display())]
     Params { path: PathBuf, source: Box<dyn std::error::Error + Send + Sync> },
     #[error(transparent)]
-    Device(#[from] pipeline::device::NoCuda),
+    Device(#[from] model::device::NoCuda),
     #[error("opening the prediction log: {0}")]
     PredLog(#[from] pipeline::predlog::PredLogError),
 }
@@ -73,9 +73,8 @@ impl AppState {
         let repo = RepoPaths::new(root.clone());
         let params =
             Params::load(&root).map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
-        let arch: Architecture = pipeline::params::section(&repo.params(), "model")
-            .map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?;
-        let device = config.device.resolve()?;
+        let arch: Architecture = params.model.clone();
+        let device = model::device::resolve(config.device)?;
         let metrics = Arc::new(Metrics::new());
         let workers = config.workers as usize;
         let task = params.task.clone();

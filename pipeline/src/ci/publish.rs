@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use super::CiError;
-use crate::stages::promote::Decision;
+use crate::release::Decision;
 use gitops::git::{self, Credentials, PushOutcome, Rebase};
 
 pub fn publish(repo: &Path) -> Result<Option<PushOutcome>, CiError> {
     let decision: Option<Decision> =
-        std::fs::read(repo.join(crate::stages::paths::DECISION)).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        std::fs::read(repo.join(crate::paths::DECISION)).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let title = match &decision {
         Some(d) if d.promoted => format!("Retrain: {} promoted", d.candidate.as_deref().unwrap_or("candidate")),
         Some(d) => format!("Retrain: rejected, {} keeps serving", d.serving_before),

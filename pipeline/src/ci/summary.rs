@@ -2,11 +2,11 @@
 //! decision with its reasons — from `artifacts/evaluate/metrics.json` and
 //! `artifacts/promote/decision.json`.
 
-use crate::stages::paths;
+use crate::paths;
 use std::path::Path;
 
 use super::CiError;
-use crate::stages::promote::Decision;
+use crate::release::Decision;
 
 pub fn summary(repo: &Path) -> Result<String, CiError> {
     let read = |rel: &str| -> Result<serde_json::Value, CiError> {

@@ -1,18 +1,19 @@
-//! Subcommands of `pipeline`; each module parses its arguments and calls the library.
+//! Subcommands of `pipeline`; each module parses its arguments and calls the library. The
+//! commands that run a model are `pipeline-model`'s ([`helper`]); their arguments are parsed
+//! here too (`pipeline::cli`), so `--help` and argument errors come without libtorch.
 
 mod ci;
-mod data;
+mod helper;
 mod init;
 mod mine;
 mod models;
-mod predict;
-mod train;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use pipeline::cli;
 use pipeline::repo::RepoPaths;
 
 #[derive(Parser)]
@@ -33,18 +34,18 @@ struct Cli {
 enum Command {
     /// Get the MNIST dataset into data/mnist/.
     #[command(subcommand)]
-    Data(data::DataCommand),
+    Data(cli::DataCommand),
     /// Train the CNN from scratch on MNIST and register it for serving.
-    TrainBase(train::TrainBaseArgs),
+    TrainBase(cli::TrainBaseArgs),
     /// Classify image files with the serving model.
-    Predict(predict::PredictArgs),
+    Predict(cli::PredictArgs),
     /// List predictions worth a review: low confidence, or later marked wrong by feedback.
     Mine(mine::MineArgs),
     /// Run the repo's GitHub Actions workflows on this machine, and the retrain's last steps.
     #[command(subcommand)]
     Ci(ci::CiCommand),
     /// Scaffold a new GitOps retraining repo.
-    Init(init::InitArgs),
+    Init(cli::InitArgs),
     /// List, roll back and pin model versions.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -70,8 +71,6 @@ pub fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    // After the subscriber, so a refused setting is reported.
-    pipeline::alloc::keep_freed_memory();
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
@@ -83,15 +82,14 @@ pub fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
-    let repo = RepoPaths::new(cli.repo.map_or_else(find_repo, Ok)?);
+    let repo = RepoPaths::new(pipeline::repo::find(cli.repo)?);
     match cli.command {
-        Command::Data(c) => data::run(&repo, c),
-        Command::TrainBase(a) => train::run(&repo, a),
-        Command::Predict(a) => predict::run(&repo, a),
+        Command::Data(_) | Command::TrainBase(_) | Command::Predict(_) => helper::exec(),
+        Command::Init(a) if a.dataset.is_some() => helper::exec(),
+        Command::Init(a) => init::run(&a),
         Command::Mine(a) => mine::run(&repo, a),
         Command::Models(c) => models::run(&repo, c),
         Command::Ci(c) => ci::run(&repo, c),
-        Command::Init(a) => init::run(a),
         Command::Feedback(c) => Ok(c.run(&repo.root)?),
         Command::Fsck(a) => Ok(a.run(&repo.root)?),
         Command::Repro(a) => Ok(repro::cli::repro(&repo.root, &a, &stage_bin_dirs())?),
@@ -106,14 +104,4 @@ fn run(cli: Cli) -> Result<ExitCode> {
 /// repro` finds them without PATH set by hand.
 pub(crate) fn stage_bin_dirs() -> Vec<PathBuf> {
     std::env::current_exe().ok().and_then(|exe| exe.parent().map(PathBuf::from)).into_iter().collect()
-}
-
-/// The nearest folder from the current one upwards that holds params.yaml or dvc.yaml.
-fn find_repo() -> Result<PathBuf> {
-    let cwd = std::env::current_dir()?;
-    Ok(cwd
-        .ancestors()
-        .find(|d| d.join("params.yaml").is_file() || d.join("dvc.yaml").is_file())
-        .unwrap_or(&cwd)
-        .to_path_buf())
 }

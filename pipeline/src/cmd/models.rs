@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Subcommand;
 use std::process::ExitCode;
 
-use pipeline::model::ModelFile;
+use gitops::model_file::ModelFile;
 use pipeline::registry::Registry;
 use pipeline::release;
 use pipeline::repo::RepoPaths;

@@ -1,6 +1,7 @@
 //! `pipeline init` scaffolds a repo that serves at once, and never overwrites unless told to.
 
-use pipeline::model::ModelFile;
+use gitops::model_file::ModelFile;
+use model::Weights;
 use pipeline::registry::Registry;
 
 #[test]

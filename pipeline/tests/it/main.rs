@@ -2,21 +2,13 @@
 
 mod ci;
 mod cli;
-mod fetch;
 mod help;
-mod idx;
 mod init;
 mod migrate;
-mod model;
 mod models;
-mod preprocess;
 mod workflows;
 
 use std::path::PathBuf;
-
-/// libtorch's random generator is process-wide: tests that seed it take this lock so tests
-/// running on other threads do not draw from it in between.
-pub static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The workspace root.
 pub fn root() -> PathBuf {

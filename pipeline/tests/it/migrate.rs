@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::Command;
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
-use pipeline::data::{Mnist, Split};
-use pipeline::stages::ingest;
-use pipeline::stages::manifest::Role;
+use model::data::{Mnist, Split};
+use stages::ingest;
+use stages::manifest::Role;
 
 fn pipeline(repo: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
@@ -54,7 +54,7 @@ fn old_params() -> String {
 
 fn png(pixels: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    pipeline::preprocess::mnist_image(pixels).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    model::preprocess::mnist_image(pixels).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
     out
 }
 
@@ -91,7 +91,7 @@ fn a_repo_from_before_tasks_keeps_working_with_no_step() {
     std::fs::create_dir_all(root.join("data")).unwrap();
     std::os::unix::fs::symlink(&mnist, root.join("data/mnist")).unwrap();
     let sidecar =
-        std::fs::read_to_string(pipeline::model::ModelFile::list(&root.join("models")).unwrap()[0].sidecar_path())
+        std::fs::read_to_string(gitops::model_file::ModelFile::list(&root.join("models")).unwrap()[0].sidecar_path())
             .unwrap();
     assert!(!sidecar.contains("\"task\"") && !sidecar.contains("\"arch\""), "the committed base model predates tasks");
 

@@ -1,7 +1,7 @@
 //! `pipeline models`: list, pin and rollback are commits, and pruning keeps the latest three
 //! but never the served or a pinned version.
 
-use pipeline::model::ModelFile;
+use gitops::model_file::ModelFile;
 use pipeline::registry::{Action, Registry};
 use std::process::Command;
 
@@ -11,13 +11,12 @@ fn repo_with_versions(extra: usize) -> (tempfile::TempDir, Vec<String>) {
     let repo = crate::temp_repo();
     let models = repo.path().join("models");
     let base = Registry::load(&models).unwrap().serving;
-    let loaded =
-        ModelFile::new(&models, &base).unwrap().load(tch::Device::Cpu, &gitops::task::Task::default(), None).unwrap();
+    let file = ModelFile::new(&models, &base).unwrap();
+    let sidecar = file.read_sidecar().unwrap();
     let mut versions = vec![base.clone()];
     let mut registry = Registry::load(&models).unwrap();
-    for i in 0..extra {
-        let at = chrono::Utc::now() + chrono::Duration::seconds(10 * (i as i64 + 1));
-        let saved = ModelFile::fresh(&models, at).save(&loaded.vs, loaded.sidecar.clone()).unwrap();
+    for _ in 0..extra {
+        let saved = pipeline::release::install(&models, &file, sidecar.clone()).unwrap();
         registry = registry.with_event(Action::Promote, &saved.version, "test");
         versions.push(saved.version);
     }
@@ -43,7 +42,6 @@ fn pipeline(repo: &std::path::Path, args: &[&str]) -> String {
 
 #[test]
 fn pin_and_rollback_are_commits_and_list_shows_them() {
-    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let (repo, versions) = repo_with_versions(1);
     pipeline(repo.path(), &["models", "pin", &versions[0]]);
     pipeline(repo.path(), &["models", "rollback", &versions[0]]);
@@ -69,7 +67,6 @@ fn pin_and_rollback_are_commits_and_list_shows_them() {
 
 #[test]
 fn pruning_keeps_three_and_never_the_served_or_a_pinned_one() {
-    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let (repo, versions) = repo_with_versions(4);
     let models = repo.path().join("models");
     // Serve the oldest and pin the second: both must survive, plus the newest.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::State;
-use pipeline::model::ModelFile;
+use gitops::model_file::ModelFile;
 use pipeline::registry::{Event, Registry};
 use serde::Serialize;
 

@@ -8,7 +8,7 @@ use axum::Json;
 use axum::extract::{Request, State};
 use chrono::Utc;
 use pipeline::predlog::{Event, Record};
-use pipeline::preprocess;
+use model::preprocess;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PenActions, PointerAction};
 use fantoccini::{Client, ClientBuilder, Locator};
-use pipeline::data::{Mnist, Split};
-use pipeline::model::ModelFile;
+use model::data::{Mnist, Split};
+use gitops::model_file::ModelFile;
 use pipeline::registry::{Action, Registry};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -334,7 +334,7 @@ pub fn mnist_test() -> Option<Mnist> {
 
 /// A 28x28 PNG of MNIST test digit `index`, and its label.
 pub fn mnist_png(data: &Mnist, index: usize) -> (Vec<u8>, u8) {
-    let image = pipeline::preprocess::mnist_image(data.image(index));
+    let image = model::preprocess::mnist_image(data.image(index));
     let mut png = Vec::new();
     image.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png).expect("encode a PNG");
     (png, data.labels[index])

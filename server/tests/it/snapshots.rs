@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::Request;
-use pipeline::model::ModelFile;
+use gitops::model_file::ModelFile;
 use serde_json::{Value, json};
 
 use crate::http::{get, multipart, post, post_json, send};

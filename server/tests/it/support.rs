@@ -9,8 +9,9 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use model_server::{AppState, Config};
-use pipeline::data::{Mnist, PIXELS, Split};
-use pipeline::model::{ModelFile, Sidecar};
+use model::data::{Mnist, PIXELS, Split};
+use gitops::model_file::{ModelFile, Sidecar};
+use model::Weights;
 use pipeline::registry::{Action, Registry};
 use pipeline::release;
 use tch::Device;
@@ -218,7 +219,7 @@ pub fn test_pixels(n: usize) -> Option<(Vec<u8>, Vec<u8>)> {
 
 pub fn png_of(pixels: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    pipeline::preprocess::mnist_image(pixels).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    model::preprocess::mnist_image(pixels).write_to(&mut Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
     out
 }
 

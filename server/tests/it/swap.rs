@@ -67,7 +67,7 @@ fn ten_hot_swaps_under_concurrent_load_fail_no_request() {
     assert!(metric(&text, "model_server_model_reloads_total{result=\"success\"}") >= 11.0, "{text}");
     assert_eq!(metric(&text, &format!("model_server_model_info{{version=\"{}\"}}", published[9])), 1.0);
     assert!(server.state.models.loaded_versions().len() <= 3);
-    let on_disk = pipeline::model::ModelFile::list(&repo.server().join("models")).unwrap();
+    let on_disk = gitops::model_file::ModelFile::list(&repo.server().join("models")).unwrap();
     assert_eq!(on_disk.len(), 3, "at most three versions stay on disk (pruned in git by the publisher): {on_disk:?}");
     assert_eq!(on_disk.last().unwrap().version, published[9]);
 }

@@ -1,6 +1,6 @@
-//! `augment`: see `pipeline::stages::augment`.
+//! `augment`: see `stages::augment`.
 use clap::Parser;
-use pipeline::stages::augment;
+use stages::augment;
 
 #[derive(Parser)]
 struct Cli {

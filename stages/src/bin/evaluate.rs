@@ -1,6 +1,6 @@
-//! `evaluate`: see `pipeline::stages::evaluate`.
+//! `evaluate`: see `stages::evaluate`.
 use clap::Parser;
-use pipeline::stages::evaluate;
+use stages::evaluate;
 
 #[derive(Parser)]
 struct Cli {

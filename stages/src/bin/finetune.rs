@@ -1,6 +1,6 @@
-//! `finetune`: see `pipeline::stages::finetune`.
+//! `finetune`: see `stages::finetune`.
 use clap::Parser;
-use pipeline::stages::finetune;
+use stages::finetune;
 
 #[derive(Parser)]
 struct Cli {

@@ -1,6 +1,6 @@
-//! `ingest`: see `pipeline::stages::ingest`.
+//! `ingest`: see `stages::ingest`.
 use clap::Parser;
-use pipeline::stages::{ingest, manifest::Role};
+use stages::{ingest, manifest::Role};
 
 #[derive(Parser)]
 struct Cli {

@@ -1,6 +1,6 @@
-//! `promote`: see `pipeline::stages::promote`.
+//! `promote`: see `stages::promote`.
 use clap::Parser;
-use pipeline::stages::promote;
+use stages::promote;
 
 #[derive(Parser)]
 struct Cli {

@@ -1,6 +1,6 @@
-//! `validate`: see `pipeline::stages::validate`.
+//! `validate`: see `stages::validate`.
 use clap::Parser;
-use pipeline::stages::validate;
+use stages::validate;
 
 #[derive(Parser)]
 struct Cli {

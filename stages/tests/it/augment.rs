@@ -2,8 +2,8 @@
 //! copies that keep its label and identity; the same seed gives the same bytes, another seed
 //! other ones; nothing else in the clean manifest is augmented.
 
-use pipeline::stages::augment::{self, Args, AugmentParams};
-use pipeline::stages::manifest::{self, Role, Row};
+use stages::augment::{self, Args, AugmentParams};
+use stages::manifest::{self, Role, Row};
 use std::path::Path;
 use std::process::Command;
 

@@ -3,12 +3,13 @@
 //! confusion matrices that sum to each set's count (CSV and in JSON), heat map PNGs that
 //! decode, recall.csv, and nothing but the test and held-back rows scored.
 
-use pipeline::data::{Mnist, PIXELS, Split};
-use pipeline::device::DeviceChoice;
-use pipeline::model::{Evaluation, ModelFile};
+use model::data::{Mnist, PIXELS, Split};
+use gitops::device::DeviceChoice;
+use gitops::model_file::ModelFile;
+use model::{Evaluation, Weights};
 use pipeline::registry::Registry;
-use pipeline::stages::evaluate::{self, Args, Comparison, Evidence, Paired, Scores};
-use pipeline::stages::manifest::{self, Role, Row};
+use stages::evaluate::{self, Args, Comparison, Evidence, Paired, Scores};
+use stages::manifest::{self, Role, Row};
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
@@ -50,7 +51,7 @@ fn setup(root: &Path, candidate_dir: &Path, candidate: Candidate) {
         });
     }
     let sidecar =
-        pipeline::model::Sidecar { parent: Some(serving.version.clone()), confusion: None, ..model.sidecar.clone() };
+        gitops::model_file::Sidecar { parent: Some(serving.version.clone()), confusion: None, ..model.sidecar.clone() };
     ModelFile::new(candidate_dir, CANDIDATE).unwrap().save(&model.vs, sidecar).unwrap();
 }
 
@@ -60,7 +61,7 @@ fn rows(mnist: &Mnist, range: std::ops::Range<usize>, role: Role, trained: usize
         .enumerate()
         .map(|(k, i)| {
             let raw: [u8; PIXELS] = mnist.image(i).try_into().unwrap();
-            let image = image::DynamicImage::ImageLuma8(pipeline::preprocess::mnist_image(&raw));
+            let image = image::DynamicImage::ImageLuma8(model::preprocess::mnist_image(&raw));
             let base = matches!(role, Role::Train | Role::Test);
             Row {
                 index: base.then_some(i as i64),

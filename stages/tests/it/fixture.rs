@@ -1,8 +1,8 @@
 //! Inputs the stage tests build in temp dirs: distinct synthetic digits and their PNGs, a tiny
 //! MNIST in IDX files, a params.yaml and manifest rows.
 
-use pipeline::data::{PIXELS, SIDE, TEST_FILES, TRAIN_FILES, idx};
-use pipeline::stages::manifest::{Role, Row};
+use model::data::{PIXELS, SIDE, TEST_FILES, TRAIN_FILES, idx};
+use stages::manifest::{Role, Row};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -32,19 +32,19 @@ pub fn png_of(image: &image::GrayImage) -> Vec<u8> {
 
 /// 28x28 pixels as PNG bytes.
 pub fn png(pixels: &[u8; PIXELS]) -> Vec<u8> {
-    png_of(&pipeline::preprocess::mnist_image(pixels))
+    png_of(&model::preprocess::mnist_image(pixels))
 }
 
 /// The hex sha256 of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
     let file = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(file.path(), bytes).unwrap();
-    pipeline::data::fetch::sha256_file(file.path()).unwrap()
+    model::data::fetch::sha256_file(file.path()).unwrap()
 }
 
 /// The digit as the model sees it: what validate puts in the clean manifest.
 pub fn as_model_sees(image: &image::DynamicImage) -> [u8; PIXELS] {
-    pipeline::preprocess::to_mnist(image).unwrap()
+    model::preprocess::to_mnist(image).unwrap()
 }
 
 /// Writes a tiny MNIST into `dir` (raw IDX files): `train` and `test` digits, `digit(1000 + i)`

@@ -3,10 +3,10 @@
 //! promoted; one that is no better, less accurate, worse on a class, or worse in base test
 //! Brier score is refused, and each reason carries its numbers.
 
-use pipeline::model::Evaluation;
-use pipeline::model::eval::Outcome;
-use pipeline::stages::evaluate::{Comparison, EvaluateParams, Evidence, Scores, paired};
-use pipeline::stages::promote::{PromoteParams, judge};
+use model::Evaluation;
+use model::eval::Outcome;
+use stages::evaluate::{Comparison, EvaluateParams, Evidence, Scores, paired};
+use stages::promote::{PromoteParams, judge};
 
 /// One model's outcomes on the three sets.
 struct Side {

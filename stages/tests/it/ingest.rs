@@ -5,8 +5,8 @@
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
 use gitops::params::FeedbackParams;
-use pipeline::stages::ingest::{self, Args};
-use pipeline::stages::manifest::{self, Role, Row};
+use stages::ingest::{self, Args};
+use stages::manifest::{self, Role, Row};
 use std::path::Path;
 use std::process::Command;
 

@@ -1,9 +1,10 @@
-//! `dvc.yaml` runs each stage with exactly its defaults, so the paths in `pipeline::stages::paths`
+//! `dvc.yaml` runs each stage with exactly its defaults, so the paths in `pipeline::paths`
 //! (which `pipeline ci` and the server read) are the ones the DAG writes, and each is an out of
 //! the stage that writes it.
 
 use clap::{Args, Parser};
-use pipeline::stages::{augment, evaluate, finetune, ingest, paths, promote, validate};
+use pipeline::paths;
+use stages::{augment, evaluate, finetune, ingest, promote, validate};
 
 #[derive(Debug, Parser)]
 struct Stage<A: Args> {

@@ -5,13 +5,14 @@
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
 use gitops::task::Task;
-use pipeline::data::{Mnist, PIXELS, Split};
-use pipeline::model::train::Batch;
-use pipeline::model::{Classifier, ModelFile, eval};
-use pipeline::preprocess;
+use model::data::{Mnist, PIXELS, Split};
+use model::train::Batch;
+use gitops::model_file::ModelFile;
+use model::{Classifier, Weights, eval};
+use model::preprocess;
 use pipeline::registry::Registry;
-use pipeline::stages::augment::{Transform, affine, morph};
-use pipeline::stages::promote::Decision;
+use stages::augment::{Transform, affine, morph};
+use pipeline::release::Decision;
 use std::io::Cursor;
 use std::path::Path;
 use std::time::Instant;
@@ -97,7 +98,7 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_are_refused() {
     let tuned = serving(root);
     assert_ne!(tuned.version(), base.version());
     let (shifted_after, plain_after) = (accuracy(&tuned, &held, held_labels), accuracy(&tuned, &plain, &test.labels));
-    let trained_on = pipeline::stages::finetune::candidate_in(&root.join("artifacts/finetune/candidate"))
+    let trained_on = stages::finetune::candidate_in(&root.join("artifacts/finetune/candidate"))
         .unwrap()
         .read_sidecar()
         .unwrap()

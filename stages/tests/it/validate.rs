@@ -2,9 +2,9 @@
 //! the rest reach the clean manifest as the digit the model sees; the report counts feedback
 //! only; a bad share past `validate.max_bad_share` fails the run after writing every output.
 
-use pipeline::data::PIXELS;
-use pipeline::stages::manifest::{self, Role, Row};
-use pipeline::stages::validate::{self, Args, Quarantined, Report};
+use model::data::PIXELS;
+use stages::manifest::{self, Role, Row};
+use stages::validate::{self, Args, Quarantined, Report};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
@@ -151,7 +151,7 @@ fn check(case: &str, input: Input, expect: Expect) {
     assert_eq!(clean.len(), kept.len(), "{case}: clean rows");
     for (c, r) in clean.iter().zip(&kept) {
         let expected = match r.index {
-            Some(i) => fixture::as_model_sees(&image::DynamicImage::ImageLuma8(pipeline::preprocess::mnist_image(
+            Some(i) => fixture::as_model_sees(&image::DynamicImage::ImageLuma8(model::preprocess::mnist_image(
                 &fixture::digit(1000 + i as usize),
             ))),
             None => fixture::as_model_sees(&image::open(&r.path).unwrap()),

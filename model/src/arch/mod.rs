@@ -1,0 +1,25 @@
+//! The networks a model can be, each one file implementing `nn::ModuleT`, built from the
+//! var-store path, the task (input channels and size, class count) and its own parameters:
+//! `cnn.rs` (PyTorch's MNIST example network) and `resnet.rs` (a small residual network with
+//! global average pooling, for colour photos). `model.arch` in `params.yaml`
+//! ([`gitops::architecture::Architecture`]) picks one; the choice and its parameters are stored
+//! in every sidecar and checked on load. A new architecture is a new file here and a variant
+//! there.
+
+mod cnn;
+mod resnet;
+
+use gitops::architecture::Architecture;
+use gitops::task::Task;
+use tch::nn;
+
+/// A network: normalised inputs `[N, C*H*W]` (or `[N, C, H, W]`) in, `[N, classes]` logits out.
+pub type Network = Box<dyn nn::ModuleT>;
+
+/// The network `arch` describes, its layers under `path`, sized for `task`.
+pub fn build(arch: &Architecture, path: &nn::Path, task: &Task) -> Network {
+    match arch {
+        Architecture::Cnn(p) => Box::new(cnn::Cnn::new(path, p, task)),
+        Architecture::Resnet(p) => Box::new(resnet::Resnet::new(path, p, task)),
+    }
+}

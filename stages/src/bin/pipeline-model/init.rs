@@ -1,0 +1,55 @@
+//! `pipeline init DIR --dataset PATH ...`: scaffold from a team's images, train, commit.
+
+use anyhow::{Context, Result, bail};
+use std::process::ExitCode;
+
+use pipeline::cli::InitArgs;
+use stages::init::{self as dataset, DatasetInit};
+
+pub fn run(args: InitArgs) -> Result<ExitCode> {
+    // Plain `init` (the MNIST repo) is `pipeline`'s own: it needs no model.
+    let Some(path) = args.dataset.clone() else { bail!("init without --dataset is `pipeline init`'s") };
+    if args.channels == Some(2) {
+        bail!("--channels must be 1 (grey) or 3 (RGB)");
+    }
+    let init = DatasetInit {
+        dataset: path,
+        name: args.name,
+        size: args.size,
+        channels: args.channels,
+        arch: args.arch,
+        preprocess: args.preprocess,
+        epochs: args.epochs,
+    };
+    let device = model::device::resolve(args.device)?;
+    let made = dataset::scaffold(&args.dir, &init, args.force)
+        .with_context(|| format!("scaffolding {}", args.dir.display()))?;
+    let task = &made.task;
+    println!("dataset: {} -> {}", made.describe, made.data_link.display());
+    println!(
+        "task {}: {} classes ({}), input {}x{}x{}, preprocess {:?}, network {}",
+        task.name,
+        task.classes.len(),
+        task.classes.join(", "),
+        task.input.channels,
+        task.input.height,
+        task.input.width,
+        task.preprocess,
+        made.architecture.name()
+    );
+    let run = dataset::train_and_commit(&args.dir, device).context("training the base model")?;
+    for (path, why) in run.skipped.iter().take(5) {
+        eprintln!("skipped {}: {why}", path.display());
+    }
+    if run.skipped.len() > 5 {
+        eprintln!("... and {} more images skipped", run.skipped.len() - 5);
+    }
+    println!(
+        "base model {}: {:.2}% on the test split ({} images); registered and committed",
+        run.sidecar.version,
+        100.0 * run.evaluation.accuracy,
+        run.evaluation.samples
+    );
+    println!("next: cd {} && model-server --port 8000 (README.md says what to set)", args.dir.display());
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,115 @@
+//! **ingest**: gathers the base dataset's splits (MNIST's IDX files or an image folder, through
+//! `data::open`) and every sealed `new_data/sub_set_N` into one manifest, holding back a share of
+//! the feedback (chosen by sha256, so the split never moves) for evaluation. Labels become the
+//! task's class indexes. Unsure feedback is left out; open sub_sets wait until they are sealed.
+
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use crate::manifest::{self, Role, Row};
+use crate::{StageError, hash_share};
+use pipeline::paths;
+use model::data::{self, Dataset, Split};
+use gitops::params::{self, DataParams};
+use gitops::feedback::Kind;
+use gitops::task::Task;
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    about = "Gather the base dataset and sealed feedback into one manifest",
+    long_about = "Reads the base dataset (MNIST's IDX files, or an image folder: class folders with optional train/ and test/, or metadata.csv) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). Labels are the class indexes of params task.classes. A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation."
+)]
+pub struct Args {
+    #[arg(long, default_value = "params.yaml")]
+    pub params: PathBuf,
+    /// The base dataset (params data.dir).
+    #[arg(long, visible_alias = "mnist", default_value = "data/mnist")]
+    pub data: PathBuf,
+    #[arg(long, default_value = "new_data")]
+    pub new_data: PathBuf,
+    #[arg(long, default_value = paths::MANIFEST)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IngestParams {
+    pub holdout_share: f64,
+    pub feedback_weight: f64,
+}
+
+impl Default for IngestParams {
+    fn default() -> Self {
+        Self { holdout_share: 0.3, feedback_weight: 1.0 }
+    }
+}
+
+pub fn run(args: &Args) -> Result<Vec<Row>, StageError> {
+    let p: IngestParams = params::section(&args.params, "ingest")?;
+    let task = params::task(&args.params)?;
+    let data: DataParams = params::section(&args.params, "data")?;
+    let dataset = data::open_for(&args.data, data.test_share, &task)?;
+    let mut rows = base_rows(dataset.as_ref(), Split::Train, Role::Train, &task)?;
+    rows.extend(base_rows(dataset.as_ref(), Split::Test, Role::Test, &task)?);
+    rows.extend(feedback_rows(&args.new_data, &p, &task)?);
+    manifest::write(&args.out, &rows)?;
+    Ok(rows)
+}
+
+fn base_rows(dataset: &dyn Dataset, split: Split, role: Role, task: &Task) -> Result<Vec<Row>, StageError> {
+    Ok(dataset
+        .items(split)?
+        .into_iter()
+        .map(|item| Row {
+            path: item.path.display().to_string(),
+            index: item.index.map(|i| i as i64),
+            sha256: item.sha256,
+            label: item.label,
+            source: task.name.clone(),
+            sub_set: None,
+            kind: "base".into(),
+            time: None,
+            weight: 1.0,
+            role,
+            trained: false,
+            pixels: None,
+        })
+        .collect())
+}
+
+/// Rows of every sealed sub_set, in sub_set order, each (image, label) once.
+fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<Row>, StageError> {
+    let mut seen = HashSet::new();
+    let mut rows = Vec::new();
+    for sub_set in gitops::feedback::sealed_sub_sets(new_data)? {
+        for (line, record) in sub_set.records {
+            if record.kind == Kind::Unsure {
+                continue;
+            }
+            let label = task.class_index(&record.label).map_err(|e| StageError::Invalid {
+                path: sub_set.journal.clone(),
+                what: format!("line {line}: {e}"),
+            })?;
+            if !seen.insert((record.sha256.clone(), label)) {
+                continue;
+            }
+            let role = if hash_share(&record.sha256) < p.holdout_share { Role::Holdout } else { Role::FeedbackTrain };
+            rows.push(Row {
+                path: sub_set.dir.join(&record.path).display().to_string(),
+                index: None,
+                sha256: record.sha256,
+                label,
+                source: record.source,
+                sub_set: Some(sub_set.index),
+                kind: format!("{:?}", record.kind).to_lowercase(),
+                time: Some(record.time.to_rfc3339()),
+                weight: p.feedback_weight,
+                role,
+                trained: sub_set.trained,
+                pixels: None,
+            });
+        }
+    }
+    Ok(rows)
+}

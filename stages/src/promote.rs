@@ -1,0 +1,300 @@
+//! **promote**: decides on evidence. The candidate is promoted only if it is better on the
+//! held-back feedback at evaluate's confidence — the bound of its paired Brier difference to
+//! the serving model is below zero, so it counts even when both models are right on every
+//! sample — and McNemar's test does not find it less accurate there (nor its accuracy below
+//! `promote.min_feedback_gain`); and if it is non-inferior within margins elsewhere: its base
+//! test Brier score rises by at most `promote.max_base_brier_increase` (bound) and its accuracy
+//! drops by at most `promote.max_base_drop`, no class's recall drops by more than
+//! `promote.max_class_recall_drop`, and it loses at most `promote.max_earlier_feedback_drop`
+//! on the feedback held back from earlier retrains (new labels that contradict trusted ones
+//! show up there). The decision and every reason, with its numbers, are written either way. On promotion the candidate becomes a new timestamped model
+//! in `models/`, the registry serves it, old versions are pruned to `promote.keep`, and a git
+//! commit carrying the metrics is made (and pushed when a remote is configured). The sealed
+//! sub_sets it looked at are marked trained either way, so `feedback should-retrain` settles.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::evaluate::{Comparison, Paired};
+use crate::finetune::candidate_in;
+use crate::manifest::{self, Role};
+use crate::{StageError, read_json, write_json};
+use pipeline::paths;
+use gitops::params;
+use pipeline::registry::{Action, Registry};
+use pipeline::release::{self, Decision};
+use gitops::feedback::FeedbackStore;
+
+#[derive(Debug, Clone, clap::Args)]
+#[command(
+    about = "Promote the candidate when it is better, and say why either way",
+    long_about = "Reads evaluation.json from evaluate, the candidate from finetune and the clean manifest; writes decision.json. On promotion: a new models/model_<ts>.safetensors with its sidecar, models/registry.json serving it, older versions pruned to params promote.keep, and a git commit (pushed when the remote exists). Thresholds: params promote.*."
+)]
+pub struct Args {
+    #[arg(long, default_value = "params.yaml")]
+    pub params: PathBuf,
+    #[arg(long, default_value = paths::EVALUATION)]
+    pub evaluation: PathBuf,
+    #[arg(long, default_value = paths::CANDIDATE)]
+    pub candidate: PathBuf,
+    #[arg(long, default_value = paths::CLEAN)]
+    pub manifest: PathBuf,
+    /// The repository whose models/ and new_data/ are updated and committed.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    #[arg(long, default_value = paths::DECISION)]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PromoteParams {
+    pub min_feedback_gain: f64,
+    pub max_earlier_feedback_drop: f64,
+    pub max_base_brier_increase: f64,
+    pub max_base_drop: f64,
+    pub max_class_recall_drop: f64,
+    pub keep: usize,
+    pub commit: bool,
+}
+
+impl Default for PromoteParams {
+    fn default() -> Self {
+        Self {
+            min_feedback_gain: 0.0,
+            max_earlier_feedback_drop: 0.02,
+            max_base_brier_increase: 0.02,
+            max_base_drop: 0.01,
+            max_class_recall_drop: 0.05,
+            keep: 3,
+            commit: true,
+        }
+    }
+}
+
+/// Applies the evidence rules; returns whether to promote and the reasons, met or not.
+pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
+    let mut ok = true;
+    let mut reasons = Vec::new();
+    let mut check = |met: bool, reason: String| {
+        ok &= met;
+        reasons.push(reason);
+    };
+    match (&c.candidate.feedback, &c.serving.feedback, &c.evidence.feedback) {
+        (Some(cand), Some(serv), Some(e)) => {
+            let [_, upper] = e.brier_diff_bounds;
+            check(
+                upper < 0.0,
+                format!(
+                    "held-back feedback Brier {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} ({} samples; log-loss {:.4} vs {:.4})",
+                    e.candidate_brier,
+                    e.serving_brier,
+                    e.brier_diff,
+                    percent(e.confidence),
+                    if upper < 0.0 {
+                        "below 0: the candidate is better"
+                    } else {
+                        "not below 0: no evidence the candidate is better"
+                    },
+                    e.samples,
+                    e.candidate_log_loss,
+                    e.serving_log_loss
+                ),
+            );
+            let worse = e.serving_only_right > e.candidate_only_right && e.mcnemar_p < 1.0 - e.confidence;
+            check(!worse, format!("held-back feedback: {}", mcnemar(e, worse)));
+            let gain = cand.accuracy - serv.accuracy;
+            check(
+                gain >= p.min_feedback_gain,
+                format!(
+                    "held-back feedback accuracy {:.2}% vs {:.2}% serving: gain {:+.2} points {} the required {:+.2}",
+                    100.0 * cand.accuracy,
+                    100.0 * serv.accuracy,
+                    100.0 * gain,
+                    if gain >= p.min_feedback_gain { "meets" } else { "is below" },
+                    100.0 * p.min_feedback_gain
+                ),
+            );
+        }
+        _ => check(false, "no held-back feedback yet: nothing shows the candidate is better".into()),
+    }
+    if let (Some(cand), Some(serv)) = (&c.candidate.earlier_feedback, &c.serving.earlier_feedback) {
+        let drop = serv.accuracy - cand.accuracy;
+        check(
+            drop <= p.max_earlier_feedback_drop,
+            format!(
+                "feedback held back from earlier retrains {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2} ({} samples)",
+                100.0 * cand.accuracy,
+                100.0 * serv.accuracy,
+                100.0 * drop.max(0.0),
+                if drop <= p.max_earlier_feedback_drop { "within" } else { "exceeds" },
+                100.0 * p.max_earlier_feedback_drop,
+                cand.samples
+            ),
+        );
+    }
+    let base = &c.evidence.base_test;
+    let [_, upper] = base.brier_diff_bounds;
+    check(
+        upper <= p.max_base_brier_increase,
+        format!(
+            "base test Brier {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} the allowed {:+.4} (log-loss {:.4} vs {:.4})",
+            base.candidate_brier,
+            base.serving_brier,
+            base.brier_diff,
+            percent(base.confidence),
+            if upper <= p.max_base_brier_increase { "within" } else { "exceeds" },
+            p.max_base_brier_increase,
+            base.candidate_log_loss,
+            base.serving_log_loss
+        ),
+    );
+    let drop = c.serving.base_test.accuracy - c.candidate.base_test.accuracy;
+    check(
+        drop <= p.max_base_drop,
+        format!(
+            "base test accuracy {:.2}% vs {:.2}% serving: drop {:.2} points {} the allowed {:.2}; {}",
+            100.0 * c.candidate.base_test.accuracy,
+            100.0 * c.serving.base_test.accuracy,
+            100.0 * drop.max(0.0),
+            if drop <= p.max_base_drop { "within" } else { "exceeds" },
+            100.0 * p.max_base_drop,
+            mcnemar(base, false)
+        ),
+    );
+    let recalls = c.serving.base_test.recall.iter().zip(&c.candidate.base_test.recall);
+    for (class, (serving, candidate)) in recalls.enumerate() {
+        let drop = serving - candidate;
+        if drop > p.max_class_recall_drop {
+            let name = c.classes.get(class).cloned().unwrap_or_else(|| class.to_string());
+            check(
+                false,
+                format!(
+                    "recall of class {name} drops {:.2} points ({:.2}% -> {:.2}%), more than the allowed {:.2}",
+                    100.0 * drop,
+                    100.0 * serving,
+                    100.0 * candidate,
+                    100.0 * p.max_class_recall_drop
+                ),
+            );
+        }
+    }
+    (ok, reasons)
+}
+
+fn percent(confidence: f64) -> String {
+    format!("{:.0}", 100.0 * confidence)
+}
+
+/// McNemar's counts and p-value, as a reason reads them.
+fn mcnemar(e: &Paired, worse: bool) -> String {
+    format!(
+        "McNemar: {} right only by the candidate, {} only by serving, p = {:.3}{}",
+        e.candidate_only_right,
+        e.serving_only_right,
+        e.mcnemar_p,
+        if worse { ": the candidate is less accurate" } else { "" }
+    )
+}
+
+pub fn run(args: &Args) -> Result<Decision, StageError> {
+    let p: PromoteParams = params::section(&args.params, "promote")?;
+    let comparison: Comparison = read_json(&args.evaluation)?;
+    let models = args.repo.join("models");
+    let registry = Registry::load(&models)?;
+    if registry.serving != comparison.serving_version {
+        return Err(StageError::Invalid {
+            path: args.evaluation.clone(),
+            what: format!(
+                "evaluated against {} but {} is serving now; rerun evaluate",
+                comparison.serving_version, registry.serving
+            ),
+        });
+    }
+    let (promote, reasons) = judge(&comparison, &p);
+    let mut metrics = BTreeMap::from([
+        ("base_test_accuracy".to_string(), comparison.candidate.base_test.accuracy),
+        ("serving_base_test_accuracy".to_string(), comparison.serving.base_test.accuracy),
+    ]);
+    let base = &comparison.evidence.base_test;
+    metrics.insert("base_test_log_loss".into(), base.candidate_log_loss);
+    metrics.insert("serving_base_test_log_loss".into(), base.serving_log_loss);
+    if let (Some(c), Some(s)) = (&comparison.candidate.feedback, &comparison.serving.feedback) {
+        metrics.insert("feedback_accuracy".into(), c.accuracy);
+        metrics.insert("serving_feedback_accuracy".into(), s.accuracy);
+        metrics.insert("feedback_holdout_samples".into(), c.samples as f64);
+    }
+    if let Some(e) = &comparison.evidence.feedback {
+        metrics.insert("feedback_log_loss".into(), e.candidate_log_loss);
+        metrics.insert("serving_feedback_log_loss".into(), e.serving_log_loss);
+        metrics.insert("feedback_brier".into(), e.candidate_brier);
+        metrics.insert("serving_feedback_brier".into(), e.serving_brier);
+        metrics.insert("feedback_brier_diff_bound".into(), e.brier_diff_bounds[1]);
+        metrics.insert("feedback_mcnemar_p".into(), e.mcnemar_p);
+    }
+    let sub_sets = sealed_sub_sets(&args.manifest)?;
+    let mut decision = Decision {
+        promoted: promote,
+        candidate: Some(comparison.candidate_version.clone()),
+        serving_before: registry.serving.clone(),
+        reasons,
+        metrics: metrics.clone(),
+        sub_sets: sub_sets.clone(),
+        pruned: Vec::new(),
+        at: chrono::Utc::now(),
+    };
+    let mut changed: Vec<&Path> = Vec::new();
+    if promote {
+        let candidate = candidate_in(&args.candidate)?;
+        let mut sidecar = candidate.read_sidecar()?;
+        sidecar.metrics.extend(metrics.clone());
+        sidecar.confusion = Some(comparison.candidate.base_test.confusion);
+        let installed = release::install(&models, &candidate, sidecar)?;
+        let registry = registry.with_event(Action::Promote, &installed.version, &decision.reasons.join("; "));
+        registry.save(&models)?;
+        decision.pruned = release::prune(&models, &registry, p.keep)?;
+        decision.candidate = Some(installed.version);
+        changed.push(Path::new("models"));
+    }
+    let trained_as = decision.candidate.clone().filter(|_| promote).unwrap_or_else(|| decision.serving_before.clone());
+    let store = FeedbackStore::open(&args.repo)?;
+    let (_, statuses) = store.status()?;
+    let fresh: Vec<u32> = statuses
+        .iter()
+        .filter(|s| s.sealed && !s.trained && sub_sets.contains(&s.sub_set))
+        .map(|s| s.sub_set)
+        .collect();
+    for n in &fresh {
+        store.mark_trained(*n, &trained_as)?;
+    }
+    if !fresh.is_empty() {
+        changed.push(Path::new("new_data"));
+    }
+    write_json(&args.out, &decision)?;
+    if p.commit && !changed.is_empty() {
+        release::commit_and_push(&args.repo, &changed, &commit_message(&decision))?;
+    }
+    Ok(decision)
+}
+
+/// Sealed sub_sets whose feedback the candidate was trained or judged on.
+fn sealed_sub_sets(manifest_path: &Path) -> Result<Vec<u32>, StageError> {
+    let mut sub_sets: Vec<u32> = manifest::read(manifest_path)?
+        .iter()
+        .filter(|r| matches!(r.role, Role::FeedbackTrain | Role::Holdout))
+        .filter_map(|r| r.sub_set)
+        .collect();
+    sub_sets.sort_unstable();
+    sub_sets.dedup();
+    Ok(sub_sets)
+}
+
+fn commit_message(d: &Decision) -> String {
+    let title = match (&d.candidate, d.promoted) {
+        (Some(v), true) => format!("Promote {v} (was {})", d.serving_before),
+        _ => format!("Retrain rejected; {} keeps serving", d.serving_before),
+    };
+    let metrics: Vec<String> = d.metrics.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();
+    format!("{title} [skip ci]\n\n{}\n\nsub_sets: {:?}\n{}\n", d.reasons.join("\n"), d.sub_sets, metrics.join("\n"))
+}
