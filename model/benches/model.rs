@@ -7,10 +7,10 @@
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-use gitops::task::{InputShape, Normalize, Preprocess, Task};
-use model::train::{self, Batch};
 use gitops::architecture::{Architecture, ResnetParams};
 use gitops::params::TrainParams;
+use gitops::task::{InputShape, Normalize, Preprocess, Task};
+use model::train::{self, Batch};
 
 fn main() {
     model::alloc::keep_freed_memory();

@@ -6,8 +6,8 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor, nn, nn::OptimizerConfig};
 
 use crate::arch::Network;
-use gitops::params::TrainParams;
 use crate::preprocess;
+use gitops::params::TrainParams;
 use gitops::task::Task;
 
 /// One line of the training log (written as CSV for DVC plots).

@@ -138,4 +138,3 @@ fn parse_size(text: &str) -> Result<(u32, u32), String> {
 fn parse_preprocess(text: &str) -> Result<Preprocess, String> {
     serde_yaml::from_str(text).map_err(|_| format!("`{text}` is not one of fit, crop, digit"))
 }
-

@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
-use gitops::task::Task;
 use gitops::architecture::Architecture;
 use gitops::model_file::{ModelError, ModelFile};
+use gitops::task::Task;
 use model::{Classifier, Prediction, Weights};
 use tch::Device;
 

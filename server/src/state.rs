@@ -4,9 +4,9 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use gitops::architecture::Architecture;
 use gitops::image_input::ImageLimits;
 use gitops::params::Params;
-use gitops::architecture::Architecture;
 use pipeline::repo::RepoPaths;
 
 use crate::batcher::{BatchConfig, Batcher};

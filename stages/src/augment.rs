@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
 
-use crate::manifest::{self, Role, Row};
 use crate::StageError;
-use pipeline::paths;
+use crate::manifest::{self, Role, Row};
 use gitops::params;
-use model::rng::SplitMix;
 use gitops::task::Task;
+use model::rng::SplitMix;
+use pipeline::paths;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(

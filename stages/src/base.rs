@@ -9,18 +9,18 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use tch::Device;
 
-use model::data::{self, DataError, Dataset, Item, Loader, Split};
-use model::train::{self, Batch, EpochLog};
+use crate::augment::{AugmentParams, augment};
 use gitops::architecture::Architecture;
+use gitops::image_input::ImageLimits;
 use gitops::model_file::{ModelError, ModelFile, Sidecar};
-use model::{Classifier, Evaluation, LoadedModel, Weights, eval};
 use gitops::params::{self, ParamsError, TrainParams};
+use gitops::task::Task;
+use model::data::{self, DataError, Dataset, Item, Loader, Split};
 use model::preprocess;
+use model::train::{self, Batch, EpochLog};
+use model::{Classifier, Evaluation, LoadedModel, Weights, eval};
 use pipeline::registry::{Registry, RegistryError};
 use pipeline::repo::RepoPaths;
-use crate::augment::{AugmentParams, augment};
-use gitops::image_input::ImageLimits;
-use gitops::task::Task;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BaseError {

@@ -10,14 +10,14 @@ use std::path::{Path, PathBuf};
 use crate::finetune::candidate_in;
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, write_file, write_json};
-use pipeline::paths;
+use gitops::architecture::Architecture;
 use gitops::device::DeviceChoice;
+use gitops::model_file::ModelFile;
+use gitops::params;
 use model::eval::Outcome;
 use model::train::Batch;
-use gitops::architecture::Architecture;
-use gitops::model_file::ModelFile;
 use model::{Classifier, Evaluation, Weights};
-use gitops::params;
+use pipeline::paths;
 use pipeline::registry::Registry;
 
 mod heatmap;
@@ -99,8 +99,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     // Each model's outcomes on the three sets, in manifest order, so the two pair up.
     let outcomes = |file: &ModelFile| -> Result<[Vec<Outcome>; 3], StageError> {
         let classifier = Classifier::new(file.load(device, &task, Some(&arch))?);
-        Ok([&test, &holdout, &earlier]
-            .map(|(batch, labels)| model::eval::outcomes(&classifier, &batch.xs, labels)))
+        Ok([&test, &holdout, &earlier].map(|(batch, labels)| model::eval::outcomes(&classifier, &batch.xs, labels)))
     };
     let (candidate, serving) = (outcomes(&candidate_file)?, outcomes(&serving_file)?);
     let scores = |o: &[Vec<Outcome>; 3]| {

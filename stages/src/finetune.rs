@@ -10,13 +10,13 @@ use std::path::{Path, PathBuf};
 
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, io_err, write_file};
-use pipeline::paths;
-use gitops::device::DeviceChoice;
-use model::train::{self, Batch};
 use gitops::architecture::Architecture;
+use gitops::device::DeviceChoice;
 use gitops::model_file::ModelFile;
-use model::Weights;
 use gitops::params::{self, TrainParams};
+use model::Weights;
+use model::train::{self, Batch};
+use pipeline::paths;
 use pipeline::registry::Registry;
 
 #[derive(Debug, Clone, clap::Args)]

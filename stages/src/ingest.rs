@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, hash_share};
-use pipeline::paths;
-use model::data::{self, Dataset, Split};
-use gitops::params::{self, DataParams};
 use gitops::feedback::Kind;
+use gitops::params::{self, DataParams};
 use gitops::task::Task;
+use model::data::{self, Dataset, Split};
+use pipeline::paths;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(

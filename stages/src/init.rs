@@ -9,12 +9,12 @@ use std::path::{Path, PathBuf};
 use gitops::task::{InputShape, Normalize, Preprocess, Task, TaskAugment};
 use rayon::prelude::*;
 
-use pipeline::scaffold::{self, FILES, ScaffoldError, check_free, write_files};
-use model::data::{self, Dataset, ImageFolder, Loader, Split};
 use gitops::architecture::{Architecture, CnnParams, ResnetParams};
+use gitops::image_input::ImageLimits;
+use model::data::{self, Dataset, ImageFolder, Loader, Split};
 use model::preprocess;
 use pipeline::repo::RepoPaths;
-use gitops::image_input::ImageLimits;
+use pipeline::scaffold::{self, FILES, ScaffoldError, check_free, write_files};
 
 /// What `pipeline init --dataset` was asked for; `None` fields are derived from the dataset.
 #[derive(Debug, Clone)]

@@ -20,11 +20,11 @@ use crate::evaluate::{Comparison, Paired};
 use crate::finetune::candidate_in;
 use crate::manifest::{self, Role};
 use crate::{StageError, read_json, write_json};
-use pipeline::paths;
+use gitops::feedback::FeedbackStore;
 use gitops::params;
+use pipeline::paths;
 use pipeline::registry::{Action, Registry};
 use pipeline::release::{self, Decision};
-use gitops::feedback::FeedbackStore;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(

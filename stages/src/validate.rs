@@ -12,12 +12,12 @@ use std::path::PathBuf;
 
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, write_file, write_json};
-use pipeline::paths;
-use model::data::Loader;
-use gitops::params;
-use model::preprocess;
 use gitops::image_input::{ImageLimits, decode_limited};
+use gitops::params;
 use gitops::task::Task;
+use model::data::Loader;
+use model::preprocess;
+use pipeline::paths;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(

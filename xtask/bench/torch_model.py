@@ -1,4 +1,4 @@
-"""The same networks and measurements as pipeline/benches/model.rs, in PyTorch, for the ratio.
+"""The same networks and measurements as model/benches/model.rs, in PyTorch, for the ratio.
 BENCH_ARCH picks the network: cnn (1x28x28, ten classes) or resnet (3x32x32, four classes)."""
 import json, os, time
 import torch
@@ -44,7 +44,7 @@ class Block(nn.Module):
 
 
 class Resnet(nn.Module):
-    """pipeline/src/model/arch/resnet.rs: widths 16, 32, 64, one block each."""
+    """model/src/arch/resnet.rs: widths 16, 32, 64, one block each."""
 
     def __init__(self, classes=4, widths=(16, 32, 64)):
         super().__init__()

@@ -34,7 +34,7 @@ pub enum Suite {
 pub fn run(suite: Suite) -> Result<()> {
     let harnesses = [
         (Suite::Dag, "repro", "vs_dvc"),
-        (Suite::Preprocess, "pipeline", "preprocess"),
+        (Suite::Preprocess, "model", "preprocess"),
         (Suite::Feedback, "gitops", "feedback"),
         (Suite::Serve, "model-server", "serve"),
         (Suite::Remote, "repro", "remote"),
@@ -42,9 +42,16 @@ pub fn run(suite: Suite) -> Result<()> {
     if matches!(suite, Suite::Model | Suite::All) {
         model()?;
     }
+    let root = setup::repo_root();
     for (which, package, bench) in harnesses {
         if suite == which || suite == Suite::All {
-            demo::cargo(&setup::repo_root(), &["bench", "-p", package, "--bench", bench], &[])?;
+            let mut env = Vec::new();
+            if which == Suite::Dag {
+                // `pipeline status` / `pipeline repro` as users run them, timed in the same run.
+                demo::cargo(&root, &["build", "--release", "-p", "pipeline", "--bin", "pipeline"], &[])?;
+                env.push(("PIPELINE_BIN", root.join("target/release/pipeline").into_os_string()));
+            }
+            demo::cargo(&root, &["bench", "-p", package, "--bench", bench], &env)?;
         }
     }
     Ok(())
@@ -60,7 +67,7 @@ fn model() -> Result<()> {
     for arch in ["cnn", "resnet"] {
         let ours = figures(
             Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-                .args(["bench", "--quiet", "-p", "pipeline", "--bench", "model"])
+                .args(["bench", "--quiet", "-p", "model", "--bench", "model"])
                 .env("BENCH_ARCH", arch)
                 .current_dir(&root),
         )?;

@@ -426,7 +426,7 @@ fn the_containerfile_builds_the_workspace_binaries_from_sources_that_exist() {
     for member in members.split('"').skip(1).step_by(2) {
         assert!(copied(member), "the workspace member {member} is not copied");
     }
-    let scaffold = text("pipeline/src/scaffold/mod.rs");
+    let scaffold = text("pipeline/src/scaffold.rs");
     let embedded: Vec<&str> = scaffold.split("repo_file!(\"").skip(1).map(|s| s.split('"').next().unwrap()).collect();
     assert!(embedded.len() >= 5, "{embedded:?}");
     for path in embedded.into_iter().chain(["models/registry.json", "Cargo.lock", ".cargo/config.toml"]) {
@@ -434,7 +434,7 @@ fn the_containerfile_builds_the_workspace_binaries_from_sources_that_exist() {
     }
     assert!(copied("deploy/clone-repo.sh"), "the init containers run it");
 
-    // The binaries it builds are exactly model-server, pipeline and the stage binaries.
+    // The binaries it builds are exactly model-server, pipeline, pipeline-model and the stages.
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let metadata = testkit::run(
         Command::new(cargo).args(["metadata", "--no-deps", "--format-version", "1", "--offline"]).current_dir(root()),
@@ -451,7 +451,7 @@ fn the_containerfile_builds_the_workspace_binaries_from_sources_that_exist() {
             }
         }
     }
-    assert_eq!(expected.len(), 8, "model-server, pipeline and six stages: {expected:?}");
+    assert_eq!(expected.len(), 9, "model-server, pipeline, pipeline-model and six stages: {expected:?}");
     let built: BTreeSet<String> = arg(&containerfile, "BINARIES").split_whitespace().map(str::to_string).collect();
     assert_eq!(built, expected);
     assert!(containerfile.contains("cargo build --release --locked"));

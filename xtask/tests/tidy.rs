@@ -114,8 +114,14 @@ fn binaries() -> BTreeSet<String> {
                 declared = true;
             }
         }
-        for path in files(&dir.join("src/bin"), ".rs") {
-            bins.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+        // `src/bin/<name>.rs`, and `src/bin/<name>/main.rs` with its modules beside it.
+        for entry in std::fs::read_dir(dir.join("src/bin")).into_iter().flatten().map(Result::unwrap) {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "rs") {
+                bins.insert(path.file_stem().unwrap().to_string_lossy().into_owned());
+            } else if path.join("main.rs").is_file() {
+                bins.insert(entry.file_name().to_string_lossy().into_owned());
+            }
         }
         if !declared && dir.join("src/main.rs").is_file() {
             bins.insert(member.clone());

@@ -1,12 +1,12 @@
 //! The shared preprocessing makes a digit look the same to the model however it arrives:
 //! inverted, enlarged, off-centre, on a non-square canvas.
 
+use gitops::model_file::ModelFile;
 use gitops::task::Task;
 use image::{DynamicImage, GrayImage, Luma, imageops};
 use model::data::{Mnist, Split};
-use gitops::model_file::ModelFile;
-use model::{Classifier, Weights};
 use model::preprocess::{self, PreprocessError, mnist_image};
+use model::{Classifier, Weights};
 use pipeline::registry::Registry;
 
 fn serving_classifier() -> Classifier {

@@ -7,8 +7,8 @@ use std::process::ExitCode;
 use pipeline::cli::InitArgs;
 
 pub fn run(args: &InitArgs) -> Result<ExitCode> {
-    let files =
-        pipeline::scaffold::init(&args.dir, args.force).with_context(|| format!("scaffolding {}", args.dir.display()))?;
+    let files = pipeline::scaffold::init(&args.dir, args.force)
+        .with_context(|| format!("scaffolding {}", args.dir.display()))?;
     for f in &files {
         println!("wrote {}", args.dir.join(f).display());
     }

@@ -1,5 +1,6 @@
-//! The `pipeline` binary end to end: it runs without LD_LIBRARY_PATH, and `predict --json`
-//! prints one object per image.
+//! The `pipeline` binary end to end: it does not link libtorch, runs `pipeline-model` for the
+//! commands that load a model (without LD_LIBRARY_PATH), says so when that helper is missing,
+//! and `predict --json` prints one object per image.
 
 use std::process::Command;
 
@@ -7,6 +8,49 @@ fn pipeline(repo: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
     cmd.env_remove("LD_LIBRARY_PATH").arg("--repo").arg(repo);
     cmd
+}
+
+/// The shared libraries `ldd` lists for `binary`.
+fn linked(binary: &std::path::Path) -> String {
+    testkit::run(Command::new("ldd").arg(binary), "ldd")
+}
+
+#[test]
+fn pipeline_links_no_libtorch_and_its_helper_does() {
+    let pipeline = std::path::Path::new(env!("CARGO_BIN_EXE_pipeline"));
+    let own = linked(pipeline);
+    assert!(own.contains("libc.so"), "ldd saw the binary: {own}");
+    assert!(!own.contains("torch") && !own.contains("libc10"), "pipeline loads libtorch:\n{own}");
+    let helper = pipeline.with_file_name("pipeline-model");
+    let helper = testkit::require::present(
+        helper.is_file().then_some(helper),
+        "target/<profile>/pipeline-model",
+        "cargo build -p stages --bin pipeline-model (cargo test --workspace builds it)",
+    );
+    let Some(helper) = helper else { return };
+    assert!(linked(&helper).contains("libtorch_cpu"), "the helper is what links libtorch");
+}
+
+#[test]
+fn a_model_command_without_its_helper_says_what_is_missing() {
+    let repo = crate::temp_repo();
+    // A copy of `pipeline` alone in a folder, with no `pipeline-model` beside it or on PATH.
+    let lonely = repo.path().join("bin/pipeline");
+    std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_pipeline"), &lonely).unwrap();
+    let out = Command::new(&lonely)
+        .env("PATH", repo.path().join("bin"))
+        .arg("--repo")
+        .arg(repo.path())
+        .args(["predict", "some.png"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("pipeline-model is not next to") && err.contains("cargo build"), "{err}");
+    // A command that loads no model runs as before.
+    let status = Command::new(&lonely).arg("--repo").arg(repo.path()).args(["models", "list"]).output().unwrap();
+    assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
 }
 
 #[test]

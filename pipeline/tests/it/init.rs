@@ -1,7 +1,6 @@
 //! `pipeline init` scaffolds a repo that serves at once, and never overwrites unless told to.
 
 use gitops::model_file::ModelFile;
-use model::Weights;
 use pipeline::registry::Registry;
 
 #[test]
@@ -26,7 +25,7 @@ fn scaffolds_a_servable_repo_and_refuses_to_overwrite() {
     let registry = Registry::load(&dir.path().join("models")).unwrap();
     ModelFile::new(&dir.path().join("models"), &registry.serving)
         .unwrap()
-        .load(tch::Device::Cpu, &gitops::task::Task::default(), None)
+        .verify(&gitops::task::Task::default(), Some(&Default::default()))
         .unwrap();
     assert!(git2::Repository::open(dir.path()).is_ok());
 

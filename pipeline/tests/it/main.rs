@@ -4,7 +4,6 @@ mod ci;
 mod cli;
 mod help;
 mod init;
-mod migrate;
 mod models;
 mod workflows;
 

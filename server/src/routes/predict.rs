@@ -7,8 +7,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::{Request, State};
 use chrono::Utc;
-use pipeline::predlog::{Event, Record};
 use model::preprocess;
+use pipeline::predlog::{Event, Record};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 

@@ -44,9 +44,8 @@ pub async fn status(State(state): State<AppState>) -> Result<Json<Status>, AppEr
             tracing::warn!("reading the retrain status: {e}");
             RetrainStatus::default()
         });
-        let decision: Option<Value> = std::fs::read(root.join(pipeline::paths::DECISION))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok());
+        let decision: Option<Value> =
+            std::fs::read(root.join(pipeline::paths::DECISION)).ok().and_then(|b| serde_json::from_slice(&b).ok());
         (count, retrain, decision)
     })
     .await

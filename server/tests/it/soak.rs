@@ -71,11 +71,12 @@ fn newest_source(dir: &Path) -> SystemTime {
 fn pipeline_binary() -> Option<PathBuf> {
     let exe = Path::new(env!("CARGO_BIN_EXE_model-server")).with_file_name("pipeline");
     let root = testkit::workspace_root();
-    let sources = newest_source(&root.join("gitops/src")).max(newest_source(&root.join("pipeline/src")));
+    let sources =
+        ["gitops/src", "pipeline/src", "repro/src"].iter().map(|d| newest_source(&root.join(d))).max().unwrap();
     let fresh = exe.metadata().and_then(|m| m.modified()).is_ok_and(|built| built >= sources);
     testkit::require::present(
         fresh.then_some(exe),
-        "a target/debug/pipeline built from the current gitops and pipeline sources",
+        "a target/debug/pipeline built from the current gitops, pipeline and repro sources",
         "cargo build -p pipeline --bin pipeline (cargo test --workspace builds it)",
     )
 }

@@ -8,10 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use model_server::{AppState, Config};
-use model::data::{Mnist, PIXELS, Split};
 use gitops::model_file::{ModelFile, Sidecar};
 use model::Weights;
+use model::data::{Mnist, PIXELS, Split};
+use model_server::{AppState, Config};
 use pipeline::registry::{Action, Registry};
 use pipeline::release;
 use tch::Device;

@@ -3,9 +3,9 @@
 //! confusion matrices that sum to each set's count (CSV and in JSON), heat map PNGs that
 //! decode, recall.csv, and nothing but the test and held-back rows scored.
 
-use model::data::{Mnist, PIXELS, Split};
 use gitops::device::DeviceChoice;
 use gitops::model_file::ModelFile;
+use model::data::{Mnist, PIXELS, Split};
 use model::{Evaluation, Weights};
 use pipeline::registry::Registry;
 use stages::evaluate::{self, Args, Comparison, Evidence, Paired, Scores};

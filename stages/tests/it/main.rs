@@ -9,6 +9,7 @@ mod gate;
 mod help;
 mod ingest;
 mod lock;
+mod migrate;
 mod paths;
 mod retrain;
 mod validate;

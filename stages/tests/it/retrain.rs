@@ -4,15 +4,15 @@
 //! drops by at most a point. Then a batch of deliberately wrong labels is refused by promote.
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
+use gitops::model_file::ModelFile;
 use gitops::task::Task;
 use model::data::{Mnist, PIXELS, Split};
-use model::train::Batch;
-use gitops::model_file::ModelFile;
-use model::{Classifier, Weights, eval};
 use model::preprocess;
+use model::train::Batch;
+use model::{Classifier, Weights, eval};
 use pipeline::registry::Registry;
-use stages::augment::{Transform, affine, morph};
 use pipeline::release::Decision;
+use stages::augment::{Transform, affine, morph};
 use std::io::Cursor;
 use std::path::Path;
 use std::time::Instant;

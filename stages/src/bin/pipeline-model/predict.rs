@@ -4,9 +4,9 @@ use anyhow::{Context, Result};
 use std::process::ExitCode;
 
 use gitops::image_input::{ImageLimits, decode_limited, read_limited};
+use gitops::model_file::ModelFile;
 use gitops::params::Params;
 use gitops::task::ByClass;
-use gitops::model_file::ModelFile;
 use model::{Classifier, Weights, preprocess};
 use pipeline::cli::PredictArgs;
 use pipeline::registry::Registry;

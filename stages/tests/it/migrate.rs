@@ -12,8 +12,11 @@ use model::data::{Mnist, Split};
 use stages::ingest;
 use stages::manifest::Role;
 
+/// `pipeline` from this build (the workspace's tests build it next to the stage binaries).
 fn pipeline(repo: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+    let bin = crate::bin_dir().join("pipeline");
+    assert!(bin.is_file(), "{} is missing: cargo build -p pipeline (cargo test --workspace builds it)", bin.display());
+    let mut cmd = Command::new(bin);
     cmd.env_remove("LD_LIBRARY_PATH").env("PIPELINE_TRIGGER", "none").arg("--repo").arg(repo);
     cmd
 }
@@ -32,7 +35,7 @@ fn run(cmd: &mut Command) -> String {
 /// `params.yaml` as the previous version wrote it: no `task:`, `data.mnist_dir`, no
 /// `model.arch`, no `train.augment_copies`.
 fn old_params() -> String {
-    let text = std::fs::read_to_string(crate::root().join("params.yaml")).unwrap();
+    let text = std::fs::read_to_string(testkit::workspace_root().join("params.yaml")).unwrap();
     let mut out = String::new();
     let mut in_task = false;
     for line in text.lines() {
@@ -84,8 +87,8 @@ fn make_old(root: &Path) {
 
 #[test]
 fn a_repo_from_before_tasks_keeps_working_with_no_step() {
-    let Some(mnist) = crate::shared_mnist() else { return };
-    let repo = crate::temp_repo();
+    let Some(mnist) = testkit::shared_mnist() else { return };
+    let repo = temp_repo();
     let root = repo.path();
     std::fs::write(root.join("params.yaml"), old_params()).unwrap();
     std::fs::create_dir_all(root.join("data")).unwrap();
@@ -155,4 +158,18 @@ fn a_repo_from_before_tasks_keeps_working_with_no_step() {
     let count: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("new_data/count.json")).unwrap()).unwrap();
     assert_eq!(count["totals"]["by_label"]["7"], sevens as u64 + 1, "{count:#}");
+}
+
+/// A copy of the workspace's params.yaml and committed models in a temp dir.
+fn temp_repo() -> tempfile::TempDir {
+    let root = testkit::workspace_root();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(root.join("params.yaml"), dir.path().join("params.yaml")).unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    for entry in std::fs::read_dir(root.join("models")).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), models.join(entry.file_name())).unwrap();
+    }
+    dir
 }
