@@ -5,6 +5,10 @@
 //! and CPU times, the CPU moto spent serving each, the ratios and the machine's load.
 
 #[allow(dead_code)]
+#[path = "../tests/it/support.rs"]
+mod support;
+
+#[allow(dead_code)]
 #[path = "../tests/it/remote/kit.rs"]
 mod kit;
 
@@ -15,15 +19,6 @@ use kit::{Moto, Repo};
 
 const FILES: usize = 10_000;
 const FILE_SIZE: usize = 800;
-
-fn load() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
-}
 
 /// Wall-clock and CPU seconds (user + system, the command and its children, through the
 /// shell's `times`) of one command, which must succeed.
@@ -66,7 +61,7 @@ fn measure(what: &str, moto: &Moto, cmd: Command) -> (f64, f64, f64) {
 }
 
 fn main() {
-    let load_before = load();
+    let load_before = support::load_average();
     let dvc = kit::dvc().expect("python3 is needed for DVC and moto");
     let moto = Moto::start().expect("python3 is needed for moto");
     moto.create_bucket("bench");
@@ -106,7 +101,7 @@ fn main() {
 
     println!(
         "{FILES} files of {FILE_SIZE} bytes, moto_server on 127.0.0.1, load before {load_before}, after {}",
-        load()
+        support::load_average()
     );
     println!(
         "| operation | dvc (s) | repro (s) | speedup | dvc CPU (s) | repro CPU (s) | CPU ratio | moto CPU (s): dvc / repro |"

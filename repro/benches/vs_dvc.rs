@@ -129,12 +129,7 @@ fn main() {
         String::from_utf8_lossy(&version.stdout).trim(),
         if with_pipeline { " and pipeline" } else { "" },
         num_cpus(),
-        std::fs::read_to_string("/proc/loadavg")
-            .unwrap_or_default()
-            .split_whitespace()
-            .take(3)
-            .collect::<Vec<_>>()
-            .join(" ")
+        support::load_average()
     );
     if with_pipeline {
         println!("| scenario | DVC (s) | repro (s) | speedup | target | pipeline (s) | speedup | target |");

@@ -31,6 +31,21 @@ pub fn shared_mnist() -> Option<PathBuf> {
     )
 }
 
+/// A copy of the workspace's params.yaml and committed models in a temp dir, so tests never
+/// write into the checkout.
+pub fn temp_repo() -> tempfile::TempDir {
+    let root = workspace_root();
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::copy(root.join("params.yaml"), dir.path().join("params.yaml")).expect("params.yaml copied");
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).expect("models/ made");
+    for entry in std::fs::read_dir(root.join("models")).expect("the workspace's models/") {
+        let entry = entry.expect("a models/ entry");
+        std::fs::copy(entry.path(), models.join(entry.file_name())).expect("a model file copied");
+    }
+    dir
+}
+
 /// The cache shared with `cargo xtask setup`.
 pub fn cache_root() -> PathBuf {
     std::env::var_os("MNIST_GITOPS_CACHE")

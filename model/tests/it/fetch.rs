@@ -4,7 +4,7 @@ use model::data::fetch::{Source, fetch};
 
 #[test]
 fn copies_the_shared_data_and_verifies_its_checksums() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let dest = tempfile::tempdir().unwrap();
     let files = fetch(&Source::Dir(dir.clone()), dest.path()).unwrap();
     assert_eq!(files.len(), 4);
@@ -17,7 +17,7 @@ fn copies_the_shared_data_and_verifies_its_checksums() {
 
 #[test]
 fn a_damaged_source_file_is_refused_and_not_copied() {
-    let Some(shared) = crate::shared_mnist() else { return };
+    let Some(shared) = testkit::shared_mnist() else { return };
     let src = tempfile::tempdir().unwrap();
     for f in std::fs::read_dir(&shared).unwrap() {
         let f = f.unwrap();

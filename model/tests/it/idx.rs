@@ -20,7 +20,7 @@ fn reads_a_tiny_raw_dataset() {
 
 #[test]
 fn reads_the_shared_gzip_files() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let train = Mnist::load(&dir, Split::Train).unwrap();
     let test = Mnist::load(&dir, Split::Test).unwrap();
     assert_eq!((train.len(), test.len()), (6000, 2000));

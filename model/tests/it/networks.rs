@@ -39,7 +39,7 @@ fn sidecar() -> Sidecar {
 
 #[test]
 fn training_is_seeded_and_a_saved_model_round_trips() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let set = Mnist::load(&dir, Split::Train).unwrap();
     let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
     let (vs_a, _) = tiny_run(&set, 512);
@@ -101,8 +101,8 @@ fn weights_of_another_shape_are_refused_even_with_a_matching_hash() {
 /// The committed base model: trained on the 6,000 shared images, at least 97% on the 2,000.
 #[test]
 fn the_committed_base_model_reaches_97_percent() {
-    let Some(dir) = crate::shared_mnist() else { return };
-    let models = crate::root().join("models");
+    let Some(dir) = testkit::shared_mnist() else { return };
+    let models = testkit::workspace_root().join("models");
     let registry = Registry::load(&models).unwrap();
     let file = ModelFile::new(&models, &registry.serving).unwrap();
     let classifier = Classifier::new(file.load(Device::Cpu, &Task::default(), Some(&Architecture::default())).unwrap());
@@ -170,7 +170,7 @@ fn a_model_of_another_task_is_refused_naming_the_differences() {
 #[test]
 fn a_sidecar_from_before_tasks_loads_as_mnist() {
     // The committed base model's sidecar has neither `task` nor `arch`.
-    let models = crate::root().join("models");
+    let models = testkit::workspace_root().join("models");
     let file = ModelFile::new(&models, &Registry::load(&models).unwrap().serving).unwrap();
     let text = std::fs::read_to_string(file.sidecar_path()).unwrap();
     assert!(!text.contains("\"task\"") && !text.contains("\"arch\""), "the committed sidecar predates tasks");

@@ -10,7 +10,7 @@ use model::{Classifier, Weights};
 use pipeline::registry::Registry;
 
 fn serving_classifier() -> Classifier {
-    let models = crate::root().join("models");
+    let models = testkit::workspace_root().join("models");
     let version = Registry::load(&models).unwrap().serving;
     Classifier::new(
         ModelFile::new(&models, &version)
@@ -44,7 +44,7 @@ fn variants(digit: &GrayImage) -> Vec<(&'static str, DynamicImage)> {
 
 #[test]
 fn prediction_is_the_same_for_every_variant_of_a_digit() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let test = Mnist::load(&dir, Split::Test).unwrap();
     let classifier = serving_classifier();
     let tmp = tempfile::tempdir().unwrap();
@@ -69,7 +69,7 @@ fn prediction_is_the_same_for_every_variant_of_a_digit() {
 
 #[test]
 fn every_variant_reaches_the_model_within_a_few_grey_levels() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let test = Mnist::load(&dir, Split::Test).unwrap();
     let mut drift = [0.0f64; 4];
     for i in 0..100 {
@@ -90,7 +90,7 @@ fn every_variant_reaches_the_model_within_a_few_grey_levels() {
 
 #[test]
 fn an_mnist_digit_keeps_its_shape() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let test = Mnist::load(&dir, Split::Test).unwrap();
     for i in 0..20 {
         let raw = test.image(i);
@@ -102,7 +102,7 @@ fn an_mnist_digit_keeps_its_shape() {
 
 #[test]
 fn every_pixel_layout_of_a_digit_gives_the_same_input() {
-    let Some(dir) = crate::shared_mnist() else { return };
+    let Some(dir) = testkit::shared_mnist() else { return };
     let test = Mnist::load(&dir, Split::Test).unwrap();
     for i in 0..10 {
         let gray = DynamicImage::ImageLuma8(mnist_image(test.image(i)));

@@ -33,7 +33,7 @@ fn pipeline_links_no_libtorch_and_its_helper_does() {
 
 #[test]
 fn a_model_command_without_its_helper_says_what_is_missing() {
-    let repo = crate::temp_repo();
+    let repo = testkit::temp_repo();
     // A copy of `pipeline` alone in a folder, with no `pipeline-model` beside it or on PATH.
     let lonely = repo.path().join("bin/pipeline");
     std::fs::create_dir_all(lonely.parent().unwrap()).unwrap();
@@ -55,8 +55,8 @@ fn a_model_command_without_its_helper_says_what_is_missing() {
 
 #[test]
 fn predict_json_gives_one_line_per_image() {
-    let Some(mnist) = crate::shared_mnist() else { return };
-    let repo = crate::temp_repo();
+    let Some(mnist) = testkit::shared_mnist() else { return };
+    let repo = testkit::temp_repo();
     let digits = repo.path().join("digits");
     let export = pipeline(repo.path())
         .args(["data", "export", "--count", "5", "--data"])
@@ -90,7 +90,7 @@ fn predict_json_gives_one_line_per_image() {
 
 #[test]
 fn predict_names_a_file_that_is_not_an_image() {
-    let repo = crate::temp_repo();
+    let repo = testkit::temp_repo();
     let bogus = repo.path().join("notes.png");
     std::fs::write(&bogus, b"hello").unwrap();
     let out = pipeline(repo.path()).arg("predict").arg(&bogus).output().unwrap();
@@ -129,7 +129,7 @@ fn png_bomb(side: u32) -> Vec<u8> {
 /// names the file and the limit, and the other images are still predicted.
 #[test]
 fn predict_refuses_what_is_too_large_before_reading_or_decoding() {
-    let repo = crate::temp_repo();
+    let repo = testkit::temp_repo();
     let bomb = repo.path().join("bomb.png");
     std::fs::write(&bomb, png_bomb(20_000)).unwrap();
     let max = gitops::image_input::ImageLimits::default();
@@ -170,7 +170,7 @@ fn predict_refuses_what_is_too_large_before_reading_or_decoding() {
 /// An error whose message already holds its cause prints that cause once, not again after it.
 #[test]
 fn an_error_prints_each_cause_once() {
-    let repo = crate::temp_repo();
+    let repo = testkit::temp_repo();
     let missing = repo.path().join("missing.png");
     let out = pipeline(repo.path()).args(["feedback", "add", "--label", "3"]).arg(&missing).output().unwrap();
     assert!(!out.status.success());

@@ -21,7 +21,7 @@ fn help(path: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     stdout
-        .replace(&crate::root().display().to_string(), "[workspace]")
+        .replace(&testkit::workspace_root().display().to_string(), "[workspace]")
         .replace(concat!(" ", env!("CARGO_PKG_VERSION")), " [version]")
 }
 

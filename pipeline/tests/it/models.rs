@@ -8,7 +8,7 @@ use std::process::Command;
 /// A git repo holding the committed base model plus `extra` newer versions (its weights under
 /// new names), the newest serving.
 fn repo_with_versions(extra: usize) -> (tempfile::TempDir, Vec<String>) {
-    let repo = crate::temp_repo();
+    let repo = testkit::temp_repo();
     let models = repo.path().join("models");
     let base = Registry::load(&models).unwrap().serving;
     let file = ModelFile::new(&models, &base).unwrap();

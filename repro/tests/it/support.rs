@@ -189,3 +189,15 @@ impl Sandbox {
         Command::new(ours_bin()).args(args).current_dir(self.repo()).output().expect("run repro")
     }
 }
+
+/// The machine's 1, 5 and 15 minute load averages, for the benches' headers (the tests do not
+/// print it).
+#[allow(dead_code)]
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .split_whitespace()
+        .take(3)
+        .collect::<Vec<_>>()
+        .join(" ")
+}

@@ -88,7 +88,7 @@ fn make_old(root: &Path) {
 #[test]
 fn a_repo_from_before_tasks_keeps_working_with_no_step() {
     let Some(mnist) = testkit::shared_mnist() else { return };
-    let repo = temp_repo();
+    let repo = testkit::temp_repo();
     let root = repo.path();
     std::fs::write(root.join("params.yaml"), old_params()).unwrap();
     std::fs::create_dir_all(root.join("data")).unwrap();
@@ -158,18 +158,4 @@ fn a_repo_from_before_tasks_keeps_working_with_no_step() {
     let count: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("new_data/count.json")).unwrap()).unwrap();
     assert_eq!(count["totals"]["by_label"]["7"], sevens as u64 + 1, "{count:#}");
-}
-
-/// A copy of the workspace's params.yaml and committed models in a temp dir.
-fn temp_repo() -> tempfile::TempDir {
-    let root = testkit::workspace_root();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(root.join("params.yaml"), dir.path().join("params.yaml")).unwrap();
-    let models = dir.path().join("models");
-    std::fs::create_dir_all(&models).unwrap();
-    for entry in std::fs::read_dir(root.join("models")).unwrap() {
-        let entry = entry.unwrap();
-        std::fs::copy(entry.path(), models.join(entry.file_name())).unwrap();
-    }
-    dir
 }
