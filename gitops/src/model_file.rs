@@ -11,7 +11,6 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::architecture::Architecture;
@@ -120,19 +119,21 @@ impl ModelFile {
         serde_json::from_slice(&text).map_err(|source| ModelError::Sidecar { path, source })
     }
 
-    /// Writes the sidecar atomically (after the weights it names are in place).
+    /// Writes `bytes` as the weights, atomically and durably (temp file, fsync, rename, fsync
+    /// the folder): before the sidecar that names them.
+    pub fn write_weights(&self, bytes: &[u8]) -> Result<(), ModelError> {
+        let path = self.weights_path();
+        std::fs::create_dir_all(&self.dir)
+            .and_then(|()| crate::fsutil::replace_durable(&path, bytes, &self.dir))
+            .map_err(|source| ModelError::Io { path, source })
+    }
+
+    /// Writes the sidecar atomically and durably, after the weights it names are in place.
     pub fn write_sidecar(&self, sidecar: &Sidecar) -> Result<(), ModelError> {
-        let side = self.sidecar_path();
-        let tmp = self.dir.join(format!(".{}.partial.json", self.version));
-        let io = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| ModelError::Io { path, source }
-        };
-        let mut file = std::fs::File::create(&tmp).map_err(io(&tmp))?;
+        let path = self.sidecar_path();
         let mut text = serde_json::to_vec_pretty(sidecar).expect("a sidecar serializes");
         text.push(b'\n');
-        file.write_all(&text).and_then(|()| file.sync_all()).map_err(io(&tmp))?;
-        std::fs::rename(&tmp, &side).map_err(io(&side))
+        crate::fsutil::replace_durable(&path, &text, &self.dir).map_err(|source| ModelError::Io { path, source })
     }
 
     /// Checks the model without running it: it was trained for `task` (and with `expected`, is

@@ -8,7 +8,8 @@ use gitops::device::DeviceChoice;
 use gitops::task::Preprocess;
 use std::path::PathBuf;
 
-/// The commands `pipeline-model` runs.
+/// The commands `pipeline-model` runs (`pipeline` lists them among its own and runs plain
+/// `init`, which needs no model, itself).
 #[derive(Subcommand)]
 pub enum ModelCommand {
     /// Get the MNIST dataset into data/mnist/.
@@ -18,7 +19,7 @@ pub enum ModelCommand {
     TrainBase(TrainBaseArgs),
     /// Classify image files with the serving model.
     Predict(PredictArgs),
-    /// Scaffold a new GitOps retraining repo for your own images (`--dataset`).
+    /// Scaffold a new GitOps retraining repo.
     Init(InitArgs),
 }
 

@@ -6,7 +6,6 @@
 use chrono::Utc;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::registry::{Action, Registry, RegistryError};
@@ -29,23 +28,13 @@ pub enum ReleaseError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
-/// Copies a verified candidate into `models/` as a new version (weights first, fsynced and
-/// renamed into place, sidecar last) and returns its sidecar. The bytes copied are the bytes
-/// whose hash was checked.
+/// Copies a verified candidate into `models/` as a new version (weights first, sidecar last)
+/// and returns its sidecar. The bytes copied are the bytes whose hash was checked.
 pub fn install(models: &Path, candidate: &ModelFile, mut sidecar: Sidecar) -> Result<Sidecar, ReleaseError> {
     let Verified { bytes, .. } = candidate.verify(&sidecar.task, Some(&sidecar.architecture))?;
     sidecar.created_at = Utc::now();
     let file = ModelFile::fresh(models, sidecar.created_at);
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| ReleaseError::Io { path, source }
-    };
-    std::fs::create_dir_all(models).map_err(io(models))?;
-    let tmp = models.join(format!(".{}.partial.safetensors", file.version));
-    let mut out = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    out.write_all(&bytes).and_then(|()| out.sync_all()).map_err(io(&tmp))?;
-    let weights = file.weights_path();
-    std::fs::rename(&tmp, &weights).map_err(io(&weights))?;
+    file.write_weights(&bytes)?;
     sidecar.version = file.version.clone();
     sidecar.weights = format!("{}.safetensors", file.version);
     file.write_sidecar(&sidecar)?;

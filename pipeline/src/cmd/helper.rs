@@ -26,9 +26,9 @@ pub fn exec() -> Result<std::process::ExitCode> {
 /// `pipeline-model` next to this executable (where cargo and the container image put it),
 /// else the first on PATH.
 fn locate() -> Option<PathBuf> {
-    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.join(HELPER)));
+    let beside = super::stage_bin_dirs().into_iter().map(|dir| dir.join(HELPER));
     let on_path = std::env::var_os("PATH")
         .into_iter()
         .flat_map(|path| std::env::split_paths(&path).map(|dir| dir.join(HELPER)).collect::<Vec<_>>());
-    beside.into_iter().chain(on_path).find(|p| p.is_file())
+    beside.chain(on_path).find(|p| p.is_file())
 }

@@ -32,20 +32,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Get the MNIST dataset into data/mnist/.
-    #[command(subcommand)]
-    Data(cli::DataCommand),
-    /// Train the CNN from scratch on MNIST and register it for serving.
-    TrainBase(cli::TrainBaseArgs),
-    /// Classify image files with the serving model.
-    Predict(cli::PredictArgs),
+    /// `data`, `train-base`, `predict`, `init`: `pipeline-model`'s, but for plain `init`.
+    #[command(flatten)]
+    Model(cli::ModelCommand),
     /// List predictions worth a review: low confidence, or later marked wrong by feedback.
     Mine(mine::MineArgs),
     /// Run the repo's GitHub Actions workflows on this machine, and the retrain's last steps.
     #[command(subcommand)]
     Ci(ci::CiCommand),
-    /// Scaffold a new GitOps retraining repo.
-    Init(cli::InitArgs),
     /// List, roll back and pin model versions.
     #[command(subcommand)]
     Models(models::ModelsCommand),
@@ -84,9 +78,8 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let repo = RepoPaths::new(pipeline::repo::find(cli.repo)?);
     match cli.command {
-        Command::Data(_) | Command::TrainBase(_) | Command::Predict(_) => helper::exec(),
-        Command::Init(a) if a.dataset.is_some() => helper::exec(),
-        Command::Init(a) => init::run(&a),
+        Command::Model(cli::ModelCommand::Init(a)) if a.dataset.is_none() => init::run(&a),
+        Command::Model(_) => helper::exec(),
         Command::Mine(a) => mine::run(&repo, a),
         Command::Models(c) => models::run(&repo, c),
         Command::Ci(c) => ci::run(&repo, c),
