@@ -11,6 +11,23 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub enum Architecture {
     Cnn(CnnParams),
     Resnet(ResnetParams),
+    Mlp(MlpParams),
+}
+
+/// The multilayer perceptron of tabular tasks: hidden layer widths and dropout.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MlpParams {
+    /// Width of each hidden layer, in order.
+    pub hidden: Vec<i64>,
+    /// Dropout after each hidden layer.
+    pub dropout: f64,
+}
+
+impl Default for MlpParams {
+    fn default() -> Self {
+        Self { hidden: vec![64, 32], dropout: 0.1 }
+    }
 }
 
 /// The CNN's widths and dropout rates.
@@ -59,6 +76,7 @@ impl Architecture {
         match self {
             Self::Cnn(_) => "cnn",
             Self::Resnet(_) => "resnet",
+            Self::Mlp(_) => "mlp",
         }
     }
 }
@@ -70,12 +88,14 @@ impl<'de> Deserialize<'de> for Architecture {
         enum Tagged {
             Cnn(CnnParams),
             Resnet(ResnetParams),
+            Mlp(MlpParams),
         }
         let mut map = serde_json::Map::deserialize(deserializer)?;
         map.entry("arch").or_insert_with(|| "cnn".into());
         match serde_json::from_value(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)? {
             Tagged::Cnn(p) => Ok(Self::Cnn(p)),
             Tagged::Resnet(p) => Ok(Self::Resnet(p)),
+            Tagged::Mlp(p) => Ok(Self::Mlp(p)),
         }
     }
 }

@@ -12,6 +12,7 @@
 //! - [`git`]: commit, push (with replay on rejection), fetch and fast-forward.
 //! - [`trigger`]: what happens when a sub_set is sealed (`github`, `local`, `none`).
 //! - [`task`]: what the classifier tells apart and reads (`task:`), MNIST digits by default.
+//! - [`table`]: the feature schema of a tabular task; rows checked, encoded, written canonically.
 //! - [`token`]: the environment variables a GitHub token is read from, for git and the API.
 //! - [`cli`]: `pipeline feedback ...` and `pipeline fsck`.
 
@@ -24,6 +25,7 @@ pub mod git;
 pub mod image_input;
 pub mod model_file;
 pub mod params;
+pub mod table;
 pub mod task;
 pub mod token;
 pub mod trigger;

@@ -3,8 +3,13 @@
 //! It is the `task:` section of `params.yaml`; a repo without one serves MNIST digits, so repos
 //! made before tasks existed keep working. Every model's sidecar records the task it was
 //! trained for, and a model of another task is refused with the differences named.
+//!
+//! A task is of one of two kinds: `image` (the default) or `tabular`, whose feature columns
+//! are `table:` ([`crate::table::Schema`]); the image fields are then unused.
 
 use serde::{Deserialize, Serialize};
+
+use crate::table::Schema;
 
 /// The folder name of unsure samples in a sub_set: no class may take it.
 pub const RESERVED_CLASS_NAMES: [&str; 1] = ["unsure"];
@@ -22,12 +27,34 @@ pub enum TaskError {
 #[serde(default, deny_unknown_fields)]
 pub struct Task {
     pub name: String,
+    /// `image` (the default, not written) or `tabular`.
+    #[serde(skip_serializing_if = "TaskKind::is_image")]
+    pub kind: TaskKind,
     /// Class names in the order of the model's outputs.
     pub classes: Vec<String>,
+    /// The feature columns of a tabular task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub table: Option<Schema>,
     pub input: InputShape,
     pub normalize: Normalize,
     pub preprocess: Preprocess,
     pub augment: TaskAugment,
+}
+
+/// What a task classifies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskKind {
+    #[default]
+    Image,
+    /// Rows of features (`task.table`).
+    Tabular,
+}
+
+impl TaskKind {
+    pub fn is_image(&self) -> bool {
+        *self == Self::Image
+    }
 }
 
 /// What the network reads: `channels` (1 grey, 3 RGB) x `height` x `width`.
@@ -77,7 +104,9 @@ impl Default for Task {
     fn default() -> Self {
         Self {
             name: "mnist".into(),
+            kind: TaskKind::Image,
             classes: (0..10).map(|d| d.to_string()).collect(),
+            table: None,
             input: InputShape { channels: 1, height: 28, width: 28 },
             normalize: Normalize { mean: vec![0.1307], std: vec![0.3081] },
             preprocess: Preprocess::Digit,
@@ -105,7 +134,37 @@ impl Task {
     /// A digit task (`preprocess: digit`): the page offers a drawing canvas and answers carry
     /// `digit` too.
     pub fn is_digit(&self) -> bool {
-        self.preprocess == Preprocess::Digit
+        self.kind == TaskKind::Image && self.preprocess == Preprocess::Digit
+    }
+
+    /// The schema of a tabular task; `None` for an image task.
+    pub fn schema(&self) -> Option<&Schema> {
+        match self.kind {
+            TaskKind::Tabular => self.table.as_ref(),
+            TaskKind::Image => None,
+        }
+    }
+
+    /// Values per input as the network reads them: `C*H*W` pixels, or one per feature.
+    pub fn input_values(&self) -> usize {
+        self.schema().map_or_else(|| self.input.values(), |s| s.features.len())
+    }
+
+    /// Bytes of one stored input (a manifest's `pixels`): a `u8` per pixel, or a little-endian
+    /// `f32` per feature.
+    pub fn input_bytes(&self) -> usize {
+        self.schema().map_or_else(|| self.input.values(), |s| 4 * s.features.len())
+    }
+
+    /// The shape of a batch of `n` inputs: `[n, C, H, W]`, or `[n, F]`.
+    pub fn batch_shape(&self, n: i64) -> Vec<i64> {
+        match self.schema() {
+            Some(s) => vec![n, s.features.len() as i64],
+            None => {
+                let InputShape { channels, height, width } = self.input;
+                vec![n, i64::from(channels), i64::from(height), i64::from(width)]
+            }
+        }
     }
 
     /// The class index of `label`: a class name, or an index written in decimal.
@@ -150,6 +209,12 @@ impl Task {
                 return bad(format!("class `{class}` is listed twice"));
             }
         }
+        match (self.kind, &self.table) {
+            (TaskKind::Tabular, Some(schema)) => return schema.validate().map_err(TaskError::Invalid),
+            (TaskKind::Tabular, None) => return bad("kind tabular needs `table:` (label column and features)".into()),
+            (TaskKind::Image, Some(_)) => return bad("`table:` is for kind tabular; this task is of kind image".into()),
+            (TaskKind::Image, None) => {}
+        }
         let InputShape { channels, height, width } = self.input;
         if !matches!(channels, 1 | 3) {
             return bad(format!("input.channels is {channels}; it must be 1 (grey) or 3 (RGB)"));
@@ -189,7 +254,15 @@ impl Task {
             }
         };
         differ("name", self.name.clone(), other.name.clone());
+        differ("kind", format!("{:?}", self.kind), format!("{:?}", other.kind));
         differ("classes", format!("{:?}", self.classes), format!("{:?}", other.classes));
+        if let (Some(ours), Some(theirs)) = (self.schema(), other.schema()) {
+            out.extend(ours.differences(theirs));
+            return out;
+        }
+        if self.kind != other.kind {
+            return out;
+        }
         let shape = |s: &InputShape| format!("{}x{}x{}", s.channels, s.height, s.width);
         differ("input", shape(&self.input), shape(&other.input));
         differ("normalize", format!("{:?}", self.normalize), format!("{:?}", other.normalize));
@@ -251,7 +324,9 @@ mod tests {
     fn shapes() -> Task {
         Task {
             name: "shapes".into(),
+            kind: TaskKind::Image,
             classes: vec!["circle".into(), "square".into(), "triangle".into()],
+            table: None,
             input: InputShape { channels: 3, height: 32, width: 40 },
             normalize: Normalize { mean: vec![0.5; 3], std: vec![0.25; 3] },
             preprocess: Preprocess::Fit,
@@ -307,6 +382,25 @@ mod tests {
         assert_eq!(diff.len(), 2, "{diff:?}");
         assert!(diff[0].starts_with("classes: [\"circle\", \"square\", \"triangle\"] here"), "{diff:?}");
         assert_eq!(diff[1], "input: 3x32x40 here, 3x32x28 in the model");
+    }
+
+    #[test]
+    fn a_tabular_task_reads_its_schema_and_is_compared_by_it() {
+        let yaml = "name: iris\nkind: tabular\nclasses: [setosa, versicolor]\ntable:\n  label: species\n  features:\n    - {name: sepal_length, type: number, min: 4}\n    - {name: sepal_width, type: number}\n";
+        let task: Task = serde_yaml::from_str(yaml).unwrap();
+        task.validate().unwrap();
+        assert_eq!((task.input_values(), task.input_bytes(), task.batch_shape(5)), (2, 8, vec![5, 2]));
+        assert!(!task.is_digit());
+        let mut other = task.clone();
+        other.table.as_mut().unwrap().features.pop();
+        let diff = task.differences(&other);
+        assert_eq!(diff, ["table.features: [\"sepal_length\", \"sepal_width\"] here, [\"sepal_length\"] in the model"]);
+        let diff = task.differences(&Task { name: "iris".into(), classes: task.classes.clone(), ..Task::default() });
+        assert_eq!(diff, ["kind: Tabular here, Image in the model"]);
+        let no_table = Task { table: None, ..task };
+        assert!(no_table.validate().unwrap_err().to_string().contains("needs `table:`"));
+        let json = serde_json::to_value(Task::default()).unwrap();
+        assert!(json.get("kind").is_none() && json.get("table").is_none(), "image sidecars are unchanged: {json}");
     }
 
     #[test]

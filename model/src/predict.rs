@@ -51,7 +51,7 @@ impl Classifier {
     /// Classifies a batch of normalised inputs (the output of `preprocess`), one after another
     /// in `flat`, each of the task's `C*H*W` values.
     pub fn predict(&self, flat: &[f32]) -> Vec<Prediction> {
-        let values = self.task().input.values();
+        let values = self.task().input_values();
         if flat.is_empty() || values == 0 {
             return Vec::new();
         }

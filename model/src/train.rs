@@ -30,7 +30,7 @@ pub struct Batch {
 impl Batch {
     /// Normalises inputs (already preprocessed for `task`) into tensors on `device`.
     pub fn new<I: AsRef<[u8]>>(task: &Task, inputs: &[I], labels: &[usize], device: Device) -> Self {
-        let values = task.input.values();
+        let values = task.input_values();
         let mut flat = Vec::with_capacity(inputs.len() * values);
         inputs.iter().for_each(|input| flat.extend(preprocess::normalize(task, input.as_ref())));
         let xs = Tensor::from_slice(&flat).view([inputs.len() as i64, values as i64]).to_device(device);

@@ -102,11 +102,19 @@ pub struct InitArgs {
     /// Overwrite files that already exist.
     #[arg(long)]
     pub force: bool,
-    /// Your own images: class folders (`<class>/<file>`, optionally under `train/` and `test/`)
-    /// or a `metadata.csv` with `file_name,label`. The task is derived from it and the base model
-    /// trained and committed. Without it, the MNIST repo with the embedded base model.
-    #[arg(long, value_name = "PATH")]
+    /// Your own data: images in class folders (`<class>/<file>`, optionally under `train/` and
+    /// `test/`) or with a `metadata.csv` of `file_name,label`; or a table (`.csv`, `.parquet`)
+    /// with `--label`. The task is derived from it and the base model trained and committed.
+    /// Without it (and without `--example`), the MNIST repo with the embedded base model.
+    #[arg(long, value_name = "PATH", conflicts_with = "example")]
     pub dataset: Option<PathBuf>,
+    /// A table's label column: the class of each row (`--dataset FILE.csv --label species`).
+    #[arg(long, value_name = "COLUMN", requires = "dataset")]
+    pub label: Option<String>,
+    /// A bundled example instead of your own data: `iris` (Fisher's 150 flowers, 4 measurements,
+    /// 3 species; a tabular task).
+    #[arg(long, value_parser = ["iris"])]
+    pub example: Option<String>,
     /// The task's name (default: the dataset folder's name).
     #[arg(long, requires = "dataset")]
     pub name: Option<String>,
@@ -116,8 +124,8 @@ pub struct InitArgs {
     /// 1 (grey) or 3 (RGB) (default: 3 when any image has colour).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..=3), requires = "dataset")]
     pub channels: Option<u32>,
-    /// The network (default: resnet for colour, cnn for grey).
-    #[arg(long, value_parser = ["cnn", "resnet"], requires = "dataset")]
+    /// The network (default: mlp for a table, resnet for colour, cnn for grey).
+    #[arg(long, value_parser = ["cnn", "resnet", "mlp"], requires = "dataset")]
     pub arch: Option<String>,
     /// How images reach the network's size: fit (pad), crop (centre), digit (ink on paper).
     #[arg(long, value_parser = parse_preprocess, requires = "dataset")]

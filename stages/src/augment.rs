@@ -2,7 +2,8 @@
 //! `augment.copies` variants (rotation, shift, scale, shear, noise; stroke thickness for digit
 //! tasks; flips and colour jitter where the task allows them). Every
 //! copy draws from its own generator seeded by (seed, image sha256, copy number), so the same
-//! inputs give the same outputs in any thread order.
+//! inputs give the same outputs in any thread order. A tabular task gets no copies: the image
+//! transforms mean nothing for a row of features, so its output is an empty manifest.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -63,7 +64,9 @@ pub fn run(args: &Args) -> Result<Vec<Row>, StageError> {
     let task = params::task(&args.params)?;
     let rows = manifest::read(&args.manifest)?;
     let (p, task) = (&p, &task);
-    let sources: Vec<&Row> = rows.iter().filter(|r| r.role == Role::FeedbackTrain && r.pixels.is_some()).collect();
+    let tabular = task.schema().is_some();
+    let sources: Vec<&Row> =
+        rows.iter().filter(|r| !tabular && r.role == Role::FeedbackTrain && r.pixels.is_some()).collect();
     let out: Vec<Row> = sources
         .par_iter()
         .flat_map_iter(|row| {

@@ -1,11 +1,11 @@
 //! `pipeline train-base`: trains the task's network from scratch on the base dataset (MNIST's
-//! IDX files or an image folder), evaluates it on the test split and saves it as a timestamped
+//! IDX files, an image folder, or a table for a tabular task), evaluates it on the test split and saves it as a timestamped
 //! model registered for serving.
 
 use chrono::Utc;
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use tch::Device;
 
@@ -75,6 +75,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
 
     let vs = train::seeded_store(device, train_params.seed);
     let net = model::arch::build(&arch, &vs.root(), &task);
+    model::arch::fit_standardization(&vs, &task, &train_batch.xs);
     let log = train::train(&vs, &net, &train_batch, &train_params)?;
     let sidecar = Sidecar {
         version: String::new(),
@@ -113,12 +114,18 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
 pub fn prepare(task: &Task, dataset: &dyn Dataset, split: Split) -> Result<Prepared, BaseError> {
     let items = dataset.items(split)?;
     let loader = Loader::new(ImageLimits { max_bytes: 64 << 20, max_pixels: 1 << 26 });
+    if task.schema().is_some() {
+        loader.open_tables(task, items.iter().map(|item| item.path.as_path()).collect::<BTreeSet<_>>());
+    }
     let results: Vec<(&Item, Result<Vec<u8>, String>)> = items
         .par_iter()
         .map(|item| {
-            let input = loader
-                .load(&item.path, item.index)
-                .and_then(|image| preprocess::to_input(task, &image).map_err(|e| format!("blank: {e}")));
+            let input = match (task.schema(), item.index) {
+                (Some(_), Some(row)) => loader.load_row(&item.path, row, task).map(|v| data::table::input_bytes(&v)),
+                _ => loader
+                    .load(&item.path, item.index)
+                    .and_then(|image| preprocess::to_input(task, &image).map_err(|e| format!("blank: {e}"))),
+            };
             (item, input)
         })
         .collect();

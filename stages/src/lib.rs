@@ -89,7 +89,7 @@ pub(crate) fn inputs<'a>(
     rows: &[&'a manifest::Row],
     task: &gitops::task::Task,
 ) -> Result<Vec<&'a [u8]>, StageError> {
-    let values = task.input.values();
+    let values = task.input_bytes();
     rows.iter()
         .map(|r| match r.pixels.as_deref() {
             Some(input) if input.len() == values => Ok(input),

@@ -1,13 +1,15 @@
 //! **validate**: decodes every image of the manifest and checks it (size, colour mode, label
 //! range, exact duplicates, one image with two labels, blank or near-blank, class balance).
 //! Bad samples go to a quarantine list — never deleted — and the clean manifest carries each
-//! good image as the task's input, as the model sees it. The run fails when the bad share of the
+//! good image as the task's input, as the model sees it. For a tabular task every row is checked
+//! against the schema instead (a feedback row whose file changed or breaks the schema is bad),
+//! and the same row with two labels is quarantined like the same image. The run fails when the bad share of the
 //! feedback passes `validate.max_bad_share`, after writing the report.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use crate::manifest::{self, Role, Row};
@@ -15,7 +17,7 @@ use crate::{StageError, write_file, write_json};
 use gitops::image_input::{ImageLimits, decode_limited};
 use gitops::params;
 use gitops::task::Task;
-use model::data::Loader;
+use model::data::{Loader, table};
 use model::preprocess;
 use pipeline::paths;
 
@@ -80,6 +82,11 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     let task = params::task(&args.params)?;
     let rows = manifest::read(&args.manifest)?;
     let loader = Loader::new(ImageLimits { max_bytes: 64 << 20, max_pixels: p.max_side as u64 * p.max_side as u64 });
+    if task.schema().is_some() {
+        let tables: BTreeSet<&std::path::Path> =
+            rows.iter().filter(|r| r.sub_set.is_none()).map(|r| std::path::Path::new(&r.path)).collect();
+        loader.open_tables(&task, tables);
+    }
     let results: Vec<Checked> = rows
         .par_iter()
         .map(|row| match row.sub_set {
@@ -172,6 +179,9 @@ type Checked = (Result<Vec<u8>, String>, Option<String>);
 
 /// A base image as the task's input (an image that cannot be read or holds nothing is bad).
 fn base_input(loader: &Loader, task: &Task, row: &Row) -> Result<Vec<u8>, String> {
+    if let (Some(_), Some(index)) = (task.schema(), row.index) {
+        return loader.load_row(std::path::Path::new(&row.path), index as u64, task).map(|v| table::input_bytes(&v));
+    }
     let image = loader.load(std::path::Path::new(&row.path), row.index.map(|i| i as u64))?;
     preprocess::to_input(task, &image).map_err(|e| format!("blank: {e}"))
 }
@@ -185,6 +195,12 @@ fn feedback_input(row: &Row, p: &ValidateParams, task: &Task) -> Checked {
     };
     if hex::encode(Sha256::digest(&bytes)) != row.sha256 {
         return (Err("changed: the file's sha256 no longer matches its feedback record".into()), None);
+    }
+    if let Some(schema) = task.schema() {
+        let row = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("schema: not a JSON object of features: {e}"))
+            .and_then(|map| schema.check(&map).map_err(|e| format!("schema: {e}")));
+        return (row.map(|row| table::input_bytes(&schema.encode(&row))), Some("row".into()));
     }
     let limits = ImageLimits { max_bytes: 64 << 20, max_pixels: p.max_side as u64 * p.max_side as u64 };
     let image = match decode_limited(&bytes, &limits) {

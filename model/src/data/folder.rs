@@ -443,7 +443,7 @@ fn sha256_file(path: &Path) -> Result<String, DataError> {
 
 /// Whether a file belongs to the test split: the first 16 hex digits of its sha256, read as a
 /// share of 2^64, fall below `test_share`. The same bytes always land in the same split.
-fn is_test(sha256: &str, test_share: f64) -> bool {
+pub(crate) fn is_test(sha256: &str, test_share: f64) -> bool {
     let top = sha256.get(..16).and_then(|digits| u64::from_str_radix(digits, 16).ok());
     top.is_some_and(|top| top as f64 / 2f64.powi(64) < test_share)
 }

@@ -1,11 +1,13 @@
 //! Datasets on disk behind one reader trait, [`Dataset`]: MNIST's IDX files (`idx.rs`, and
 //! `pipeline data fetch` in `fetch.rs`) and image folders in torchvision's and Hugging Face's
-//! layouts (`folder.rs`). A dataset lists labelled items per split; [`Loader`] decodes an item's
-//! image, so a bad file is an error naming it that validate's rules handle, never a panic.
+//! layouts (`folder.rs`), and, for tabular tasks, CSV or Parquet tables (`table.rs`). A dataset
+//! lists labelled items per split; [`Loader`] decodes an item's image (or encodes a table's row),
+//! so a bad file is an error naming it that validate's rules handle, never a panic.
 
 pub mod fetch;
 pub mod folder;
 pub mod idx;
+pub mod table;
 
 pub use folder::ImageFolder;
 pub use idx::IdxError;
@@ -87,9 +89,13 @@ pub fn open(path: &Path, test_share: f64) -> Result<Box<dyn Dataset>, DataError>
     Ok(Box::new(ImageFolder::open(path, test_share)?))
 }
 
-/// [`open`], refusing a dataset whose classes are not the task's, in its order.
+/// [`open`] (a [`table::Table`] for a tabular task), refusing a dataset whose classes are not
+/// the task's, in its order.
 pub fn open_for(path: &Path, test_share: f64, task: &gitops::task::Task) -> Result<Box<dyn Dataset>, DataError> {
-    let dataset = open(path, test_share)?;
+    let dataset: Box<dyn Dataset> = match task.schema() {
+        Some(_) => Box::new(table::Table::open(path, test_share, task)?),
+        None => open(path, test_share)?,
+    };
     if dataset.classes() != task.classes {
         return Err(DataError::Classes {
             dataset: dataset.describe(),
@@ -156,11 +162,39 @@ fn split_files(split: Split) -> (&'static str, &'static str) {
 pub struct Loader {
     limits: ImageLimits,
     idx: Mutex<HashMap<PathBuf, Arc<idx::Images>>>,
+    tables: Mutex<HashMap<PathBuf, Arc<table::Table>>>,
 }
 
 impl Loader {
     pub fn new(limits: ImageLimits) -> Self {
-        Self { limits, idx: Mutex::default() }
+        Self { limits, idx: Mutex::default(), tables: Mutex::default() }
+    }
+
+    /// Reads the tables at `paths` for `task` ahead of [`Loader::load_row`]. Call it before a
+    /// parallel loop over rows: polars runs on its own thread pool, which must not be entered
+    /// from rayon's workers while they wait on this cache.
+    pub fn open_tables<'a>(&self, task: &gitops::task::Task, paths: impl IntoIterator<Item = &'a Path>) {
+        for path in paths {
+            // An unreadable table is reported by the `load_row` of each of its rows.
+            let _ = self.load_row(path, 0, task);
+        }
+    }
+
+    /// Row `index` of the table at `path`, encoded for `task` (each file read once).
+    pub fn load_row(&self, path: &Path, index: u64, task: &gitops::task::Task) -> Result<Vec<f32>, String> {
+        let table = {
+            let mut cache = self.tables.lock().unwrap_or_else(PoisonError::into_inner);
+            match cache.get(path) {
+                Some(table) => table.clone(),
+                None => {
+                    let table = Arc::new(table::Table::open(path, 0.0, task).map_err(|e| format!("unreadable: {e}"))?);
+                    cache.insert(path.to_path_buf(), table.clone());
+                    table
+                }
+            }
+        };
+        let row = usize::try_from(index).ok().and_then(|i| table.rows().get(i)).ok_or("row past the table's end")?;
+        Ok(row.values.clone())
     }
 
     /// The image of the file at `path`, or of image `index` in the IDX file at `path`.

@@ -58,6 +58,10 @@ pub fn preprocess(task: &Task, image: &DynamicImage) -> Result<Vec<f32>, Preproc
 /// Scales `u8` values to [0, 1] and standardises each channel plane with the task's mean and
 /// deviation.
 pub fn normalize(task: &Task, values: &[u8]) -> Vec<f32> {
+    if task.schema().is_some() {
+        // A tabular input is stored as its encoded row; the network standardises it itself.
+        return values.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    }
     let plane = task.input.pixels();
     let mut out = Vec::with_capacity(values.len());
     for (c, chunk) in values.chunks(plane).enumerate() {

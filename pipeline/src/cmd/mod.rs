@@ -78,7 +78,7 @@ pub fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     let repo = RepoPaths::new(pipeline::repo::find(cli.repo)?);
     match cli.command {
-        Command::Model(cli::ModelCommand::Init(a)) if a.dataset.is_none() => init::run(&a),
+        Command::Model(cli::ModelCommand::Init(a)) if a.dataset.is_none() && a.example.is_none() => init::run(&a),
         Command::Model(_) => helper::exec(),
         Command::Mine(a) => mine::run(&repo, a),
         Command::Models(c) => models::run(&repo, c),

@@ -1,4 +1,5 @@
-//! `pipeline init DIR --dataset PATH ...`: scaffold from a team's images, train, commit.
+//! `pipeline init DIR --dataset PATH ...` (or `--example iris`): scaffold from a team's images or
+//! table, train, commit.
 
 use anyhow::{Context, Result, bail};
 use std::process::ExitCode;
@@ -8,11 +9,19 @@ use stages::init::{self as dataset, DatasetInit};
 
 pub fn run(args: InitArgs) -> Result<ExitCode> {
     // Plain `init` (the MNIST repo) is `pipeline`'s own: it needs no model.
-    let Some(path) = args.dataset.clone() else { bail!("init without --dataset is `pipeline init`'s") };
+    let (path, label) = match (&args.dataset, &args.example) {
+        (Some(path), _) => (path.clone(), args.label.clone()),
+        (None, Some(example)) => {
+            let (path, label) = dataset::write_example(&args.dir, example)?;
+            (path, Some(label))
+        }
+        (None, None) => bail!("init without --dataset or --example is `pipeline init`'s"),
+    };
     if args.channels == Some(2) {
         bail!("--channels must be 1 (grey) or 3 (RGB)");
     }
     let init = DatasetInit {
+        label,
         dataset: path,
         name: args.name,
         size: args.size,
@@ -26,15 +35,18 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
         .with_context(|| format!("scaffolding {}", args.dir.display()))?;
     let task = &made.task;
     println!("dataset: {} -> {}", made.describe, made.data_link.display());
+    let reads = match task.schema() {
+        Some(schema) => format!("features {}", schema.names().collect::<Vec<_>>().join(", ")),
+        None => format!(
+            "input {}x{}x{}, preprocess {:?}",
+            task.input.channels, task.input.height, task.input.width, task.preprocess
+        ),
+    };
     println!(
-        "task {}: {} classes ({}), input {}x{}x{}, preprocess {:?}, network {}",
+        "task {}: {} classes ({}), {reads}, network {}",
         task.name,
         task.classes.len(),
         task.classes.join(", "),
-        task.input.channels,
-        task.input.height,
-        task.input.width,
-        task.preprocess,
         made.architecture.name()
     );
     let run = dataset::train_and_commit(&args.dir, device).context("training the base model")?;
@@ -42,10 +54,10 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
         eprintln!("skipped {}: {why}", path.display());
     }
     if run.skipped.len() > 5 {
-        eprintln!("... and {} more images skipped", run.skipped.len() - 5);
+        eprintln!("... and {} more skipped", run.skipped.len() - 5);
     }
     println!(
-        "base model {}: {:.2}% on the test split ({} images); registered and committed",
+        "base model {}: {:.2}% on the test split ({} samples); registered and committed",
         run.sidecar.version,
         100.0 * run.evaluation.accuracy,
         run.evaluation.samples

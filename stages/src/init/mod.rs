@@ -2,7 +2,12 @@
 //! the dataset (class names from its folders or `metadata.csv`, sorted; size and channels from
 //! the images unless given; per-channel mean and deviation measured on its training images),
 //! the dataset is linked in as `data/<name>` (git-ignored, a DVC dependency), and the base model
-//! is trained, registered and committed with the scaffold.
+//! is trained, registered and committed with the scaffold. A table (`.csv`, `.parquet`) makes a
+//! tabular task instead (`tabular.rs`).
+
+mod tabular;
+
+pub use tabular::{EXAMPLES, write_example};
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +32,8 @@ pub struct DatasetInit {
     pub arch: Option<String>,
     pub preprocess: Option<Preprocess>,
     pub epochs: Option<usize>,
+    /// A table's label column.
+    pub label: Option<String>,
 }
 
 /// What was scaffolded: the files, the task, and where the dataset was linked.
@@ -53,12 +60,18 @@ const NORMALIZE_SAMPLE: usize = 2000;
 pub fn scaffold(dir: &Path, init: &DatasetInit, force: bool) -> Result<Scaffolded, ScaffoldError> {
     let bad = |what: String| ScaffoldError::Dataset { path: init.dataset.clone(), what };
     let source = std::fs::canonicalize(&init.dataset).map_err(|e| bad(e.to_string()))?;
+    if data::table::is_table(&source) {
+        return tabular::scaffold(dir, init, &source, force);
+    }
+    if init.label.is_some() {
+        return Err(bad("--label names a table's label column, but this is not a .csv or .parquet file".into()));
+    }
     let dataset = data::open(&source, 0.2).map_err(|e| bad(e.to_string()))?;
     let task = derive_task(&source, dataset.as_ref(), init).map_err(bad)?;
     let architecture = match init.arch.as_deref() {
         Some("cnn") => Architecture::Cnn(CnnParams::default()),
         Some("resnet") => Architecture::Resnet(ResnetParams::default()),
-        Some(other) => return Err(bad(format!("--arch {other}: expected cnn or resnet"))),
+        Some(other) => return Err(bad(format!("--arch {other}: images train cnn or resnet"))),
         None if task.input.channels == 3 => Architecture::Resnet(ResnetParams::default()),
         None => Architecture::Cnn(CnnParams::default()),
     };
@@ -76,18 +89,27 @@ pub fn scaffold(dir: &Path, init: &DatasetInit, force: bool) -> Result<Scaffolde
     files.push(("README.md".into(), readme.as_bytes()));
     let targets: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     check_free(dir, &targets, force)?;
-    let link = dir.join(&data_rel);
-    if let Ok(existing) = std::fs::read_link(&link) {
-        if existing != source {
-            return Err(bad(format!("{} already links to {}", link.display(), existing.display())));
-        }
-    } else {
-        let io = |source| ScaffoldError::Io { path: link.clone(), source };
-        std::fs::create_dir_all(link.parent().expect("data/<name>")).map_err(io)?;
-        std::os::unix::fs::symlink(&source, &link).map_err(io)?;
-    }
+    let link = link_dataset(dir, &data_rel, &source, &init.dataset)?;
     write_files(dir, &files)?;
     Ok(Scaffolded { files: targets, task, architecture, data_link: link, describe: dataset.describe() })
+}
+
+/// Links the dataset at `source` in as `dir/data_rel` (nothing to do when it is that file).
+fn link_dataset(dir: &Path, data_rel: &Path, source: &Path, given: &Path) -> Result<PathBuf, ScaffoldError> {
+    let link = dir.join(data_rel);
+    if std::fs::canonicalize(&link).is_ok_and(|here| here == source) {
+        return Ok(link);
+    }
+    if let Ok(existing) = std::fs::read_link(&link) {
+        return Err(ScaffoldError::Dataset {
+            path: given.to_path_buf(),
+            what: format!("{} already links to {}", link.display(), existing.display()),
+        });
+    }
+    let io = |source| ScaffoldError::Io { path: link.clone(), source };
+    std::fs::create_dir_all(link.parent().expect("data/<name>")).map_err(io)?;
+    std::os::unix::fs::symlink(source, &link).map_err(io)?;
+    Ok(link)
 }
 
 /// The task of `dataset`: its classes, the given or derived input, and its normalisation.
@@ -114,7 +136,9 @@ fn derive_task(source: &Path, dataset: &dyn Dataset, init: &DatasetInit) -> Resu
     let photo = preprocess != Preprocess::Digit;
     let mut task = Task {
         name,
+        kind: gitops::task::TaskKind::Image,
         classes,
+        table: None,
         input: InputShape { channels, height, width },
         normalize: Normalize { mean: vec![0.5; channels as usize], std: vec![0.25; channels as usize] },
         preprocess,
