@@ -4,9 +4,13 @@
 //! out of range, an unknown category or a NaN is an error naming the field), and a checked row has
 //! one canonical JSON form (features in schema order) that its content hash is taken of, and one
 //! encoding the network reads: one `f32` per feature, a number as itself and a category as the
-//! index of its value. Standardisation is the model's business (`model::arch::mlp`), so serving
+//! index of its value. Tables are read with polars (`read_frame`, `read_rows`: CSV or Parquet).
+//! Standardisation is the model's business (`model::arch::mlp`), so serving
 //! applies exactly what training computed.
 
+use std::path::Path;
+
+use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -41,6 +45,59 @@ pub enum FeatureKind {
     },
     /// One of `values` (encoded as its index).
     Category { values: Vec<String> },
+}
+
+/// A table file that cannot be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct TableError {
+    pub what: String,
+}
+
+/// Reads a CSV (header row, types inferred from every row) or Parquet file with polars.
+pub fn read_frame(path: &Path) -> Result<DataFrame, TableError> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
+    let frame = if ext == "parquet" {
+        let file = std::fs::File::open(path).map_err(|e| TableError { what: e.to_string() })?;
+        ParquetReader::new(file).finish()
+    } else {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(None)
+            .try_into_reader_with_file_path(Some(path.to_path_buf()))
+            .and_then(|reader| reader.finish())
+    };
+    frame.map_err(|e| TableError { what: format!("cannot read the table: {e}") })
+}
+
+/// Whether column `name` holds numbers.
+pub fn is_numeric(frame: &DataFrame, name: &str) -> bool {
+    frame.column(name).is_ok_and(|c| c.dtype().is_primitive_numeric())
+}
+
+/// The cells of column `name` as JSON values (numbers, text, or null for an empty cell).
+pub fn cells(frame: &DataFrame, name: &str) -> Result<Vec<Value>, TableError> {
+    let column = frame.column(name).map_err(|_| TableError { what: format!("has no column `{name}`") })?;
+    let series = column.as_materialized_series();
+    let read = |e: PolarsError| TableError { what: format!("column `{name}`: {e}") };
+    if series.dtype().is_primitive_numeric() {
+        let floats = series.cast(&DataType::Float64).map_err(read)?;
+        let floats = floats.f64().map_err(read)?;
+        return Ok((0..floats.len())
+            .map(|i| floats.get(i).and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number))
+            .collect());
+    }
+    let text = series.cast(&DataType::String).map_err(read)?;
+    let text = text.str().map_err(read)?;
+    Ok((0..text.len()).map(|i| text.get(i).map_or(Value::Null, |s| Value::String(s.to_string()))).collect())
+}
+
+/// The rows of a table file as JSON objects of its columns, in file order.
+pub fn read_rows(path: &Path) -> Result<Vec<Map<String, Value>>, TableError> {
+    let frame = read_frame(path)?;
+    let names: Vec<String> = frame.get_column_names().iter().map(|n| n.to_string()).collect();
+    let columns: Vec<Vec<Value>> = names.iter().map(|n| cells(&frame, n)).collect::<Result<_, _>>()?;
+    Ok((0..frame.height()).map(|i| names.iter().cloned().zip(columns.iter().map(|c| c[i].clone())).collect()).collect())
 }
 
 /// A row that breaks the schema, naming the field.

@@ -1,6 +1,7 @@
 //! Reading request bodies: multipart forms, raw `image/*` bodies and JSON, with the body limit
 //! applied, images given as base64 or data URLs, and the one check every image passes before it
-//! is classified or stored as feedback ([`to_input`]).
+//! is classified or stored as feedback ([`to_input`]; for a tabular task, the row's check against
+//! the schema, [`row_input`]).
 
 use std::collections::HashMap;
 
@@ -86,6 +87,9 @@ fn body_error(e: &axum::Error, limit: usize) -> AppError {
 /// is too large, or (for a digit task) is blank is refused here, for `/predict` and `/feedback`
 /// alike. Gives the bytes back with the input.
 pub async fn to_input(bytes: Vec<u8>, limits: ImageLimits, task: &Task) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+    if task.schema().is_some() {
+        return row_input(&bytes, task);
+    }
     let inline = bytes.len() <= INLINE_DECODE_BYTES;
     let task = task.clone();
     let prepare = move || -> Result<(Vec<u8>, Vec<u8>), AppError> {
@@ -98,6 +102,18 @@ pub async fn to_input(bytes: Vec<u8>, limits: ImageLimits, task: &Task) -> Resul
     } else {
         tokio::task::spawn_blocking(prepare).await.map_err(|e| AppError::internal("decoding the image", e))?
     }
+}
+
+/// A tabular task's row, given as the JSON bytes of an object of features: its canonical JSON
+/// (what feedback stores and hashes) and the input the network reads. A row that breaks the
+/// schema is refused with 422, naming the field.
+pub fn row_input(bytes: &[u8], task: &Task) -> Result<(Vec<u8>, Vec<u8>), AppError> {
+    let schema = task.schema().ok_or_else(|| AppError::Unsupported(format!("task {} reads images, not rows", task.name)))?;
+    let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
+        .map_err(|e| AppError::Unprocessable(format!("`features` must be a JSON object of feature values: {e}")))?;
+    let row = schema.check(&map).map_err(|e| AppError::Unprocessable(e.to_string()))?;
+    let input = model::data::table::input_bytes(&schema.encode(&row));
+    Ok((schema.canonical_json(&row), input))
 }
 
 /// Decodes an image given as base64 text or a `data:...;base64,` URL.

@@ -128,8 +128,10 @@ impl Models {
 /// A few inferences (blank, a bar, a ramp); every probability must be finite and they must sum
 /// to one.
 fn warm_up(classifier: &Classifier) -> Result<(), LoadError> {
-    let input = &classifier.task().input;
-    let (values, width) = (input.values(), input.width as usize);
+    let task = classifier.task();
+    let values = task.input_values();
+    // A tabular row is one line of values.
+    let width = if task.schema().is_some() { values } else { task.input.width as usize };
     let blank = vec![0.0f32; values];
     let bar = (0..values).map(|i| if (width * 3 / 7..width * 4 / 7).contains(&(i % width)) { 2.8 } else { -0.42 });
     let ramp = (0..values).map(|i| i as f32 / values as f32 * 3.0 - 0.42);

@@ -1,4 +1,5 @@
-//! `pipeline feedback add`: every input is read and checked before anything is written.
+//! `pipeline feedback add`: every input (image files, or a table's rows with `--csv`) is read
+//! and checked before anything is written.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -20,9 +21,9 @@ const BATCH: usize = 32;
 #[derive(Debug, Args)]
 pub struct AddArgs {
     /// The class shown in the images: a class name of params.yaml `task.classes` (for MNIST the
-    /// digits 0-9), or its index.
-    #[arg(long)]
-    pub label: String,
+    /// digits 0-9), or its index. With `--csv`, the class of rows whose label cell is missing.
+    #[arg(long, required_unless_present = "csv")]
+    pub label: Option<String>,
     /// What the person said about the prediction; `unsure` samples are kept but not counted.
     #[arg(long, value_enum, default_value_t = Kind::Correct)]
     pub kind: Kind,
@@ -38,8 +39,12 @@ pub struct AddArgs {
     /// Store only: no git commit or push.
     #[arg(long)]
     pub no_git: bool,
+    /// Rows of a tabular task: a CSV or Parquet file with the schema's feature columns and,
+    /// optionally, its label column (`task.table.label`), each row stored as one sample.
+    #[arg(long, value_name = "FILE", conflicts_with = "images")]
+    pub csv: Option<PathBuf>,
     /// Image files (PNG, JPEG, GIF, BMP, WebP, TIFF).
-    #[arg(required = true, value_name = "IMAGE")]
+    #[arg(required_unless_present = "csv", value_name = "IMAGE")]
     pub images: Vec<PathBuf>,
 }
 
@@ -64,7 +69,7 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
         if let Ok(trigger) = &trigger {
             sync = sync.with_trigger(trigger.clone());
         }
-        let outcome = sync.sync(&format!("feedback: {} sample(s) from the CLI", args.images.len()))?;
+        let outcome = sync.sync(&format!("feedback: {} sample(s) from the CLI", stored.len()))?;
         if let Some(oid) = outcome.commit {
             println!("committed {oid}");
         }
@@ -122,13 +127,17 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
 }
 
 fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sample)>, CliError> {
+    if let Some(path) = &args.csv {
+        return read_rows(store, args, path);
+    }
+    let label = args.label.clone().expect("clap requires --label without --csv");
     let mut out = Vec::with_capacity(args.images.len());
     for path in &args.images {
         let image = read_limited(path, &ImageLimits::from(store.params()))
             .map_err(|source| CliError::Read { path: path.clone(), source })?;
         let sample = Sample {
             image,
-            label: args.label.clone(),
+            label: label.clone(),
             kind: args.kind,
             predicted: args.predicted.clone(),
             confidence: args.confidence,
@@ -137,6 +146,47 @@ fn read_all(store: &FeedbackStore, args: &AddArgs) -> Result<Vec<(PathBuf, Sampl
         };
         store.check(&sample).map_err(|source| CliError::Input { path: path.clone(), source })?;
         out.push((path.clone(), sample));
+    }
+    Ok(out)
+}
+
+/// Every row of a table file as a sample (its label from the schema's label column, else
+/// `--label`), each checked against the schema before anything is stored.
+fn read_rows(store: &FeedbackStore, args: &AddArgs, path: &Path) -> Result<Vec<(PathBuf, Sample)>, CliError> {
+    let table_err = |what: String| CliError::Table { path: path.to_path_buf(), what };
+    let Some(schema) = store.task().schema() else {
+        return Err(table_err(format!("task {} reads images; --csv is for tabular tasks", store.task().name)));
+    };
+    let rows = crate::table::read_rows(path).map_err(|e| table_err(e.to_string()))?;
+    let mut out = Vec::with_capacity(rows.len());
+    for (i, mut row) in rows.into_iter().enumerate() {
+        // Row numbers as a spreadsheet shows them: the header is row 1.
+        let at = |source| CliError::Row { path: path.to_path_buf(), row: i + 2, source };
+        let label = match row.remove(&schema.label) {
+            Some(serde_json::Value::String(s)) => s,
+            Some(serde_json::Value::Number(n)) => n.to_string(),
+            _ => match &args.label {
+                Some(label) => label.clone(),
+                None => {
+                    let reason = format!("no `{}` (the label column) and no --label", schema.label);
+                    return Err(at(crate::feedback::FeedbackError::InvalidSample { reason }));
+                }
+            },
+        };
+        let sample = Sample {
+            image: serde_json::to_vec(&row)?,
+            label,
+            kind: args.kind,
+            predicted: args.predicted.clone(),
+            confidence: args.confidence,
+            model_version: args.model_version.clone(),
+            source: format!("cli:{}:{}", path.display(), i + 2),
+        };
+        store.check(&sample).map_err(at)?;
+        out.push((PathBuf::from(format!("{} row {}", path.display(), i + 2)), sample));
+    }
+    if out.is_empty() {
+        return Err(table_err("holds no rows".into()));
     }
     Ok(out)
 }

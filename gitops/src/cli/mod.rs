@@ -28,6 +28,10 @@ pub enum CliError {
     Read { path: PathBuf, source: crate::image_input::ReadImageError },
     #[error("{path}: {source} (nothing was stored)")]
     Input { path: PathBuf, source: FeedbackError },
+    #[error("{path}: row {row}: {source} (nothing was stored)")]
+    Row { path: PathBuf, row: usize, source: FeedbackError },
+    #[error("{path}: {what} (nothing was stored)")]
+    Table { path: PathBuf, what: String },
     #[error(transparent)]
     Feedback(#[from] FeedbackError),
     #[error("the samples are stored, but git failed: {0}")]

@@ -8,6 +8,8 @@
 //!   sub_set_N/
 //!     <class>/<sha256>.png          counted samples (kind correct or wrong), by class name
 //!     unsure/<class>/<sha256>.png   unsure samples: kept, never counted or trained on
+//!                                   (a tabular task's rows are `<sha256>.json`: the row's
+//!                                   canonical JSON, `gitops::table`)
 //!     feedback.jsonl                one line per stored sample
 //!     sealed.json                   present once N is sealed: the sealing state lives here
 //!     trained.json                  present once a model was trained on N
@@ -81,17 +83,23 @@ pub(crate) fn parse_sub_set_name(name: &str) -> Option<u32> {
     (sub_set_name(n) == name).then_some(n)
 }
 
-/// The path of a sample inside its sub_set: `<label>/<sha>.png` or `unsure/<label>/<sha>.png`.
-pub(crate) fn sample_key(label: &str, kind: Kind, sha256: &str) -> String {
+/// What a sample file holds, by its extension: a PNG image or a row as JSON.
+pub(crate) const SAMPLE_EXTENSIONS: [&str; 2] = ["png", "json"];
+
+/// The path of a sample inside its sub_set: `<label>/<sha>.<ext>` or
+/// `unsure/<label>/<sha>.<ext>` (`ext` one of [`SAMPLE_EXTENSIONS`]).
+pub(crate) fn sample_key(label: &str, kind: Kind, sha256: &str, ext: &str) -> String {
     match kind {
-        Kind::Unsure => format!("{UNSURE}/{label}/{sha256}.png"),
-        Kind::Correct | Kind::Wrong => format!("{label}/{sha256}.png"),
+        Kind::Unsure => format!("{UNSURE}/{label}/{sha256}.{ext}"),
+        Kind::Correct | Kind::Wrong => format!("{label}/{sha256}.{ext}"),
     }
 }
 
-pub(crate) fn is_sha256_png(name: &str) -> Option<&str> {
-    let stem = name.strip_suffix(".png")?;
-    (stem.len() == 64 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(stem)
+/// The sha256 and extension of a sample file name (`<sha256>.png` or `<sha256>.json`).
+pub(crate) fn sample_file(name: &str) -> Option<(&str, &str)> {
+    let (stem, ext) = name.rsplit_once('.')?;
+    let hex = stem.len() == 64 && stem.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    (hex && SAMPLE_EXTENSIONS.contains(&ext)).then_some((stem, ext))
 }
 
 /// `sealed.json`: written once, when the sub_set reaches the threshold.
@@ -171,8 +179,8 @@ impl SubSetScan {
         };
         for entry in read_dir_or_empty(dir)? {
             let name = entry.file_name();
-            match name.to_str().and_then(is_sha256_png) {
-                Some(sha) => self.add(sample_key(&label, kind, sha), &label, kind),
+            match name.to_str().and_then(sample_file) {
+                Some((sha, ext)) => self.add(sample_key(&label, kind, sha, ext), &label, kind),
                 None => self.stray.push(entry.path()),
             }
         }
@@ -188,7 +196,7 @@ pub(crate) fn parse_key(key: &str) -> Option<(&str, Kind, &str)> {
     };
     let (label, file) = rest.split_once('/')?;
     let label = Some(label).filter(|l| valid_class_name(l) && *l != UNSURE)?;
-    Some((label, kind, is_sha256_png(file)?))
+    Some((label, kind, sample_file(file)?.0))
 }
 
 fn read_dir_or_empty(dir: &Path) -> io::Result<Vec<fs::DirEntry>> {

@@ -81,7 +81,8 @@ pub enum Kind {
 /// One piece of feedback to store.
 #[derive(Debug, Clone)]
 pub struct Sample {
-    /// The uploaded image, in any supported format.
+    /// The uploaded image, in any supported format; for a tabular task, the row as a JSON object
+    /// of features (checked against `task.table`).
     pub image: Vec<u8>,
     /// A class name of the task, or its index in decimal (stored as the name).
     pub label: String,
@@ -116,7 +117,7 @@ pub struct FeedbackRecord {
 
 impl FeedbackRecord {
     /// The line of a stored sample whose own line was lost, rebuilt from its key
-    /// (`<label>/<sha256>.png` or `unsure/<label>/<sha256>.png`); `None` for another path.
+    /// (`<label>/<sha256>.<ext>` or `unsure/<label>/<sha256>.<ext>`); `None` for another path.
     pub(crate) fn recovered(key: &str, source: &str) -> Option<FeedbackRecord> {
         let (label, kind, sha) = parse_key(key)?;
         Some(FeedbackRecord {
@@ -236,8 +237,10 @@ impl FeedbackStore {
     /// Checks a sample without storing it (label, kind, image limits).
     pub fn check(&self, sample: &Sample) -> Result<(), FeedbackError> {
         prepare::validate(sample, &self.inner.task)?;
-        crate::image_input::decode_limited(&sample.image, &(&self.inner.params).into())?;
-        Ok(())
+        match self.inner.task.schema() {
+            Some(schema) => prepare::row_json(&sample.image, schema).map(drop),
+            None => crate::image_input::decode_limited(&sample.image, &(&self.inner.params).into()).map(drop).map_err(Into::into),
+        }
     }
 
     /// Takes the store's lock (in-process mutex, then the OS file lock) for a sequence of

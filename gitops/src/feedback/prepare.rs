@@ -1,5 +1,6 @@
-//! Turning a [`Sample`] into a temp PNG, before any lock is taken (the batch that stores it
-//! fsyncs it together with the rest of the batch).
+//! Turning a [`Sample`] into a temp PNG (or, for a tabular task, the row's canonical JSON),
+//! before any lock is taken (the batch that stores it fsyncs it together with the rest of the
+//! batch).
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -7,11 +8,12 @@ use std::path::PathBuf;
 use image::{DynamicImage, ImageFormat, imageops::FilterType};
 use sha2::{Digest, Sha256};
 
-use super::layout::{Layout, sample_key};
+use super::layout::{Layout, SAMPLE_EXTENSIONS, sample_key};
 use super::{FeedbackError, FeedbackRecord, Kind, Sample};
 use crate::fsutil;
 use crate::image_input::{ImageLimits, decode_limited};
 use crate::params::FeedbackParams;
+use crate::table::Schema;
 use crate::task::{Task, valid_class_name};
 
 const MAX_TEXT: usize = 256;
@@ -69,15 +71,17 @@ pub(crate) fn prepare(
     task: &Task,
 ) -> Result<Prepared, FeedbackError> {
     let (label, predicted) = validate(&sample, task)?;
-    let image = decode_limited(&sample.image, &ImageLimits::from(params))?;
-    let png = encode_png(image, params.max_stored_side)?;
-    let sha256 = hex::encode(Sha256::digest(&png));
-    let key = sample_key(&label, sample.kind, &sha256);
+    let (content, ext) = match task.schema() {
+        Some(schema) => (row_json(&sample.image, schema)?, "json"),
+        None => (encode_png(decode_limited(&sample.image, &ImageLimits::from(params))?, params.max_stored_side)?, "png"),
+    };
+    let sha256 = hex::encode(Sha256::digest(&content));
+    let key = sample_key(&label, sample.kind, &sha256, ext);
     let tmp_dir = layout.tmp();
     fsutil::create_dir_durable(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
     super::owner::claim(&tmp_dir).map_err(|source| FeedbackError::Io { path: tmp_dir.clone(), source })?;
-    let tmp = tmp_dir.join(fsutil::unique_name(".png"));
-    fsutil::write_new(&tmp, &png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
+    let tmp = tmp_dir.join(fsutil::unique_name(&format!(".{ext}")));
+    fsutil::write_new(&tmp, &content).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     let record = FeedbackRecord {
         time: chrono::Utc::now(),
         label,
@@ -106,9 +110,13 @@ pub(crate) fn prepare_stored(
             reason: format!("content hashes to {sha256}, not {}", record.sha256),
         });
     }
-    let key = sample_key(&record.label, record.kind, &sha256);
+    let ext = record.path.rsplit_once('.').map_or("png", |(_, ext)| ext).to_string();
+    if !SAMPLE_EXTENSIONS.contains(&ext.as_str()) {
+        return Err(FeedbackError::InvalidSample { reason: format!("{} is not a sample file", record.path) });
+    }
+    let key = sample_key(&record.label, record.kind, &sha256, &ext);
     record.path = key.clone();
-    let tmp = layout.tmp().join(fsutil::unique_name(".png"));
+    let tmp = layout.tmp().join(fsutil::unique_name(&format!(".{ext}")));
     fsutil::write_new(&tmp, png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     Ok(Prepared { tmp, key, record })
 }
@@ -120,6 +128,15 @@ fn validate_record(record: &FeedbackRecord) -> Result<(), FeedbackError> {
         });
     }
     Ok(())
+}
+
+/// A row given as a JSON object of features, checked against the schema, as its canonical JSON.
+pub(crate) fn row_json(bytes: &[u8], schema: &Schema) -> Result<Vec<u8>, FeedbackError> {
+    let bad = |reason: String| FeedbackError::InvalidSample { reason };
+    let map: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(bytes).map_err(|e| bad(format!("features: not a JSON object: {e}")))?;
+    let row = schema.check(&map).map_err(|e| bad(e.to_string()))?;
+    Ok(schema.canonical_json(&row))
 }
 
 /// Re-encodes as PNG, downscaled (aspect kept) to fit `max_side`.

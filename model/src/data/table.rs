@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use polars::prelude::*;
+use polars::prelude::DataFrame;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -51,37 +51,12 @@ fn bad(path: &Path, what: impl Into<String>) -> DataError {
     DataError::Bad { path: path.to_path_buf(), what: what.into() }
 }
 
-/// Reads a CSV (header row, types inferred) or Parquet file.
-pub fn read_frame(path: &Path) -> Result<DataFrame, DataError> {
-    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or_default().to_ascii_lowercase();
-    let frame = if ext == "parquet" {
-        let file = std::fs::File::open(path).map_err(|source| DataError::Io { path: path.to_path_buf(), source })?;
-        ParquetReader::new(file).finish()
-    } else {
-        CsvReadOptions::default()
-            .with_has_header(true)
-            .with_infer_schema_length(None)
-            .try_into_reader_with_file_path(Some(path.to_path_buf()))
-            .and_then(|reader| reader.finish())
-    };
-    frame.map_err(|e| bad(path, format!("cannot read the table: {e}")))
+fn read_frame(path: &Path) -> Result<DataFrame, DataError> {
+    gitops::table::read_frame(path).map_err(|e| bad(path, e.to_string()))
 }
 
-/// The cells of `name` as JSON values (numbers, text, or null), one per row.
 fn cells(frame: &DataFrame, name: &str, path: &Path) -> Result<Vec<Value>, DataError> {
-    let column = frame.column(name).map_err(|_| bad(path, format!("has no column `{name}`")))?;
-    let series = column.as_materialized_series();
-    let read = |e: PolarsError| bad(path, format!("column `{name}`: {e}"));
-    if series.dtype().is_primitive_numeric() {
-        let floats = series.cast(&DataType::Float64).map_err(read)?;
-        let floats = floats.f64().map_err(read)?;
-        return Ok((0..floats.len())
-            .map(|i| floats.get(i).and_then(serde_json::Number::from_f64).map_or(Value::Null, Value::Number))
-            .collect());
-    }
-    let text = series.cast(&DataType::String).map_err(read)?;
-    let text = text.str().map_err(read)?;
-    Ok((0..text.len()).map(|i| text.get(i).map_or(Value::Null, |s| Value::String(s.to_string()))).collect())
+    gitops::table::cells(frame, name).map_err(|e| bad(path, e.to_string()))
 }
 
 impl Table {
@@ -179,8 +154,7 @@ pub fn derive(path: &Path, label: &str) -> Result<Derived, DataError> {
             continue;
         }
         let values = cells(&frame, name, path)?;
-        let column = frame.column(name).expect("listed");
-        let kind = if column.dtype().is_primitive_numeric() {
+        let kind = if gitops::table::is_numeric(&frame, name) {
             let xs: Vec<f64> = values.iter().filter_map(Value::as_f64).collect();
             if xs.len() != values.len() {
                 return Err(bad(path, format!("column `{name}` has empty cells; fill or drop them first")));

@@ -1,5 +1,6 @@
-//! `POST /feedback`: a label and kind for a recent prediction (by `request_id`) or an image,
-//! stored through the feedback store, committed and pushed; answers where the count stands.
+//! `POST /feedback`: a label and kind for a recent prediction (by `request_id`) or an image (for
+//! a tabular task, a row: `{"features": {...}}`), stored through the feedback store, committed
+//! and pushed; answers where the count stands.
 
 use std::collections::HashMap;
 
@@ -49,7 +50,7 @@ pub async fn feedback(
 ) -> Result<Json<FeedbackResponse>, AppError> {
     auth::check(&headers, state.settings.feedback_token.as_deref())?;
     let given = match input::read(req, state.settings.body_limit).await? {
-        Body::Json(value) => from_json(&value)?,
+        Body::Json(value) => from_json(&value, &state.settings.task)?,
         Body::Form { file, fields } => from_form(file.map(|f| f.to_vec()), fields),
         Body::Image(_) => return Err(AppError::Unsupported("send feedback as JSON or multipart/form-data".into())),
     };
@@ -62,7 +63,8 @@ pub async fn feedback(
             None if given.image.is_some() => None,
             None => {
                 return Err(AppError::NotFound(format!(
-                    "request_id {id} is not among the recent predictions; send the image instead"
+                    "request_id {id} is not among the recent predictions; send the {} instead",
+                    if task.schema().is_some() { "features" } else { "image" }
                 )));
             }
         },
@@ -74,7 +76,8 @@ pub async fn feedback(
         (Some(image), _) => input::to_input(image, state.settings.limits, &state.settings.task).await?.0,
         (None, Some(entry)) => entry.input.to_vec(),
         (None, None) => {
-            return Err(AppError::BadRequest("send a `request_id` from a recent prediction or an `image`".into()));
+            let what = if task.schema().is_some() { "`features`" } else { "an `image`" };
+            return Err(AppError::BadRequest(format!("send a `request_id` from a recent prediction or {what}")));
         }
     };
     let (label, cached) = match (label, kind) {
@@ -144,7 +147,7 @@ fn record(
     });
 }
 
-fn from_json(value: &serde_json::Value) -> Result<Given, AppError> {
+fn from_json(value: &serde_json::Value, task: &gitops::task::Task) -> Result<Given, AppError> {
     let object = value.as_object().ok_or_else(|| AppError::BadJson("expected a JSON object".into()))?;
     let text = |key: &str| -> Result<Option<String>, AppError> {
         match object.get(key) {
@@ -157,7 +160,14 @@ fn from_json(value: &serde_json::Value) -> Result<Given, AppError> {
             Some(_) => Err(AppError::BadRequest(format!("`{key}` must be a string"))),
         }
     };
-    let image = text("image")?.map(|t| input::decode_image_text(&t)).transpose()?;
+    let image = match (task.schema(), object.get("features")) {
+        (Some(_), Some(features)) => Some(features.to_string().into_bytes()),
+        (Some(_), None) if object.contains_key("image") => {
+            return Err(AppError::Unprocessable(format!("task {} classifies rows: send `features`, not `image`", task.name)));
+        }
+        (Some(_), None) => None,
+        (None, _) => text("image")?.map(|t| input::decode_image_text(&t)).transpose()?,
+    };
     Ok(Given { request_id: text("request_id")?, image, label: text("label")?, kind: text("kind")? })
 }
 

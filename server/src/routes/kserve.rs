@@ -1,5 +1,8 @@
 //! The Open Inference Protocol (KServe v2) over HTTP, with the binary tensor extension that
-//! `tritonclient[http]` uses by default. The model takes `input` in the task's shape `[N,C,H,W]`
+//! `tritonclient[http]` uses by default. A tabular task's model takes FP32 `[N,F]`: one row of
+//! encoded features each (numbers as they are, categories as value indexes), in the order the
+//! metadata's `features` parameter lists, each row checked against the schema (422 naming the
+//! field). An image task's model takes `input` in the task's shape `[N,C,H,W]`
 //! (or `[N,H,W]` for one channel, or `[N,C*H*W]`) as FP32 (normalised like training:
 //! `(value/255 - mean[c]) / std[c]`) or UINT8 (raw 0-255 values as preprocessing makes them,
 //! normalised here) and answers `probabilities` FP32 `[N,classes]`, `index` INT64 `[N]`, `label`
@@ -73,7 +76,6 @@ pub async fn version_metadata(
 fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<Value>, AppError> {
     let serving = check_model(state, name, version)?;
     let task = &state.settings.task;
-    let input = &task.input;
     let mut outputs = vec![
         json!({ "name": "probabilities", "datatype": "FP32", "shape": [-1, task.class_count()] }),
         json!({ "name": "index", "datatype": "INT64", "shape": [-1] }),
@@ -86,9 +88,12 @@ fn metadata(state: &AppState, name: &str, version: Option<&str>) -> Result<Json<
         "name": name,
         "versions": [serving],
         "platform": "pytorch_libtorch",
-        "inputs": [{ "name": "input", "datatype": "FP32", "shape": [-1, input.channels, input.height, input.width] }],
+        "inputs": [{ "name": "input", "datatype": "FP32", "shape": task.batch_shape(-1) }],
         "outputs": outputs,
-        "parameters": { "task": task.name, "classes": task.classes },
+        "parameters": match task.schema() {
+            Some(schema) => json!({ "task": task.name, "classes": task.classes, "features": schema.names().collect::<Vec<_>>() }),
+            None => json!({ "task": task.name, "classes": task.classes }),
+        },
     })))
 }
 
@@ -280,17 +285,27 @@ fn parse(
 /// The input tensor as normalised inputs of the task.
 fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize, task: &Task) -> Result<Vec<Vec<f32>>, AppError> {
     let (c, h, w) = (i64::from(task.input.channels), i64::from(task.input.height), i64::from(task.input.width));
-    let values_per_image = task.input.values();
-    let shape_ok = match *input.shape.as_slice() {
-        [n, ic, ih, iw] => n >= 0 && (ic, ih, iw) == (c, h, w),
-        [n, ih, iw] => n >= 0 && c == 1 && (ih, iw) == (h, w),
-        [n, flat] => n >= 0 && flat == c * h * w,
+    let values_per_image = task.input_values();
+    let shape_ok = match (input.shape.as_slice(), task.schema()) {
+        (&[n, f], Some(schema)) => n >= 0 && f == schema.features.len() as i64,
+        (_, Some(_)) => false,
+        (&[n, ic, ih, iw], None) => n >= 0 && (ic, ih, iw) == (c, h, w),
+        (&[n, ih, iw], None) => n >= 0 && c == 1 && (ih, iw) == (h, w),
+        (&[n, flat], None) => n >= 0 && flat == c * h * w,
         _ => false,
     };
     if !shape_ok {
         return Err(AppError::BadRequest(format!(
-            "input {} has shape {:?}; expected [N, {c}, {h}, {w}]",
-            input.name, input.shape
+            "input {} has shape {:?}; expected {:?} (N = -1)",
+            input.name,
+            input.shape,
+            task.batch_shape(-1)
+        )));
+    }
+    if task.schema().is_some() && input.datatype != "FP32" {
+        return Err(AppError::Unsupported(format!(
+            "input datatype {} is not supported for rows; send FP32 [N, F] in the order of the model metadata's `features`",
+            input.datatype
         )));
     }
     // Every dimension is non-negative here; a product that overflows is over the cap too.
@@ -345,7 +360,13 @@ fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize, task: &Ta
             input.name
         )));
     }
-    Ok(pixels.chunks_exact(values_per_image).map(<[f32]>::to_vec).collect())
+    let rows: Vec<Vec<f32>> = pixels.chunks_exact(values_per_image.max(1)).map(<[f32]>::to_vec).collect();
+    if let Some(schema) = task.schema() {
+        for (i, row) in rows.iter().enumerate() {
+            schema.check_encoded(row).map_err(|e| AppError::Unprocessable(format!("input {} row {i}: {e}", input.name)))?;
+        }
+    }
+    Ok(rows)
 }
 
 fn size_error(input: &InputTensor, expected: usize, given: usize) -> AppError {

@@ -1,12 +1,14 @@
-//! `POST /predict`: an image in (multipart `file`, raw `image/*`, or JSON `{"image"}`), the class
-//! (`label`, its `index`, and `digit` for digit tasks), every class's probability by name, the
-//! confidence, the model version and a request id out.
+//! `POST /predict`: an image in (multipart `file`, raw `image/*`, or JSON `{"image"}`), or for a
+//! tabular task a row (`{"features": {...}}`) or several (`{"rows": [{...}, ...]}`, answered as
+//! `{"predictions": [...]}`); the class (`label`, its `index`, and `digit` for digit tasks),
+//! every class's probability by name, the confidence, the model version and a request id out.
 
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Request, State};
 use chrono::Utc;
+use model::Prediction;
 use model::preprocess;
 use pipeline::predlog::{Event, Record};
 use serde::Serialize;
@@ -36,24 +38,68 @@ pub struct PredictResponse<'a> {
 }
 
 pub async fn predict(State(state): State<AppState>, req: Request) -> Result<Response, AppError> {
-    let bytes = match input::read(req, state.settings.body_limit).await? {
+    let body = input::read(req, state.settings.body_limit).await?;
+    let task = &state.settings.task;
+    if task.schema().is_some() {
+        return predict_rows(&state, body).await;
+    }
+    let bytes = match body {
         Body::Image(bytes) => bytes.to_vec(),
         Body::Json(value) => image_from_json(&value)?,
         Body::Form { file: Some(file), .. } => file.to_vec(),
         Body::Form { file: None, .. } => return Err(AppError::BadRequest("the form has no `file` part".into())),
     };
     let (entry, probabilities) = classify(&state, bytes).await?;
-    let task = &state.settings.task;
-    Ok(Json(PredictResponse {
+    Ok(Json(answer(task, entry, &probabilities)).into_response())
+}
+
+fn answer<'a>(task: &'a gitops::task::Task, entry: Entry, probabilities: &'a [f32]) -> PredictResponse<'a> {
+    PredictResponse {
         digit: task.is_digit().then_some(entry.index),
         label: entry.label,
         index: entry.index,
-        probabilities: ByClass(&task.classes, &probabilities),
+        probabilities: ByClass(&task.classes, probabilities),
         confidence: entry.confidence,
         model_version: entry.model_version,
         request_id: entry.request_id,
-    })
-    .into_response())
+    }
+}
+
+/// Rows most one request may carry (`{"rows": [...]}`).
+pub const MAX_ROWS: usize = 1024;
+
+/// A tabular task's `/predict`: `{"features": {...}}` answered like an image, or
+/// `{"rows": [...]}` answered as `{"predictions": [...]}` in one batch. Every row is checked
+/// before any is classified; the first bad one is named by its position and field.
+async fn predict_rows(state: &AppState, body: Body) -> Result<Response, AppError> {
+    let task = &state.settings.task;
+    let Body::Json(value) = body else {
+        return Err(AppError::Unsupported(format!(
+            "task {} classifies rows: send JSON {{\"features\": {{...}}}} or {{\"rows\": [...]}}",
+            task.name
+        )));
+    };
+    if let Some(features) = value.get("features") {
+        let (entry, probabilities) = classify(state, features.to_string().into_bytes()).await?;
+        return Ok(Json(answer(task, entry, &probabilities)).into_response());
+    }
+    let Some(rows) = value.get("rows").and_then(serde_json::Value::as_array) else {
+        return Err(AppError::BadRequest("the JSON body has neither `features` (one row) nor `rows` (a list)".into()));
+    };
+    if rows.is_empty() || rows.len() > MAX_ROWS {
+        return Err(AppError::BadRequest(format!("`rows` holds {} rows; 1..={MAX_ROWS} are taken", rows.len())));
+    }
+    let mut checked = Vec::with_capacity(rows.len());
+    for (i, row) in rows.iter().enumerate() {
+        checked.push(input::row_input(row.to_string().as_bytes(), task).map_err(|e| match e {
+            AppError::Unprocessable(what) => AppError::Unprocessable(format!("rows[{i}]: {what}")),
+            other => other,
+        })?);
+    }
+    let answered = classify_inputs(state, checked).await?;
+    let predictions: Vec<PredictResponse> =
+        answered.iter().map(|(entry, probabilities)| answer(task, entry.clone(), probabilities)).collect();
+    Ok(Json(serde_json::json!({ "predictions": predictions })).into_response())
 }
 
 /// `{"image": "<base64 or data URL>"}`.
@@ -68,11 +114,33 @@ pub fn image_from_json(value: &serde_json::Value) -> Result<Vec<u8>, AppError> {
 /// Decodes (under the limits), preprocesses and classifies one image, then records it in the
 /// history, the metrics and the prediction log. Returns the history entry and the probabilities.
 pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, Vec<f32>), AppError> {
+    let prepared = input::to_input(bytes, state.settings.limits, &state.settings.task).await?;
+    classify_inputs(state, vec![prepared])
+        .await?
+        .pop()
+        .ok_or_else(|| AppError::internal("inference", "an empty answer"))
+}
+
+/// Classifies checked inputs (each the given bytes and the network's input) in one batch and
+/// records each, in order.
+async fn classify_inputs(state: &AppState, prepared: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<(Entry, Vec<f32>)>, AppError> {
     let task = &state.settings.task;
-    let (bytes, input) = input::to_input(bytes, state.settings.limits, task).await?;
-    let answer = state.batcher.predict(vec![preprocess::normalize(task, &input)]).await?;
-    let prediction =
-        answer.predictions.into_iter().next().ok_or_else(|| AppError::internal("inference", "an empty answer"))?;
+    let inputs = prepared.iter().map(|(_, input)| preprocess::normalize(task, input)).collect();
+    let answer = state.batcher.predict(inputs).await?;
+    if answer.predictions.len() != prepared.len() {
+        return Err(AppError::internal("inference", "an answer of another length"));
+    }
+    let version = answer.version;
+    Ok(prepared
+        .into_iter()
+        .zip(answer.predictions)
+        .map(|((bytes, input), prediction)| (record(state, bytes, input, &prediction, &version), prediction.probabilities))
+        .collect())
+}
+
+/// Counts a prediction in the metrics and keeps it in the history and the prediction log.
+fn record(state: &AppState, bytes: Vec<u8>, input: Vec<u8>, prediction: &Prediction, version: &str) -> Entry {
+    let task = &state.settings.task;
     let label = task.class_name(prediction.index).unwrap_or_default().to_string();
     let metrics = &state.metrics;
     metrics.predictions.with_label_values(&[&label]).inc();
@@ -83,7 +151,7 @@ pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, Vec<f3
         index: prediction.index,
         label,
         confidence: prediction.confidence,
-        model_version: answer.version,
+        model_version: version.to_string(),
         input_sha256: hex::encode(Sha256::digest(&bytes)),
         input: Arc::new(bytes),
         model_input: Arc::new(input),
@@ -101,5 +169,5 @@ pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, Vec<f3
         label: None,
     });
     state.history.insert(entry.clone());
-    Ok((entry, prediction.probabilities))
+    entry
 }

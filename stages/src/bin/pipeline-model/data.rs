@@ -66,7 +66,7 @@ fn fetch(repo: &RepoPaths, from: Option<PathBuf>, to: Option<PathBuf>) -> Result
             eprintln!("note: not copying MNIST from {}: this repo's task is {}", from.display(), task.name);
         }
         let data: gitops::params::DataParams = gitops::params::section(&repo.params(), "data")?;
-        let dataset = model::data::open(&dest, data.test_share).with_context(|| {
+        let dataset = model::data::open_for(&dest, data.test_share, &task).with_context(|| {
             format!(
                 "the {} task's base dataset is not at {}: put it there (or link it), or `pipeline pull` it from the DVC remote",
                 task.name,
