@@ -169,7 +169,10 @@ impl Schema {
     pub fn check(&self, row: &Map<String, Value>) -> Result<CheckedRow, RowError> {
         let err = |field: &str, reason: String| RowError { field: field.to_string(), reason };
         if let Some(extra) = row.keys().find(|k| !self.features.iter().any(|f| &f.name == *k)) {
-            return Err(err(extra, format!("is not a feature of the schema ({})", self.names().collect::<Vec<_>>().join(", "))));
+            return Err(err(
+                extra,
+                format!("is not a feature of the schema ({})", self.names().collect::<Vec<_>>().join(", ")),
+            ));
         }
         let mut values = Vec::with_capacity(self.features.len());
         for f in &self.features {
@@ -324,7 +327,10 @@ mod tests {
         s.validate().unwrap();
         let checked = s.check(&row(json!({"colour": "blue", "petal_length": "1.5"}))).unwrap();
         assert_eq!(s.encode(&checked), [1.5, 1.0]);
-        assert_eq!(String::from_utf8(s.canonical_json(&checked)).unwrap(), "{\"petal_length\":1.5,\"colour\":\"blue\"}\n");
+        assert_eq!(
+            String::from_utf8(s.canonical_json(&checked)).unwrap(),
+            "{\"petal_length\":1.5,\"colour\":\"blue\"}\n"
+        );
         s.check_encoded(&[1.5, 1.0]).unwrap();
     }
 

@@ -108,7 +108,8 @@ pub async fn to_input(bytes: Vec<u8>, limits: ImageLimits, task: &Task) -> Resul
 /// (what feedback stores and hashes) and the input the network reads. A row that breaks the
 /// schema is refused with 422, naming the field.
 pub fn row_input(bytes: &[u8], task: &Task) -> Result<(Vec<u8>, Vec<u8>), AppError> {
-    let schema = task.schema().ok_or_else(|| AppError::Unsupported(format!("task {} reads images, not rows", task.name)))?;
+    let schema =
+        task.schema().ok_or_else(|| AppError::Unsupported(format!("task {} reads images, not rows", task.name)))?;
     let map: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
         .map_err(|e| AppError::Unprocessable(format!("`features` must be a JSON object of feature values: {e}")))?;
     let row = schema.check(&map).map_err(|e| AppError::Unprocessable(e.to_string()))?;

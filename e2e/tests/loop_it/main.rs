@@ -9,6 +9,7 @@ mod fake_github;
 mod orphans;
 mod shapes;
 mod support;
+mod tabular;
 
 use std::time::Duration;
 use support::{Loop, Trigger};

@@ -5,20 +5,15 @@
 //! `tritonclient` answer in the task's classes and shape.
 
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use testkit::shapes::{self, CLASSES, Spec};
 
-use crate::support::{bins, get_json, path_with_bins};
+use crate::support::{bins, get_json, post_json, spawn_server};
 
 /// The task's input: 3 x 32 x 32.
 const SIDE: u32 = 32;
-
-fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
-    let mut r = ureq::post(url).content_type("application/json").send(&serde_json::to_vec(body).unwrap()).unwrap();
-    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-}
 
 fn predict(base: &str, png: &[u8]) -> serde_json::Value {
     let mut r = ureq::post(&format!("{base}/predict")).content_type("image/png").send(png).unwrap();
@@ -79,22 +74,7 @@ fn the_loop_on_colour_shapes_named_by_words() {
     git(&["remote", "add", "origin", origin.to_str().unwrap()]);
     git(&["push", "-q", "-u", "origin", "main"]);
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let log = std::fs::File::create(work.path().join("model-server.log")).unwrap();
-    let mut server = testkit::child::die_with_parent(&mut Command::new(bins().join("model-server")))
-        .args(["--repo", repo.to_str().unwrap(), "--port", &port.to_string()])
-        .env("PIPELINE_TRIGGER", "local")
-        .env("PATH", path_with_bins())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let wait = Instant::now();
-    while ureq::get(&format!("{base}/readyz")).call().is_err() {
-        assert!(wait.elapsed() < Duration::from_secs(120), "model-server did not become ready");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let (mut server, base) = spawn_server(&repo, "local", &work.path().join("model-server.log"));
 
     let task = get_json(&format!("{base}/api/task"));
     assert_eq!(task["classes"], serde_json::json!(CLASSES), "{task}");

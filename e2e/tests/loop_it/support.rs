@@ -57,6 +57,34 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Starts `model-server` on `repo` with the `trigger` kind (stderr to `log`) and waits until it
+/// is ready; returns the child and its base URL.
+pub fn spawn_server(repo: &Path, trigger: &str, log: &Path) -> (Child, String) {
+    let port = free_port();
+    let log = std::fs::File::create(log).unwrap();
+    let server = testkit::child::die_with_parent(&mut Command::new(bins().join("model-server")))
+        .args(["--repo", repo.to_str().unwrap(), "--port", &port.to_string()])
+        .env("PIPELINE_TRIGGER", trigger)
+        .env("GITHUB_TOKEN", "test-token")
+        .env("PATH", path_with_bins())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let start = Instant::now();
+    while ureq::get(&format!("{base}/readyz")).call().is_err() {
+        assert!(start.elapsed() < Duration::from_secs(120), "model-server did not become ready");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    (server, base)
+}
+
+pub fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
+    let mut r = ureq::post(url).content_type("application/json").send(&serde_json::to_vec(body).unwrap()).unwrap();
+    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+}
+
 pub fn get_json(url: &str) -> serde_json::Value {
     serde_json::from_str(&ureq::get(url).call().unwrap().body_mut().read_to_string().unwrap()).unwrap()
 }
@@ -76,27 +104,11 @@ impl Loop {
             repo.git(&["commit", "-q", "-am", "Point the github trigger at the fake API"]);
             repo.git(&["push", "-q", "origin", "main"]);
         }
-        let port = free_port();
         let kind = match trigger {
             Trigger::Local => "local",
             Trigger::Github => "github",
         };
-        let log = std::fs::File::create(repo.path().join(".git/model-server.log")).unwrap();
-        let server = testkit::child::die_with_parent(&mut Command::new(bins().join("model-server")))
-            .args(["--repo", repo.path().to_str().unwrap(), "--port", &port.to_string()])
-            .env("PIPELINE_TRIGGER", kind)
-            .env("GITHUB_TOKEN", "test-token")
-            .env("PATH", path_with_bins())
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let start = Instant::now();
-        while ureq::get(&format!("{base}/readyz")).call().is_err() {
-            assert!(start.elapsed() < Duration::from_secs(120), "model-server did not become ready");
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        let (server, base) = spawn_server(repo.path(), kind, &repo.path().join(".git/model-server.log"));
         let (_dir, sample) = export(repo.path(), mnist, 0, 1, 0.0);
         let sample = std::fs::read(&sample[0]).unwrap();
         Self { repo, base, server, _github: github, mnist: mnist.to_path_buf(), sample }

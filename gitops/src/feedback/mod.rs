@@ -239,7 +239,9 @@ impl FeedbackStore {
         prepare::validate(sample, &self.inner.task)?;
         match self.inner.task.schema() {
             Some(schema) => prepare::row_json(&sample.image, schema).map(drop),
-            None => crate::image_input::decode_limited(&sample.image, &(&self.inner.params).into()).map(drop).map_err(Into::into),
+            None => crate::image_input::decode_limited(&sample.image, &(&self.inner.params).into())
+                .map(drop)
+                .map_err(Into::into),
         }
     }
 

@@ -73,7 +73,9 @@ pub(crate) fn prepare(
     let (label, predicted) = validate(&sample, task)?;
     let (content, ext) = match task.schema() {
         Some(schema) => (row_json(&sample.image, schema)?, "json"),
-        None => (encode_png(decode_limited(&sample.image, &ImageLimits::from(params))?, params.max_stored_side)?, "png"),
+        None => {
+            (encode_png(decode_limited(&sample.image, &ImageLimits::from(params))?, params.max_stored_side)?, "png")
+        }
     };
     let sha256 = hex::encode(Sha256::digest(&content));
     let key = sample_key(&label, sample.kind, &sha256, ext);

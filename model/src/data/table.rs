@@ -21,7 +21,10 @@ pub const TABLE_EXTENSIONS: [&str; 2] = ["csv", "parquet"];
 /// Whether `path` names a table file the readers take.
 pub fn is_table(path: &Path) -> bool {
     path.is_file()
-        && path.extension().and_then(|e| e.to_str()).is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
+        && path
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| TABLE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
 /// An encoded row as a manifest stores it (`pixels`): a little-endian `f32` per feature, which
@@ -112,7 +115,12 @@ impl Dataset for Table {
     fn items(&self, split: Split) -> Result<Vec<Item>, DataError> {
         Ok(self
             .split(split)
-            .map(|(i, row)| Item { path: self.path.clone(), index: Some(i as u64), label: row.label, sha256: row.sha256.clone() })
+            .map(|(i, row)| Item {
+                path: self.path.clone(),
+                index: Some(i as u64),
+                label: row.label,
+                sha256: row.sha256.clone(),
+            })
             .collect())
     }
 
@@ -185,7 +193,10 @@ pub fn derive(path: &Path, label: &str) -> Result<Derived, DataError> {
     classes.sort();
     classes.dedup();
     if let Some(bad_name) = classes.iter().find(|c| !valid_class_name(c)) {
-        return Err(bad(path, format!("label `{bad_name}` cannot be a class name (1-64 letters, digits, `-`, `_`, `.`)")));
+        return Err(bad(
+            path,
+            format!("label `{bad_name}` cannot be a class name (1-64 letters, digits, `-`, `_`, `.`)"),
+        ));
     }
     let schema = Schema { label: label.to_string(), features };
     schema.validate().map_err(|e| bad(path, e))?;
@@ -231,7 +242,10 @@ mod tests {
         let derived = derive(&path, "kind").unwrap();
         assert_eq!(derived.classes, ["a", "b"]);
         assert_eq!(derived.schema.features[0].kind, FeatureKind::Number { min: Some(0.0), max: Some(5.5) });
-        assert_eq!(derived.schema.features[1].kind, FeatureKind::Category { values: vec!["blue".into(), "red".into()] });
+        assert_eq!(
+            derived.schema.features[1].kind,
+            FeatureKind::Category { values: vec!["blue".into(), "red".into()] }
+        );
         let task = tabular_task("toy", &derived);
         task.validate().unwrap();
         let table = Table::open(&path, 0.5, &task).unwrap();

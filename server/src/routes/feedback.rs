@@ -163,7 +163,10 @@ fn from_json(value: &serde_json::Value, task: &gitops::task::Task) -> Result<Giv
     let image = match (task.schema(), object.get("features")) {
         (Some(_), Some(features)) => Some(features.to_string().into_bytes()),
         (Some(_), None) if object.contains_key("image") => {
-            return Err(AppError::Unprocessable(format!("task {} classifies rows: send `features`, not `image`", task.name)));
+            return Err(AppError::Unprocessable(format!(
+                "task {} classifies rows: send `features`, not `image`",
+                task.name
+            )));
         }
         (Some(_), None) => None,
         (None, _) => text("image")?.map(|t| input::decode_image_text(&t)).transpose()?,

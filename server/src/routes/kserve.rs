@@ -363,7 +363,9 @@ fn decode_input(input: &InputTensor, binary: &[u8], max_images: usize, task: &Ta
     let rows: Vec<Vec<f32>> = pixels.chunks_exact(values_per_image.max(1)).map(<[f32]>::to_vec).collect();
     if let Some(schema) = task.schema() {
         for (i, row) in rows.iter().enumerate() {
-            schema.check_encoded(row).map_err(|e| AppError::Unprocessable(format!("input {} row {i}: {e}", input.name)))?;
+            schema
+                .check_encoded(row)
+                .map_err(|e| AppError::Unprocessable(format!("input {} row {i}: {e}", input.name)))?;
         }
     }
     Ok(rows)

@@ -123,7 +123,10 @@ pub async fn classify(state: &AppState, bytes: Vec<u8>) -> Result<(Entry, Vec<f3
 
 /// Classifies checked inputs (each the given bytes and the network's input) in one batch and
 /// records each, in order.
-async fn classify_inputs(state: &AppState, prepared: Vec<(Vec<u8>, Vec<u8>)>) -> Result<Vec<(Entry, Vec<f32>)>, AppError> {
+async fn classify_inputs(
+    state: &AppState,
+    prepared: Vec<(Vec<u8>, Vec<u8>)>,
+) -> Result<Vec<(Entry, Vec<f32>)>, AppError> {
     let task = &state.settings.task;
     let inputs = prepared.iter().map(|(_, input)| preprocess::normalize(task, input)).collect();
     let answer = state.batcher.predict(inputs).await?;
@@ -134,7 +137,9 @@ async fn classify_inputs(state: &AppState, prepared: Vec<(Vec<u8>, Vec<u8>)>) ->
     Ok(prepared
         .into_iter()
         .zip(answer.predictions)
-        .map(|((bytes, input), prediction)| (record(state, bytes, input, &prediction, &version), prediction.probabilities))
+        .map(|((bytes, input), prediction)| {
+            (record(state, bytes, input, &prediction, &version), prediction.probabilities)
+        })
         .collect())
 }
 

@@ -37,7 +37,12 @@ pub fn write_example(dir: &Path, name: &str) -> Result<(PathBuf, String), Scaffo
     Ok((path, label.to_string()))
 }
 
-pub(super) fn scaffold(dir: &Path, init: &DatasetInit, source: &Path, force: bool) -> Result<Scaffolded, ScaffoldError> {
+pub(super) fn scaffold(
+    dir: &Path,
+    init: &DatasetInit,
+    source: &Path,
+    force: bool,
+) -> Result<Scaffolded, ScaffoldError> {
     let bad = |what: String| ScaffoldError::Dataset { path: init.dataset.clone(), what };
     let Some(label) = init.label.as_deref() else {
         return Err(bad("a table needs --label COLUMN: the column that holds each row's class".into()));
