@@ -81,10 +81,14 @@ pub struct TrainBaseArgs {
 #[derive(Args)]
 pub struct PredictArgs {
     /// Image files of any size and format (PNG, JPEG, ...), dark-on-light or light-on-dark.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "csv")]
     pub images: Vec<PathBuf>,
-    /// One JSON object per image per line: path, label, index, confidence, probabilities by class
-    /// name (and digit, for digit tasks).
+    /// A tabular task's rows: a CSV or Parquet file with the schema's feature columns (a label
+    /// column, if present, is ignored).
+    #[arg(long, value_name = "FILE", conflicts_with = "images")]
+    pub csv: Option<PathBuf>,
+    /// One JSON object per image (or row) per line: path (and row), label, index, confidence,
+    /// probabilities by class name (and digit, for digit tasks).
     #[arg(long)]
     pub json: bool,
     /// Model version to use (default: the one models/registry.json serves).

@@ -204,3 +204,59 @@ fn both_architectures_train_on_a_colour_task_and_round_trip() {
         assert!(matches!(err, ModelError::Task { .. }), "{}: {err}", arch.name());
     }
 }
+
+fn tabular_task() -> Task {
+    let schema: gitops::table::Schema = serde_json::from_value(serde_json::json!({
+        "label": "kind",
+        "features": [
+            {"name": "size", "type": "number", "min": 0.0, "max": 1000.0},
+            {"name": "colour", "type": "category", "values": ["red", "green", "blue"]},
+        ],
+    }))
+    .unwrap();
+    Task {
+        name: "parts".into(),
+        kind: gitops::task::TaskKind::Tabular,
+        classes: vec!["small".into(), "large".into(), "green".into()],
+        table: Some(schema),
+        ..Task::default()
+    }
+}
+
+#[test]
+fn the_mlp_standardises_by_stored_statistics_and_a_model_of_another_schema_is_refused() {
+    let _rng = crate::TORCH_RNG.lock().unwrap_or_else(|p| p.into_inner());
+    let task = tabular_task();
+    task.validate().unwrap();
+    // Sizes in the hundreds (far from unit scale) tell small from large; the colour green is
+    // its own class: the network needs both the standardised number and the one-hot category.
+    let rows: Vec<[f32; 2]> = (0..60).map(|i| [100.0 + 13.0 * (i % 50) as f32, (i % 3) as f32]).collect();
+    let labels: Vec<usize> =
+        rows.iter().map(|[size, colour]| if *colour == 1.0 { 2 } else { usize::from(*size > 400.0) }).collect();
+    let inputs: Vec<Vec<u8>> = rows.iter().map(|r| model::data::table::input_bytes(r)).collect();
+    let batch = Batch::new(&task, &inputs, &labels, Device::Cpu);
+    let arch = Architecture::Mlp(gitops::architecture::MlpParams::default());
+    let params = TrainParams { seed: 1, epochs: 150, batch_size: 16, learning_rate: 1e-2, augment_copies: 0 };
+    let vs = train::seeded_store(Device::Cpu, params.seed);
+    let net = model::arch::build(&arch, &vs.root(), &task);
+    model::arch::fit_standardization(&vs, &task, &batch.xs);
+    train::train(&vs, &net, &batch, &params).unwrap();
+    let models = tempfile::tempdir().unwrap();
+    let file = ModelFile::fresh(models.path(), chrono::Utc::now());
+    file.save(&vs, Sidecar { task: task.clone(), architecture: arch.clone(), ..sidecar() }).unwrap();
+
+    let loaded = file.load(Device::Cpu, &task, Some(&arch)).unwrap();
+    let mean = loaded.vs.variables()["standardize_mean"].double_value(&[0]);
+    let sizes: Vec<f64> = rows.iter().map(|r| f64::from(r[0])).collect();
+    let expected = sizes.iter().sum::<f64>() / sizes.len() as f64;
+    assert!((mean - expected).abs() < 1e-3, "the stored mean {mean} is the training rows' {expected}");
+    let classifier = Classifier::new(loaded);
+    assert!(eval::evaluate(&classifier, &batch.xs, &labels).accuracy >= 0.95);
+
+    let mut other = tabular_task();
+    other.table.as_mut().unwrap().features[1].name = "hue".into();
+    let err = file.load(Device::Cpu, &other, None).unwrap_err().to_string();
+    assert!(err.contains("table.features: [\"size\", \"hue\"] here, [\"size\", \"colour\"] in the model"), "{err}");
+    let err = file.load(Device::Cpu, &Task::default(), None).unwrap_err().to_string();
+    assert!(err.contains("kind: Image here, Tabular in the model"), "{err}");
+}

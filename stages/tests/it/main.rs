@@ -12,6 +12,7 @@ mod lock;
 mod migrate;
 mod paths;
 mod retrain;
+mod tabular;
 mod validate;
 
 use std::path::PathBuf;
