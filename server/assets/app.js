@@ -261,14 +261,16 @@
   function applyTask(task) {
     const classes = task.classes.map(String);
     const n = classes.length;
-    const draw = task.preprocess === "digit";
+    const tabular = task.kind === "tabular" && task.table && Array.isArray(task.table.features);
+    const draw = !tabular && task.preprocess === "digit";
     const digits = classes.every((c) => /^[0-9]$/.test(c));
     const zeroToNine = digits && n === 10 && classes.every((c, i) => c === String(i));
     const labName = draw && digits ? "Digit Lab" : `${titleCase(task.name) || "Image"} Lab`;
     const words = {
       draw,
-      noun: digits ? "digit" : "class",
-      thing: draw ? (digits ? "digit" : "symbol") : "image",
+      tabular,
+      noun: digits && !tabular ? "digit" : "class",
+      thing: tabular ? "row" : draw ? (digits ? "digit" : "symbol") : "image",
       words: classes.some((c) => c.length > 2),
       labName,
     };
@@ -276,8 +278,9 @@
     state.words = words;
 
     // Title and header.
-    const sub = draw && digits ? "Handwritten digit classifier" : `${draw ? "Drawing" : "Image"} classifier · ${n} classes`;
-    document.title = draw && digits ? "Digit Lab · handwritten digit classifier" : `${labName} · ${n}-class ${draw ? "drawing" : "image"} classifier`;
+    const kindWord = tabular ? "tabular" : draw ? "drawing" : "image";
+    const sub = draw && digits ? "Handwritten digit classifier" : `${titleCase(kindWord)} classifier · ${n} classes`;
+    document.title = draw && digits ? "Digit Lab · handwritten digit classifier" : `${labName} · ${n}-class ${kindWord} classifier`;
     $("#brand-name").textContent = labName;
     $("#brand-sub").textContent = sub;
     $("#brand").setAttribute("aria-label", `${labName}, back to the top`);
@@ -290,9 +293,19 @@
     pad.hidden = !draw;
     $("#pad-hint").hidden = !draw;
     $("#upload-zone").hidden = draw;
+    padWrap.hidden = tabular;
+    $("#upload-label").hidden = tabular;
+    $("#row-form").hidden = !tabular;
     padWrap.classList.toggle("is-upload", !draw);
     $("#upload-shape").textContent = shapeText;
-    if (draw) {
+    if (tabular) {
+      buildRowForm(task.table.features);
+      $("#draw-title").textContent = "Enter a row";
+      $("#draw-sub").textContent = `${task.table.features.length} features; the model names its ${task.table.label || "class"}: ${listClasses(classes)}.`;
+      $("#pad-tips").replaceChildren(el("span", {}, el("kbd", { text: "Enter" }), " predict"));
+      $("#result-sub").textContent = "What the model makes of your row.";
+      $("#result-empty-text").replaceChildren("Fill in the features and press ", el("strong", { text: "Predict" }), ".");
+    } else if (draw) {
       $("#draw-title").textContent = `Draw a ${words.thing}`;
       $("#draw-sub").textContent = "Mouse, pen or finger — or drop an image file here.";
       pad.setAttribute("aria-label", `Drawing pad: draw one ${words.thing} ${zeroToNine ? "from 0 to 9" : `(${listClasses(classes)})`}. Press Enter to predict, Escape to clear.`);
@@ -322,6 +335,51 @@
     if (state.history) renderHistory(state.history);
   }
 
+  // ------------------------------------------------------------------ a tabular task's row
+
+  // One input per feature, in schema order: numbers with their range, categories as a select.
+  function buildRowForm(features) {
+    const form = $("#row-form");
+    form.replaceChildren(...features.map((f, i) => {
+      const id = `feature-${i}`;
+      let control;
+      let range = "";
+      if (f.type === "category") {
+        control = el("select", { id, name: f.name, required: "" },
+          el("option", { value: "", text: "choose…" }),
+          ...(f.values || []).map((v) => el("option", { value: v, text: v })));
+      } else {
+        control = el("input", { id, name: f.name, type: "number", step: "any", required: "", inputmode: "decimal" });
+        if (Number.isFinite(f.min)) control.min = String(f.min);
+        if (Number.isFinite(f.max)) control.max = String(f.max);
+        if (Number.isFinite(f.min) || Number.isFinite(f.max)) range = `${f.min ?? "…"} – ${f.max ?? "…"}`;
+      }
+      control.addEventListener("input", () => control.removeAttribute("aria-invalid"));
+      return el("label", { for: id }, el("span", { text: f.name }), range ? el("span", { class: "range", text: range }) : "", control);
+    }));
+  }
+
+  // The form's row as `{name: value}`, or null after marking the first field that is not filled
+  // in right (the server checks again, and names the field when it refuses).
+  function readRow() {
+    const row = {};
+    for (const f of state.task.table.features) {
+      const control = $("#row-form").elements.namedItem(f.name);
+      if (!control.checkValidity() || control.value === "") {
+        control.setAttribute("aria-invalid", "true");
+        control.focus();
+        showError($("#input-error"), `${f.name}: ${control.validationMessage || "fill this in"}`);
+        return null;
+      }
+      row[f.name] = f.type === "category" ? control.value : Number(control.value);
+    }
+    return row;
+  }
+
+  $("#row-form").addEventListener("keydown", (e) => {
+    if (e.key === "Enter") { e.preventDefault(); predict(); }
+  });
+
   // ------------------------------------------------------------------ drawing pad
 
   const pad = $("#pad");
@@ -347,7 +405,8 @@
 
   // Where to send the user to give another input: the pad, or the file chooser.
   function focusInput() {
-    if (state.words && !state.words.draw) $("#file-input").focus();
+    if (state.words?.tabular) $("#row-form").elements[0]?.focus();
+    else if (state.words && !state.words.draw) $("#file-input").focus();
     else pad.focus();
   }
 
@@ -411,7 +470,10 @@
     if (e.key === "Escape" || e.key === "Delete" || e.key === "Backspace") { e.preventDefault(); resetPad(); }
   });
 
-  $("#clear-btn").addEventListener("click", () => { resetPad(); focusInput(); });
+  $("#clear-btn").addEventListener("click", () => {
+    if (state.words?.tabular) { $("#row-form").reset(); $("#row-form").elements[0]?.focus(); return; }
+    resetPad(); focusInput();
+  });
   $("#predict-btn").addEventListener("click", () => predict());
 
   // ------------------------------------------------------------------ upload and drag-and-drop
@@ -498,7 +560,11 @@
     const errorBox = $("#input-error");
     showError(errorBox, "");
     let request;
-    if (state.source === "upload" && state.uploadFile) {
+    if (state.words?.tabular) {
+      const features = readRow();
+      if (!features) return;
+      request = { method: "POST", json: { features }, context: "row" };
+    } else if (state.source === "upload" && state.uploadFile) {
       const form = new FormData();
       form.append("file", state.uploadFile, state.uploadFile.name || "upload");
       request = { method: "POST", form, context: "image" };
@@ -1303,7 +1369,7 @@
     const list = $("#history-list");
     list.replaceChildren();
     if (!items.length) {
-      const what = state.words && !state.words.draw ? "images" : "drawings";
+      const what = state.words?.tabular ? "rows" : state.words && !state.words.draw ? "images" : "drawings";
       list.append(el("li", { class: "history-empty", text: `No predictions yet. Your ${what} will show up here.` }));
       return;
     }
@@ -1318,6 +1384,7 @@
           el("div", { class: "h-top" },
             el("span", { class: `h-digit${label.length > 2 ? " is-word" : ""}`, "aria-label": `Answer ${label}`, title: label.length > 2 ? label : undefined, text: label }),
             el("span", { class: "h-conf", text: pct(h.confidence) })),
+          h.features ? el("div", { class: "h-features", text: Object.entries(h.features).map(([k, v]) => `${k} ${v}`).join(" · ") }) : "",
           feedbackPill(h.feedback),
           el("time", { datetime: h.at || "", title: `${at ? at.toLocaleString() : ""} · ${h.model_version || ""}`, text: relTime(at) }))));
     }

@@ -32,7 +32,7 @@ bad label or blank image, 500 internal, 503 + Retry-After when the inference que
                              -> {stored, duplicate, sha256, sub_set, current_count, threshold, retrain_triggered}
   GET  /api/task             the task: name, classes in output order, input shape, preprocessing
   GET  /api/status           feedback count, threshold, serving version, retrain state, last promote decision
-  GET  /api/history?limit=N  recent predictions, newest first, with input thumbnails and feedback
+  GET  /api/history?limit=N  recent predictions, newest first, with input thumbnails (or a row's features) and feedback
   GET  /models               versions on disk with metrics, confusion, pinned/serving/loaded, registry history
   POST /admin/reload         fetch and load what the registry names now
   POST /admin/rollback       JSON {version}: commit + push the registry pointer, then serve it

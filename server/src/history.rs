@@ -48,7 +48,12 @@ pub struct HistoryItem {
     pub digit: Option<usize>,
     pub confidence: f32,
     pub model_version: String,
-    pub thumbnail: String,
+    /// The input as the model saw it, a PNG data URL (image tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub thumbnail: Option<String>,
+    /// The row's features by name (tabular tasks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub features: Option<serde_json::Value>,
     pub feedback: Option<FeedbackMark>,
 }
 
@@ -107,7 +112,8 @@ impl History {
         picked
             .into_iter()
             .map(|e| HistoryItem {
-                thumbnail: thumbnail(task, &e.model_input),
+                thumbnail: task.schema().is_none().then(|| thumbnail(task, &e.model_input)),
+                features: task.schema().and_then(|_| serde_json::from_slice(&e.input).ok()),
                 request_id: e.request_id,
                 at: e.at,
                 digit: task.is_digit().then_some(e.index),

@@ -558,3 +558,90 @@ async fn the_retrain_state_is_polled_and_shown_with_its_reasons() {
     .await;
     b.close().await;
 }
+
+#[tokio::test]
+async fn a_tabular_task_gets_a_form_built_from_its_schema() {
+    let _serial = support::serial().await;
+    let repo = Repo::iris();
+    let server = Server::start(&repo, &[]);
+    let b = Browser::start(&server.url, DESKTOP.0, DESKTOP.1).await;
+    b.open().await;
+    let fields = b
+        .wait(
+            "the row form",
+            "const f = document.querySelector('#row-form');
+             if (f.hidden || !f.elements.length) return null;
+             return Array.from(f.elements).map(e => [e.name, e.type, e.min, e.max]);",
+            20,
+        )
+        .await;
+    let names: Vec<&str> = fields.as_array().unwrap().iter().map(|f| f[0].as_str().unwrap()).collect();
+    assert_eq!(names, ["sepal_length", "sepal_width", "petal_length", "petal_width"], "{fields}");
+    assert!(
+        fields.as_array().unwrap().iter().all(|f| f[1] == "number" && f[2] != "" && f[3] != ""),
+        "numbers with their range: {fields}"
+    );
+    let hidden = b
+        .js(
+            "return [document.querySelector('#drop-zone').hidden, document.querySelector('#upload-label').hidden]",
+            vec![],
+        )
+        .await;
+    assert_eq!(hidden, json!([true, true]), "no drawing pad or upload for rows");
+    assert!(b.text("#brand-name").await.contains("Iris"), "the title comes from the task");
+
+    // An empty field is named before anything is sent.
+    b.click("#predict-btn").await;
+    let error = b
+        .wait(
+            "the missing field",
+            "const e = document.querySelector('#input-error'); return !e.hidden && e.textContent",
+            5,
+        )
+        .await;
+    assert!(error.as_str().unwrap().starts_with("sepal_length:"), "{error}");
+
+    for (name, value) in
+        [("sepal_length", "6.7"), ("sepal_width", "3.0"), ("petal_length", "5.2"), ("petal_width", "2.3")]
+    {
+        b.type_into(&format!("#row-form [name=\"{name}\"]"), value).await;
+    }
+    b.click("#predict-btn").await;
+    let shown = b
+        .wait(
+            "the prediction",
+            "const body = document.querySelector('#result-body');
+             if (body.hidden) return null;
+             return { label: document.querySelector('#result-digit').textContent,
+                      bars: Array.from(document.querySelectorAll('#probs li')).map(li => li.dataset.label) };",
+            20,
+        )
+        .await;
+    assert_eq!(shown["label"], "virginica", "{shown}");
+    assert_eq!(shown["bars"], json!(["setosa", "versicolor", "virginica"]), "{shown}");
+    b.screenshot("12-tabular-prediction", true).await;
+
+    b.click("#fb-correct").await;
+    b.wait(
+        "the feedback confirmation",
+        "const d = document.querySelector('#fb-done'); return !d.hidden && d.textContent",
+        20,
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while repo.feedback_files("json").is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stored = repo.feedback_files("json");
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert!(stored[0].starts_with("sub_set_0/virginica"), "{}", stored[0].display());
+    let history = b
+        .wait(
+            "the history row",
+            "const h = document.querySelector('#history-list .h-features'); return h && h.textContent",
+            10,
+        )
+        .await;
+    assert!(history.as_str().unwrap().contains("petal_length 5.2"), "{history}");
+    b.close().await;
+}

@@ -373,6 +373,35 @@ impl Repo {
         this
     }
 
+    /// A tabular repository: `pipeline init --example iris` (Fisher's Iris, the `mlp` trained on
+    /// it), pushed to a bare origin.
+    pub fn iris() -> Self {
+        let pipeline = Path::new(env!("CARGO_BIN_EXE_model-server")).with_file_name("pipeline");
+        assert!(
+            pipeline.is_file(),
+            "{} is missing: cargo build -p pipeline (cargo test --workspace builds it)",
+            pipeline.display()
+        );
+        let dir = tempfile::tempdir().expect("temp repo folder");
+        let root = dir.path().join("work");
+        let origin = dir.path().join("origin.git");
+        let out = Command::new(&pipeline)
+            .arg("init")
+            .arg(&root)
+            .args(["--example", "iris"])
+            .env("PIPELINE_TRIGGER", "none")
+            .output()
+            .expect("run pipeline init");
+        assert!(out.status.success(), "pipeline init --example iris: {}", String::from_utf8_lossy(&out.stderr));
+        git2::Repository::init_bare(&origin).expect("init the bare origin");
+        let repo = git2::Repository::open(&root).expect("the scaffolded repo");
+        repo.remote("origin", origin.to_str().expect("a UTF-8 path")).expect("add origin");
+        let head = repo.head().expect("a first commit").name().expect("a branch").to_string();
+        repo.find_remote("origin").expect("origin").push(&[format!("{head}:refs/heads/main")], None).expect("push");
+        let base_version = Registry::load(&root.join("models")).expect("the registry init wrote").serving;
+        Self { root, base_version, _dir: dir }
+    }
+
     /// Adds a second version: the base model's weights under a later timestamp, with a
     /// slightly better accuracy in its sidecar, promoted in the registry; commits and pushes.
     pub fn add_second_version(&self) -> String {
@@ -406,19 +435,25 @@ impl Repo {
 
     /// Every feedback PNG under new_data/, as paths relative to it.
     pub fn feedback_pngs(&self) -> Vec<PathBuf> {
-        fn walk(dir: &Path, base: &Path, out: &mut Vec<PathBuf>) {
+        self.feedback_files("png")
+    }
+
+    /// Every feedback sample with extension `ext` under new_data/, as paths relative to it.
+    pub fn feedback_files(&self, ext: &str) -> Vec<PathBuf> {
+        fn walk(dir: &Path, base: &Path, ext: &str, out: &mut Vec<PathBuf>) {
             for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
                 let path = entry.path();
                 if path.is_dir() {
-                    walk(&path, base, out);
-                } else if path.extension().is_some_and(|e| e == "png") {
+                    walk(&path, base, ext, out);
+                } else if path.extension().is_some_and(|e| e == ext) && path.file_stem().is_some_and(|s| s.len() == 64)
+                {
                     out.push(path.strip_prefix(base).expect("under new_data").to_path_buf());
                 }
             }
         }
         let base = self.root.join("new_data");
         let mut out = Vec::new();
-        walk(&base, &base, &mut out);
+        walk(&base, &base, ext, &mut out);
         out.sort();
         out
     }
