@@ -65,6 +65,9 @@ pub struct Record {
     pub feedback_kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "gitops::task::optional_label_text")]
     pub label: Option<String>,
+    /// A tabular task's row, as its canonical JSON (so mining can list the rows themselves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub features: Option<String>,
 }
 
 /// Appends records to the active file and rotates it past `max_bytes`, keeping `keep` rotated
@@ -166,7 +169,7 @@ pub fn records(dir: &Path) -> Result<Vec<Record>, PredLogError> {
 
 /// The log as a table: columns `event`, `request_id`, `at` (RFC 3339 UTC with microseconds, so
 /// it sorts as text), `input_sha256`, `predicted`, `confidence`, `model_version`, `feedback_kind`,
-/// `label`; nulls where a record has no value.
+/// `label`, `features`; nulls where a record has no value.
 pub fn read(dir: &Path) -> Result<DataFrame, PredLogError> {
     let records = records(dir)?;
     let text = |f: fn(&Record) -> Option<String>| records.iter().map(f).collect::<Vec<_>>();
@@ -181,13 +184,15 @@ pub fn read(dir: &Path) -> Result<DataFrame, PredLogError> {
         Column::new("model_version".into(), text(|r| r.model_version.clone())),
         Column::new("feedback_kind".into(), text(|r| r.feedback_kind.clone())),
         Column::new("label".into(), text(|r| r.label.clone())),
+        Column::new("features".into(), text(|r| r.features.clone())),
     ];
     Ok(DataFrame::new(records.len(), columns)?)
 }
 
 /// Predictions worth a person's look: confidence below `below`, or the same input marked wrong
 /// by feedback at or after the prediction. Newest first, with `reason` (`wrong` wins over
-/// `low_confidence`), `marked_at` and `true_label`.
+/// `low_confidence`), `marked_at`, `true_label` and, for a tabular task, the row's `features`
+/// (what the Iris system kept in its retrain table).
 pub fn mine(log: DataFrame, below: f32) -> Result<DataFrame, PredLogError> {
     let all = log.lazy();
     let predictions = all.clone().filter(col("event").eq(lit("prediction")));
@@ -210,6 +215,7 @@ pub fn mine(log: DataFrame, below: f32) -> Result<DataFrame, PredLogError> {
             col("marked_at"),
             col("model_version"),
             col("input_sha256"),
+            col("features"),
         ])
         .sort(["at"], SortMultipleOptions::default().with_order_descending(true))
         .collect()?;

@@ -179,6 +179,18 @@ fn the_loop_on_iris_rows() {
         many["predictions"].as_array().unwrap().iter().map(|p| p["label"].as_str().unwrap()).collect();
     assert_eq!(labels, CLASSES, "{many}");
 
+    // Mining lists the rows marked wrong or answered unsure, with their features.
+    let mined = testkit::run(
+        Command::new(bins().join("pipeline")).arg("--repo").arg(&repo).args(["mine", "--json", "--below", "0.999999"]),
+        "pipeline mine",
+    );
+    let mined: Vec<Value> = mined.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(!mined.is_empty(), "the log has low-confidence rows below 0.999999");
+    for m in &mined {
+        let features: Value = serde_json::from_str(m["features"].as_str().unwrap()).unwrap();
+        assert_eq!(features.as_object().unwrap().len(), 4, "{m}");
+    }
+
     tritonclient_on_rows(&base, &rows);
     let _ = server.kill();
     let _ = server.wait();

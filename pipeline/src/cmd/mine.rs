@@ -1,4 +1,5 @@
-//! `pipeline mine`: predictions from the model server's log worth a person's review.
+//! `pipeline mine`: predictions from the model server's log worth a person's review (for a
+//! tabular task, with the rows themselves).
 
 use anyhow::{Context, Result};
 use clap::Args;

@@ -144,6 +144,7 @@ fn record(
         model_version: None,
         feedback_kind: Some(kind_name),
         label: Some(label),
+        features: None,
     });
 }
 

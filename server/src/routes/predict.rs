@@ -172,6 +172,7 @@ fn record(state: &AppState, bytes: Vec<u8>, input: Vec<u8>, prediction: &Predict
         model_version: Some(entry.model_version.clone()),
         feedback_kind: None,
         label: None,
+        features: task.schema().map(|_| String::from_utf8_lossy(&entry.input).trim_end().to_string()),
     });
     state.history.insert(entry.clone());
     entry

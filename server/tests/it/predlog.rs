@@ -15,6 +15,7 @@ fn record(i: usize) -> Record {
         model_version: Some("model_20260101T000000Z".into()),
         feedback_kind: None,
         label: None,
+        features: None,
     }
 }
 
