@@ -161,7 +161,7 @@ fn read_rows(store: &FeedbackStore, args: &AddArgs, path: &Path) -> Result<Vec<(
     let mut out = Vec::with_capacity(rows.len());
     for (i, mut row) in rows.into_iter().enumerate() {
         // Row numbers as a spreadsheet shows them: the header is row 1.
-        let at = |source| CliError::Row { path: path.to_path_buf(), row: i + 2, source };
+        let at = |source| CliError::Row { at: format!("{}: row {}", path.display(), i + 2), source };
         let label = match row.remove(&schema.label) {
             Some(serde_json::Value::String(s)) => s,
             Some(serde_json::Value::Number(n)) => n.to_string(),

@@ -28,8 +28,9 @@ pub enum CliError {
     Read { path: PathBuf, source: crate::image_input::ReadImageError },
     #[error("{path}: {source} (nothing was stored)")]
     Input { path: PathBuf, source: FeedbackError },
-    #[error("{path}: row {row}: {source} (nothing was stored)")]
-    Row { path: PathBuf, row: usize, source: FeedbackError },
+    /// A table's row (`at`: `FILE: row N`).
+    #[error("{at}: {source} (nothing was stored)")]
+    Row { at: String, source: FeedbackError },
     #[error("{path}: {what} (nothing was stored)")]
     Table { path: PathBuf, what: String },
     #[error(transparent)]
