@@ -10,6 +10,10 @@
 #[allow(dead_code, unused_macros)]
 mod support;
 
+mod common;
+
+use common::{cpus, env_or, load_levels, spawn_server, stop, wait_http};
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -18,10 +22,6 @@ use std::time::{Duration, Instant};
 use gitops::model_file::ModelFile;
 use model::{Classifier, Weights};
 use pipeline::registry::Registry;
-
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
 
 fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
@@ -79,10 +79,6 @@ fn main() {
     let _ = server.0.wait();
 }
 
-fn cpus() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
-}
-
 /// Median images/s of the model alone at batch 1 and batch 32, 2 torch threads.
 fn in_process(models: &Path) -> (f64, f64) {
     tch::set_num_threads(2);
@@ -110,25 +106,6 @@ fn in_process(models: &Path) -> (f64, f64) {
         rates[1]
     };
     (rate(1), rate(32))
-}
-
-fn spawn_server(repo: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_model-server"))
-        .args(["--repo", repo.to_str().unwrap(), "--port", "0", "--device", "cpu", "--poll-interval", "200ms"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("model-server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let addr = line.trim().rsplit("http://").next().unwrap().to_string();
-    wait_http(&format!("http://{addr}/readyz"));
-    (child, addr)
-}
-
-fn wait_http(url: &str) {
-    let client = reqwest::blocking::Client::new();
-    support::wait_for(Duration::from_secs(60), url, || client.get(url).send().is_ok_and(|r| r.status().is_success()));
 }
 
 /// The FastAPI peer with 2 uvicorn workers (its best configuration), on a model it trains.
@@ -175,84 +152,6 @@ fn spawn_peer(work: &Path) -> Option<(Child, String)> {
     wait_http(&format!("http://{addr}/healthz"));
     std::thread::sleep(Duration::from_secs(2));
     Some((child, addr))
-}
-
-fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let _ = child.wait();
-}
-
-/// (concurrency, req/s, p50 ms, p99 ms) medians per level, printed as table rows.
-fn load_levels(name: &str, url: &str, lua: &Path, seconds: u64, runs: usize) -> Vec<(u32, f64, f64, f64)> {
-    wrk(url, lua, 2, 3);
-    let mut out = Vec::new();
-    for c in [1u32, 8, 32] {
-        let mut results: Vec<Wrk> = (0..runs).map(|_| wrk(url, lua, c, seconds)).collect();
-        let errors: u64 = results.iter().map(|r| r.errors).sum();
-        let median = |f: fn(&Wrk) -> f64, results: &mut Vec<Wrk>| {
-            results.sort_by(|a, b| f(a).total_cmp(&f(b)));
-            f(&results[results.len() / 2])
-        };
-        let rps = median(|r| r.rps, &mut results);
-        let p50 = median(|r| r.p50_ms, &mut results);
-        let p99 = median(|r| r.p99_ms, &mut results);
-        let spread: Vec<String> = {
-            let mut v: Vec<f64> = results.iter().map(|r| r.rps).collect();
-            v.sort_by(f64::total_cmp);
-            v.iter().map(|r| format!("{r:.0}")).collect()
-        };
-        println!("| {name} | {c} | {rps:.0} ({}) | {p50:.2} | {p99:.2} | {errors} |", spread.join("/"));
-        out.push((c, rps, p50, p99));
-    }
-    out
-}
-
-struct Wrk {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-}
-
-fn wrk(url: &str, lua: &Path, connections: u32, seconds: u64) -> Wrk {
-    let threads = connections.min(2).to_string();
-    let out = Command::new("wrk")
-        .args([
-            "-t",
-            &threads,
-            "-c",
-            &connections.to_string(),
-            "-d",
-            &format!("{seconds}s"),
-            "--latency",
-            "-s",
-            lua.to_str().unwrap(),
-            url,
-        ])
-        .output()
-        .expect("wrk runs (apt-get install wrk)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let field = |prefix: &str| text.lines().find_map(|l| l.trim().strip_prefix(prefix).map(|v| v.trim().to_string()));
-    let ms = |v: String| {
-        let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
-        let n: f64 = num.parse().unwrap_or(f64::NAN);
-        match unit {
-            "us" => n / 1000.0,
-            "ms" => n,
-            "s" => n * 1000.0,
-            _ => f64::NAN,
-        }
-    };
-    let non_2xx = field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0);
-    let socket: u64 = field("Socket errors:")
-        .map(|v| v.split(',').filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok()).sum())
-        .unwrap_or(0);
-    Wrk {
-        rps: field("Requests/sec:").and_then(|v| v.parse().ok()).unwrap_or(f64::NAN),
-        p50_ms: field("50%").map(ms).unwrap_or(f64::NAN),
-        p99_ms: field("99%").map(ms).unwrap_or(f64::NAN),
-        errors: non_2xx + socket,
-    }
 }
 
 /// Publishes `n` new versions through git and reads the server's VmRSS after the first swap

@@ -2,7 +2,8 @@
 //! benchmark of this workspace and the same network in PyTorch (the cached wheel, same thread
 //! count) in one run and prints both with their ratio; `dag` (the runner against DVC),
 //! `preprocess` (`to_mnist` on a digit, a canvas and a photo), `feedback` (durable adds from 8
-//! writers), `serve` (model-server against the FastAPI peer) and `remote` (push and pull of
+//! writers), `serve` (model-server against the FastAPI peer), `rows` (a tabular row's `/predict`
+//! against a FastAPI server of the same MLP) and `remote` (push and pull of
 //! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint) run those crates'
 //! `cargo bench` harnesses, which print their own figures.
 
@@ -25,6 +26,9 @@ pub enum Suite {
     Feedback,
     /// model-server against the FastAPI peer (issue 6).
     Serve,
+    /// model-server's `/predict` of one tabular row against a FastAPI server of the same MLP
+    /// (issue 16).
+    Rows,
     /// `repro push` / `pull` against `dvc push` / `pull` to one S3 endpoint (issue 18).
     Remote,
     /// All of the above, in that order.
@@ -37,6 +41,7 @@ pub fn run(suite: Suite) -> Result<()> {
         (Suite::Preprocess, "model", "preprocess"),
         (Suite::Feedback, "gitops", "feedback"),
         (Suite::Serve, "model-server", "serve"),
+        (Suite::Rows, "model-server", "rows"),
         (Suite::Remote, "repro", "remote"),
     ];
     if matches!(suite, Suite::Model | Suite::All) {
@@ -46,9 +51,13 @@ pub fn run(suite: Suite) -> Result<()> {
     for (which, package, bench) in harnesses {
         if suite == which || suite == Suite::All {
             let mut env = Vec::new();
-            if which == Suite::Dag {
-                // `pipeline status` / `pipeline repro` as users run them, timed in the same run.
+            if matches!(which, Suite::Dag | Suite::Rows) {
+                // `pipeline status` / `pipeline repro` as users run them, timed in the same run;
+                // for rows, the `pipeline init --example iris` (with `pipeline-model`) that makes the repo.
                 demo::cargo(&root, &["build", "--release", "-p", "pipeline", "--bin", "pipeline"], &[])?;
+                if which == Suite::Rows {
+                    demo::cargo(&root, &["build", "--release", "-p", "stages", "--bin", "pipeline-model"], &[])?;
+                }
                 env.push(("PIPELINE_BIN", root.join("target/release/pipeline").into_os_string()));
             }
             demo::cargo(&root, &["bench", "-p", package, "--bench", bench], &env)?;

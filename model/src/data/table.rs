@@ -257,6 +257,32 @@ mod tests {
     }
 
     #[test]
+    fn a_parquet_table_reads_as_its_csv_does() {
+        use polars::prelude::{Column, ParquetWriter};
+        let dir = tempfile::tempdir().unwrap();
+        let csv = derive(&write(dir.path(), CSV), "kind").unwrap();
+        let mut frame = DataFrame::new(
+            4,
+            vec![
+                Column::new("size".into(), [1.0, 2.5, 3.0, 4.0]),
+                Column::new("colour".into(), ["red", "blue", "red", "blue"]),
+                Column::new("kind".into(), ["a", "b", "a", "b"]),
+            ],
+        )
+        .unwrap();
+        let path = dir.path().join("t.parquet");
+        ParquetWriter::new(std::fs::File::create(&path).unwrap()).finish(&mut frame).unwrap();
+        assert!(is_table(&path));
+        let parquet = derive(&path, "kind").unwrap();
+        assert_eq!(parquet, csv);
+        let task = tabular_task("toy", &parquet);
+        assert_eq!(
+            Table::open(&path, 0.5, &task).unwrap().rows(),
+            Table::open(&write(dir.path(), CSV), 0.5, &task).unwrap().rows()
+        );
+    }
+
+    #[test]
     fn a_bad_row_is_named_by_its_row_and_field() {
         let dir = tempfile::tempdir().unwrap();
         let task = tabular_task("toy", &derive(&write(dir.path(), CSV), "kind").unwrap());

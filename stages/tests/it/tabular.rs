@@ -87,3 +87,33 @@ fn a_table_needs_its_label_column() {
     assert!(!out.status.success());
     assert!(text(&out).contains("has no column `kind`"), "{}", text(&out));
 }
+
+#[test]
+fn validate_quarantines_a_row_given_two_labels_and_augment_copies_no_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path().join("iris");
+    let out = pipeline(dir.path()).arg("init").arg(&repo).args(["--example", "iris"]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    // Ten rows seal sub_set_0; the first is also given a second label.
+    let iris = std::fs::read_to_string(repo.join("data/iris.csv")).unwrap();
+    let rows: Vec<&str> = iris.lines().skip(1).step_by(15).take(9).collect();
+    let conflicting = rows[0].replace("setosa", "virginica");
+    let csv = dir.path().join("rows.csv");
+    std::fs::write(&csv, format!("{HEADER}\n{}\n{conflicting}\n", rows.join("\n"))).unwrap();
+    let out = pipeline(&repo).args(["feedback", "add", "--no-git", "--csv"]).arg(&csv).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(repo.join("new_data/sub_set_0/sealed.json").is_file(), "{}", text(&out));
+
+    crate::repro(&repo);
+    let quarantine: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(repo.join("artifacts/validate/quarantine.json")).unwrap()).unwrap();
+    assert_eq!(quarantine.len(), 2, "both copies of the row with two labels: {quarantine:?}");
+    assert!(
+        quarantine.iter().all(|q| q["reason"].as_str().unwrap().starts_with("conflicting labels")),
+        "{quarantine:?}"
+    );
+    let augmented = stages::manifest::read(&repo.join("artifacts/augment/augmented.parquet")).unwrap();
+    assert!(augmented.is_empty(), "rows get no augmented copies");
+    let clean = stages::manifest::read(&repo.join("artifacts/validate/clean.parquet")).unwrap();
+    assert!(clean.iter().all(|r| r.pixels.as_ref().is_some_and(|p| p.len() == 16)), "four f32 features per row");
+}
