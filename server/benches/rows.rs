@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
-use common::{cpus, env_or, load_levels, spawn_server, stop, wait_http};
+use common::{cpus, env_or, load_levels, spawn_server, spawn_uvicorn, stop};
 use gitops::model_file::ModelFile;
 use model::{Classifier, Weights};
 use pipeline::registry::Registry;
@@ -98,19 +98,12 @@ fn in_process(models: &Path, version: &str) -> f64 {
 fn spawn_peer(weights: &Path) -> Option<(Child, String)> {
     let python = PathBuf::from(std::env::var_os("PEER_PYTHON")?);
     let dir = testkit::workspace_root().join("xtask/bench");
-    let pythonpath = std::env::var("PEER_PYTHONPATH").unwrap_or_default();
     let port = 19_000 + (std::process::id() % 1000) as u16;
-    let child = Command::new(&python)
-        .args(["-m", "uvicorn", "tabular_peer:app", "--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--workers", "2", "--no-access-log", "--log-level", "warning"])
-        .current_dir(&dir)
-        .env("PYTHONPATH", format!("{}:{pythonpath}", dir.display()))
-        .env("PEER_MODEL", weights)
-        .env("PEER_TORCH_THREADS", "1")
-        .spawn()
-        .ok()?;
-    let addr = format!("127.0.0.1:{port}");
-    wait_http(&format!("http://{addr}/healthz"));
-    std::thread::sleep(Duration::from_secs(2));
-    Some((child, addr))
+    spawn_uvicorn(
+        &python,
+        &dir,
+        "tabular_peer:app",
+        port,
+        &[("PEER_MODEL", weights.as_os_str()), ("PEER_TORCH_THREADS", "1".as_ref())],
+    )
 }

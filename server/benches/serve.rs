@@ -12,9 +12,8 @@ mod support;
 
 mod common;
 
-use common::{cpus, env_or, load_levels, spawn_server, stop, wait_http};
+use common::{cpus, env_or, load_levels, spawn_server, spawn_uvicorn, stop};
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -126,32 +125,13 @@ fn spawn_peer(work: &Path) -> Option<(Child, String)> {
         return None;
     }
     let port = 18_000 + (std::process::id() % 1000) as u16;
-    let child = Command::new(&python)
-        .args([
-            "-m",
-            "uvicorn",
-            "server:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--workers",
-            "2",
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ])
-        .current_dir(&peer)
-        .env("PYTHONPATH", format!("{}:{pythonpath}", peer.display()))
-        .env("MNIST_MODEL", &model)
-        .env("MNIST_DATA_DIR", work.join("peer-new_data"))
-        .env("MNIST_TORCH_THREADS", "1")
-        .spawn()
-        .ok()?;
-    let addr = format!("127.0.0.1:{port}");
-    wait_http(&format!("http://{addr}/healthz"));
-    std::thread::sleep(Duration::from_secs(2));
-    Some((child, addr))
+    let data = work.join("peer-new_data");
+    let env = [
+        ("MNIST_MODEL", model.as_os_str()),
+        ("MNIST_DATA_DIR", data.as_os_str()),
+        ("MNIST_TORCH_THREADS", "1".as_ref()),
+    ];
+    spawn_uvicorn(&python, &peer, "server:app", port, &env)
 }
 
 /// Publishes `n` new versions through git and reads the server's VmRSS after the first swap

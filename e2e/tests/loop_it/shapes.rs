@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use testkit::shapes::{self, CLASSES, Spec};
 
-use crate::support::{bins, get_json, post_json, spawn_server};
+use crate::support::{bins, get_json, post_json, spawn_server, wait_for_new_serving};
 
 /// The task's input: 3 x 32 x 32.
 const SIDE: u32 = 32;
@@ -104,18 +104,7 @@ fn the_loop_on_colour_shapes_named_by_words() {
 
     let tenth = Instant::now();
     let sample = shapes::render_png(2, 20_000);
-    let after = loop {
-        let version = predict(&base, &sample)["model_version"].as_str().unwrap().to_string();
-        if version != before {
-            break version;
-        }
-        if tenth.elapsed() > Duration::from_secs(900) {
-            let status = get_json(&format!("{base}/api/status"));
-            let log = std::fs::read_to_string(work.path().join("model-server.log")).unwrap_or_default();
-            panic!("no new model; status {status:#}\nlog tail:\n{}", &log[log.len().saturating_sub(4000)..]);
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let after = wait_for_new_serving(&base, &before, Duration::from_secs(900), &work.path().join("model-server.log"));
     println!(
         "FIGURES shapes loop: {before} -> {after} in {:.1} s after the tenth feedback",
         tenth.elapsed().as_secs_f64()

@@ -80,6 +80,24 @@ pub fn spawn_server(repo: &Path, trigger: &str, log: &Path) -> (Child, String) {
     (server, base)
 }
 
+/// Waits until the server at `base` serves another model than `before` (the retrain the tenth
+/// feedback started), at most `limit`; panics with its status and the tail of `log` otherwise.
+pub fn wait_for_new_serving(base: &str, before: &str, limit: Duration, log: &Path) -> String {
+    let started = Instant::now();
+    loop {
+        let version = get_json(&format!("{base}/models"))["serving"].as_str().unwrap().to_string();
+        if version != before {
+            return version;
+        }
+        if started.elapsed() > limit {
+            let status = get_json(&format!("{base}/api/status"));
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            panic!("no new model; status {status:#}\nlog tail:\n{}", &log[log.len().saturating_sub(4000)..]);
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 pub fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
     let mut r = ureq::post(url).content_type("application/json").send(&serde_json::to_vec(body).unwrap()).unwrap();
     serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()

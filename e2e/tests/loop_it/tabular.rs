@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{bins, get_json, spawn_server};
+use crate::support::{bins, get_json, spawn_server, wait_for_new_serving};
 
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 const FEATURES: [&str; 4] = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
@@ -147,18 +147,7 @@ fn the_loop_on_iris_rows() {
     assert!(count.contains("\"virginica\""), "count.json counts by class name: {count}");
 
     let tenth = Instant::now();
-    let after = loop {
-        let version = get_json(&format!("{base}/models"))["serving"].as_str().unwrap().to_string();
-        if version != before {
-            break version;
-        }
-        if tenth.elapsed() > Duration::from_secs(600) {
-            let status = get_json(&format!("{base}/api/status"));
-            let log = std::fs::read_to_string(work.path().join("model-server.log")).unwrap_or_default();
-            panic!("no new model; status {status:#}\nlog tail:\n{}", &log[log.len().saturating_sub(4000)..]);
-        }
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let after = wait_for_new_serving(&base, &before, Duration::from_secs(600), &work.path().join("model-server.log"));
     println!(
         "FIGURES iris loop: {before} -> {after} in {:.1} s after the tenth feedback",
         tenth.elapsed().as_secs_f64()

@@ -1,6 +1,7 @@
 //! What the `/predict` benchmarks share: starting model-server, and `wrk` at concurrency 1, 8
 //! and 32 with medians of several runs.
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -38,6 +39,33 @@ pub fn wait_http(url: &str) {
         assert!(started.elapsed() < Duration::from_secs(60), "{url} did not answer within a minute");
         std::thread::sleep(Duration::from_millis(100));
     }
+}
+
+/// A FastAPI peer: `python -m uvicorn APP` in `dir` with 2 workers (the peers' best setup) on
+/// a port of its own, `dir` and `PEER_PYTHONPATH` on its `PYTHONPATH`, `env` set; waits for its
+/// `/healthz` and two more seconds of worker start-up.
+pub fn spawn_uvicorn(
+    python: &Path,
+    dir: &Path,
+    app: &str,
+    port: u16,
+    env: &[(&str, &OsStr)],
+) -> Option<(Child, String)> {
+    let pythonpath = std::env::var("PEER_PYTHONPATH").unwrap_or_default();
+    let mut command = Command::new(python);
+    command
+        .args(["-m", "uvicorn", app, "--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--workers", "2", "--no-access-log", "--log-level", "warning"])
+        .current_dir(dir)
+        .env("PYTHONPATH", format!("{}:{pythonpath}", dir.display()));
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let child = command.spawn().ok()?;
+    let addr = format!("127.0.0.1:{port}");
+    wait_http(&format!("http://{addr}/healthz"));
+    std::thread::sleep(Duration::from_secs(2));
+    Some((child, addr))
 }
 
 /// Stops a server with SIGTERM and waits for it.

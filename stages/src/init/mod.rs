@@ -79,19 +79,41 @@ pub fn scaffold(dir: &Path, init: &DatasetInit, force: bool) -> Result<Scaffolde
     let params = params_text(&task, &architecture, &data_rel, init.epochs);
     let dvc = dvc_text(&data_rel);
     let readme = readme_text(&task, &dataset.describe());
+    let own = Own { params: &params, dvc: &dvc, readme: &readme };
+    let (files, data_link) = write_repo(dir, own, &data_rel, &source, &init.dataset, force)?;
+    Ok(Scaffolded { files, task, architecture, data_link, describe: dataset.describe() })
+}
+
+/// The files a dataset's repo has of its own; the rest of the scaffold is embedded.
+struct Own<'a> {
+    params: &'a str,
+    dvc: &'a str,
+    readme: &'a str,
+}
+
+/// Writes the scaffold with this repo's own files into `dir` (refusing to overwrite without
+/// `force`) and links the dataset at `source` as `data_rel`; returns the files and the link.
+fn write_repo(
+    dir: &Path,
+    own: Own<'_>,
+    data_rel: &Path,
+    source: &Path,
+    given: &Path,
+    force: bool,
+) -> Result<(Vec<PathBuf>, PathBuf), ScaffoldError> {
     let mut files: Vec<(PathBuf, &[u8])> = FILES
         .iter()
         .filter(|(p, _)| !matches!(*p, "params.yaml" | "dvc.yaml" | "README.md"))
         .map(|(p, b)| (PathBuf::from(p), *b))
         .collect();
-    files.push(("params.yaml".into(), params.as_bytes()));
-    files.push(("dvc.yaml".into(), dvc.as_bytes()));
-    files.push(("README.md".into(), readme.as_bytes()));
+    files.push(("params.yaml".into(), own.params.as_bytes()));
+    files.push(("dvc.yaml".into(), own.dvc.as_bytes()));
+    files.push(("README.md".into(), own.readme.as_bytes()));
     let targets: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
     check_free(dir, &targets, force)?;
-    let link = link_dataset(dir, &data_rel, &source, &init.dataset)?;
+    let link = link_dataset(dir, data_rel, source, given)?;
     write_files(dir, &files)?;
-    Ok(Scaffolded { files: targets, task, architecture, data_link: link, describe: dataset.describe() })
+    Ok((targets, link))
 }
 
 /// Links the dataset at `source` in as `dir/data_rel` (nothing to do when it is that file).

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use gitops::architecture::{Architecture, MlpParams};
 use gitops::task::Task;
 use model::data::table::{self, Derived};
-use pipeline::scaffold::{FILES, ScaffoldError, check_free, write_files};
+use pipeline::scaffold::ScaffoldError;
 
-use super::{DatasetInit, Scaffolded, dvc_text, folder_name, link_dataset, set_section, yaml};
+use super::{DatasetInit, Own, Scaffolded, dvc_text, folder_name, set_section, write_repo, yaml};
 
 /// The bundled examples: name, file name, label column and the table's bytes.
 pub const EXAMPLES: [(&str, &str, &str, &[u8]); 1] =
@@ -64,19 +64,9 @@ pub(super) fn scaffold(
     let dvc = dvc_text(&data_rel);
     let describe = format!("the table {} ({} rows)", source.display(), derived.rows);
     let readme = readme_text(&task, &derived, &describe);
-    let mut files: Vec<(PathBuf, &[u8])> = FILES
-        .iter()
-        .filter(|(p, _)| !matches!(*p, "params.yaml" | "dvc.yaml" | "README.md"))
-        .map(|(p, b)| (PathBuf::from(p), *b))
-        .collect();
-    files.push(("params.yaml".into(), params.as_bytes()));
-    files.push(("dvc.yaml".into(), dvc.as_bytes()));
-    files.push(("README.md".into(), readme.as_bytes()));
-    let targets: Vec<PathBuf> = files.iter().map(|(p, _)| p.clone()).collect();
-    check_free(dir, &targets, force)?;
-    let link = link_dataset(dir, &data_rel, source, &init.dataset)?;
-    write_files(dir, &files)?;
-    Ok(Scaffolded { files: targets, task, architecture, data_link: link, describe })
+    let own = Own { params: &params, dvc: &dvc, readme: &readme };
+    let (files, data_link) = write_repo(dir, own, &data_rel, source, &init.dataset, force)?;
+    Ok(Scaffolded { files, task, architecture, data_link, describe })
 }
 
 /// Base epochs giving about [`TARGET_STEPS`] optimiser steps over the training share (0.8) of
