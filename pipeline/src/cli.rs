@@ -15,9 +15,9 @@ pub enum ModelCommand {
     /// Get the MNIST dataset into data/mnist/.
     #[command(subcommand)]
     Data(DataCommand),
-    /// Train the CNN from scratch on MNIST and register it for serving.
+    /// Train the task's network from scratch on the base dataset and register it for serving.
     TrainBase(TrainBaseArgs),
-    /// Classify image files with the serving model.
+    /// Classify image files (or a tabular task's rows) with the serving model.
     Predict(PredictArgs),
     /// Scaffold a new GitOps retraining repo.
     Init(InitArgs),

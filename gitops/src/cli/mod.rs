@@ -50,8 +50,8 @@ pub enum CliError {
 /// `pipeline feedback ...`
 #[derive(Debug, Subcommand)]
 pub enum FeedbackCommand {
-    /// Store labelled images under new_data/sub_set_N/, commit and push them, and fire the
-    /// retrain trigger when a sub_set fills up.
+    /// Store labelled images (or a table's rows) under new_data/sub_set_N/, commit and push
+    /// them, and fire the retrain trigger when a sub_set fills up.
     Add(AddArgs),
     /// Show the open sub_set, sealed sub_sets waiting for retraining, totals and the last
     /// local retrain.

@@ -62,7 +62,8 @@ fn the_log_rotates_keeps_a_bounded_history_and_skips_torn_lines() {
             "confidence",
             "model_version",
             "feedback_kind",
-            "label"
+            "label",
+            "features"
         ]
     );
 }
