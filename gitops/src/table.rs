@@ -92,6 +92,19 @@ pub fn cells(frame: &DataFrame, name: &str) -> Result<Vec<Value>, TableError> {
     Ok((0..text.len()).map(|i| text.get(i).map_or(Value::Null, |s| Value::String(s.to_string()))).collect())
 }
 
+/// A label cell as a class name: text as it is, a whole number without `.0` (a label column of
+/// 0/1, which the readers give as floats, names classes `0` and `1`); `None` for an empty cell.
+pub fn label_text(cell: &Value) -> Option<String> {
+    match cell {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(match n.as_f64() {
+            Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
+            _ => n.to_string(),
+        }),
+        _ => None,
+    }
+}
+
 /// The rows of a table file as JSON objects of its columns, in file order.
 pub fn read_rows(path: &Path) -> Result<Vec<Map<String, Value>>, TableError> {
     let frame = read_frame(path)?;
@@ -315,6 +328,14 @@ mod tests {
             "label: species\nfeatures:\n  - {name: petal_length, type: number, min: 0, max: 10}\n  - {name: colour, type: category, values: [red, blue]}\n",
         )
         .unwrap()
+    }
+
+    #[test]
+    fn a_whole_number_label_names_its_class_without_a_fraction() {
+        assert_eq!(label_text(&json!(1.0)).as_deref(), Some("1"));
+        assert_eq!(label_text(&json!(2.5)).as_deref(), Some("2.5"));
+        assert_eq!(label_text(&json!("cat")).as_deref(), Some("cat"));
+        assert_eq!(label_text(&Value::Null), None);
     }
 
     fn row(value: Value) -> Map<String, Value> {

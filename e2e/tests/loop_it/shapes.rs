@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use testkit::shapes::{self, CLASSES, Spec};
 
-use crate::support::{bins, get_json, post_json, spawn_server, wait_for_new_serving};
+use crate::support::{bins, get_json, post_json, push_to_new_origin, spawn_server, wait_for_new_serving};
 
 /// The task's input: 3 x 32 x 32.
 const SIDE: u32 = 32;
@@ -69,10 +69,7 @@ fn the_loop_on_colour_shapes_named_by_words() {
     let git = |args: &[&str]| testkit::run(Command::new("git").args(args).current_dir(&repo), "git");
     assert!(git(&["log", "--format=%s"]).contains("pipeline init --dataset: the shapes task"));
     assert_eq!(git(&["status", "--porcelain"]), "", "init committed everything it wrote");
-    let origin = work.path().join("origin.git");
-    testkit::run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&origin), "git init --bare");
-    git(&["remote", "add", "origin", origin.to_str().unwrap()]);
-    git(&["push", "-q", "-u", "origin", "main"]);
+    push_to_new_origin(work.path(), &repo);
 
     let (mut server, base) = spawn_server(&repo, "local", &work.path().join("model-server.log"));
 

@@ -98,6 +98,15 @@ pub fn wait_for_new_serving(base: &str, before: &str, limit: Duration, log: &Pat
     }
 }
 
+/// Makes a bare `origin` in `work` and pushes `repo`'s `main` to it.
+pub fn push_to_new_origin(work: &Path, repo: &Path) {
+    let origin = work.join("origin.git");
+    testkit::run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&origin), "git init --bare");
+    let git = |args: &[&str]| testkit::run(Command::new("git").args(args).current_dir(repo), "git");
+    git(&["remote", "add", "origin", origin.to_str().unwrap()]);
+    git(&["push", "-q", "-u", "origin", "main"]);
+}
+
 pub fn post_json(url: &str, body: &serde_json::Value) -> serde_json::Value {
     let mut r = ureq::post(url).content_type("application/json").send(&serde_json::to_vec(body).unwrap()).unwrap();
     serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()

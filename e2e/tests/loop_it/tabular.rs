@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::support::{bins, get_json, spawn_server, wait_for_new_serving};
+use crate::support::{bins, get_json, push_to_new_origin, spawn_server, wait_for_new_serving};
 
 const CLASSES: [&str; 3] = ["setosa", "versicolor", "virginica"];
 const FEATURES: [&str; 4] = ["sepal_length", "sepal_width", "petal_length", "petal_width"];
@@ -79,10 +79,7 @@ fn the_loop_on_iris_rows() {
     assert!(accuracy >= 90.0, "base accuracy {accuracy}% on the test split");
     let git = |args: &[&str]| testkit::run(Command::new("git").args(args).current_dir(&repo), "git");
     assert_eq!(git(&["status", "--porcelain"]), "", "init committed everything it wrote");
-    let origin = work.path().join("origin.git");
-    testkit::run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&origin), "git init --bare");
-    git(&["remote", "add", "origin", origin.to_str().unwrap()]);
-    git(&["push", "-q", "-u", "origin", "main"]);
+    push_to_new_origin(work.path(), &repo);
 
     let (mut server, base) = spawn_server(&repo, "local", &work.path().join("model-server.log"));
     let task = get_json(&format!("{base}/api/task"));

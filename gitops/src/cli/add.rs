@@ -162,10 +162,9 @@ fn read_rows(store: &FeedbackStore, args: &AddArgs, path: &Path) -> Result<Vec<(
     for (i, mut row) in rows.into_iter().enumerate() {
         // Row numbers as a spreadsheet shows them: the header is row 1.
         let at = |source| CliError::Row { at: format!("{}: row {}", path.display(), i + 2), source };
-        let label = match row.remove(&schema.label) {
-            Some(serde_json::Value::String(s)) => s,
-            Some(serde_json::Value::Number(n)) => n.to_string(),
-            _ => match &args.label {
+        let label = match row.remove(&schema.label).as_ref().and_then(crate::table::label_text) {
+            Some(label) => label,
+            None => match &args.label {
                 Some(label) => label.clone(),
                 None => {
                     let reason = format!("no `{}` (the label column) and no --label", schema.label);

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::folder::is_test;
 use super::{DataError, Dataset, Item, Split};
-use gitops::table::{Feature, FeatureKind, Schema};
+use gitops::table::{Feature, FeatureKind, Schema, label_text};
 use gitops::task::{Task, TaskKind, valid_class_name};
 
 /// Files with these extensions are tables (anything else is read as CSV only when named so).
@@ -80,10 +80,8 @@ impl Table {
             let map: Map<String, Value> =
                 schema.features.iter().zip(&columns).map(|(f, column)| (f.name.clone(), column[i].clone())).collect();
             let checked = schema.check(&map).map_err(|e| at(e.to_string()))?;
-            let name = match label {
-                Value::String(s) => s.clone(),
-                Value::Number(n) => number_text(n),
-                _ => return Err(at(format!("label column `{}` is empty", schema.label))),
+            let Some(name) = label_text(label) else {
+                return Err(at(format!("label column `{}` is empty", schema.label)));
             };
             let label = task.class_index(&name).map_err(|e| at(e.to_string()))?;
             let sha256 = hex::encode(Sha256::digest(schema.canonical_json(&checked)));
@@ -126,14 +124,6 @@ impl Dataset for Table {
 
     fn describe(&self) -> String {
         format!("the table {} ({} rows)", self.path.display(), self.rows.len())
-    }
-}
-
-/// A whole number without `.0` (a label column of 0/1 names classes `0` and `1`).
-fn number_text(n: &serde_json::Number) -> String {
-    match n.as_f64() {
-        Some(x) if x.fract() == 0.0 && x.abs() < 1e15 => format!("{}", x as i64),
-        _ => n.to_string(),
     }
 }
 
@@ -184,11 +174,7 @@ pub fn derive(path: &Path, label: &str) -> Result<Derived, DataError> {
     }
     let mut classes: Vec<String> = cells(&frame, label, path)?
         .iter()
-        .map(|v| match v {
-            Value::String(s) => Ok(s.clone()),
-            Value::Number(n) => Ok(number_text(n)),
-            _ => Err(bad(path, format!("the label column `{label}` has empty cells"))),
-        })
+        .map(|v| label_text(v).ok_or_else(|| bad(path, format!("the label column `{label}` has empty cells"))))
         .collect::<Result<_, _>>()?;
     classes.sort();
     classes.dedup();
