@@ -7,6 +7,7 @@
 //! - [`architecture`]: `model:`, which network and its parameters.
 //! - [`model_file`]: `models/model_<ts>.safetensors` + sidecar, verified by hash and task.
 //! - [`device`]: `--device auto|cpu|cuda`, the choice (resolved by `model::device`).
+//! - [`drift`]: a model's reference signals and how far a window of live predictions moved.
 //! - [`image_input`]: bounded decoding of untrusted uploads.
 //! - [`feedback`]: `new_data/sub_set_N/...`, `count.json`, dedup, sealing, `fsck`.
 //! - [`git`]: commit, push (with replay on rejection), fetch and fast-forward.
@@ -19,6 +20,7 @@
 pub mod architecture;
 pub mod cli;
 pub mod device;
+pub mod drift;
 pub mod feedback;
 mod fsutil;
 pub mod git;

@@ -1,6 +1,7 @@
 //! A model on disk: `models/model_<UTC YYYYMMDDTHHMMSSZ>.safetensors` plus a JSON sidecar
 //! `model_<ts>.json` with the weights' sha256, the task it was trained for, the architecture,
-//! the parent model, the training data's fingerprint, metrics and creation time. Weights are
+//! the parent model, the training data's fingerprint, metrics, the drift reference and creation
+//! time. Weights are
 //! written first and renamed into place, the sidecar last, so a reader that finds a sidecar
 //! always finds complete weights. [`ModelFile::verify`] re-hashes the weights and checks the
 //! task, the architecture and the safetensors header, all without libtorch: `pipeline models
@@ -52,6 +53,10 @@ pub struct Sidecar {
     /// `confusion[true][predicted]` on the evaluation set the metrics come from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confusion: Option<Vec<Vec<u64>>>,
+    /// Its signals on the held-out test set, which the model server compares live traffic with
+    /// (`None` for models from before drift was watched: the server then reports no drift).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<crate::drift::Reference>,
     pub created_at: DateTime<Utc>,
 }
 

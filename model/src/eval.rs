@@ -42,6 +42,8 @@ pub struct Outcome {
     pub correct: bool,
     /// The probability the model gave the true label.
     pub p_true: f32,
+    /// The probability of the predicted class.
+    pub confidence: f32,
     /// Squared error of the probability vector against the one-hot true label.
     pub brier: f32,
 }
@@ -68,7 +70,13 @@ pub fn outcomes(classifier: &Classifier, xs: &Tensor, ys: &[usize]) -> Vec<Outco
                 .map(|(p, &label)| {
                     let predicted = p.iter().enumerate().fold(0, |best, (i, v)| if *v > p[best] { i } else { best });
                     let brier = p.iter().enumerate().map(|(i, v)| (v - f32::from(i == label)).powi(2)).sum();
-                    Outcome { predicted, correct: predicted == label, p_true: p[label], brier }
+                    Outcome {
+                        predicted,
+                        correct: predicted == label,
+                        p_true: p[label],
+                        confidence: p[predicted],
+                        brier,
+                    }
                 })
                 .collect::<Vec<_>>()
         })

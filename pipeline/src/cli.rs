@@ -21,6 +21,12 @@ pub enum ModelCommand {
     Predict(PredictArgs),
     /// Scaffold a new GitOps retraining repo.
     Init(InitArgs),
+    /// Write a model's drift reference into its sidecar (models from before drift was watched)
+    ///
+    /// The reference is the model's signals (confidence, the input's mean and spread, or a
+    /// row's number features) on the base dataset's test split; the model server compares
+    /// windows of live predictions with it. Training and promotion write it themselves.
+    Reference(ReferenceArgs),
 }
 
 #[derive(Subcommand)]
@@ -76,6 +82,19 @@ pub struct TrainBaseArgs {
     /// Fail (keeping the saved model) when test accuracy is below this share.
     #[arg(long)]
     pub min_accuracy: Option<f64>,
+}
+
+#[derive(Args)]
+pub struct ReferenceArgs {
+    /// Model version (default: the one models/registry.json serves).
+    #[arg(long)]
+    pub model: Option<String>,
+    /// The base dataset (default: params.yaml `data.dir`).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
 }
 
 #[derive(Args)]

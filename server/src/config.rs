@@ -128,6 +128,29 @@ pub struct Config {
     /// Rotated prediction log files to keep.
     #[arg(long, default_value_t = 8)]
     pub predlog_keep: usize,
+    /// Predictions per drift window: each full window is compared with the serving model's
+    /// reference (its held-out test set) and scored on /metrics (PSI and KS per signal).
+    #[arg(long, env = "MODEL_SERVER_DRIFT_WINDOW", default_value_t = 500,
+          value_parser = clap::value_parser!(u32).range(20..=1_000_000))]
+    pub drift_window: u32,
+    /// A window drifts when any signal's PSI exceeds this (0.25 is the usual "significant
+    /// shift").
+    #[arg(long, env = "MODEL_SERVER_DRIFT_PSI", default_value_t = 0.25)]
+    pub drift_psi: f64,
+    /// What a drifting window does: `alert` (only /metrics and the log) or `retrain` (also fires
+    /// the retrain trigger of params.yaml, at most once per --drift-cooldown).
+    #[arg(long, env = "MODEL_SERVER_DRIFT_ACTION", value_enum, default_value_t = DriftAction::Alert)]
+    pub drift_action: DriftAction,
+    /// Least time between two retrains that drift fires.
+    #[arg(long, env = "MODEL_SERVER_DRIFT_COOLDOWN", default_value = "60m", value_parser = parse_duration)]
+    pub drift_cooldown: Duration,
+}
+
+/// What a drifting window does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DriftAction {
+    Alert,
+    Retrain,
 }
 
 /// A bearer token: set but empty is refused, since it would look like protection and give none.

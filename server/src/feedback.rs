@@ -85,6 +85,21 @@ impl FeedbackService {
         Self { store, committer, trigger, health }
     }
 
+    /// Fires the retrain trigger for `reason` (not a seal: the drift watch), naming the open
+    /// sub_set. Blocking; whether a retrain started.
+    pub fn fire_retrain(&self, reason: &str) -> bool {
+        let (sub_set, count) = match self.store.status() {
+            Ok((count, _)) => (count.sub_set_count, count.current_count),
+            Err(e) => {
+                tracing::error!("reading count.json for a retrain: {e}");
+                (0, 0)
+            }
+        };
+        let request =
+            RetrainRequest { reason: Some(reason.to_string()), ..RetrainRequest::sealed(sub_set, count, None) };
+        fired(sub_set, &self.trigger.fire(&request).map_err(|e| e.to_string()))
+    }
+
     /// How the commits and pushes are going.
     pub fn health(&self) -> SyncHealth {
         self.health.lock().unwrap_or_else(PoisonError::into_inner).clone()
@@ -103,7 +118,7 @@ impl FeedbackService {
         let Some(committer) = &self.committer else {
             // Outside git the store is the origin: the answer is final and a seal lands now.
             let retrain_triggered = outcome.sealed.is_some_and(|sub_set| {
-                let request = RetrainRequest { sub_set, count: outcome.current_count, commit: None };
+                let request = RetrainRequest::sealed(sub_set, outcome.current_count, None);
                 fired(sub_set, &self.trigger.fire(&request).map_err(|e| e.to_string()))
             });
             let (sub_set, current_count) = (outcome.sub_set, outcome.current_count);

@@ -7,12 +7,14 @@
 //! - [`models`]: the serving model and the loaded cache; [`batcher`]: dynamic batching behind a
 //!   bounded queue; [`puller`]: git polling, verification, warm-up, hot swap, rollback.
 //! - [`feedback`]: the feedback store, committer and retrain trigger; [`history`]: recent
-//!   inputs; [`predlog`]: the prediction log writer; [`metrics`]: Prometheus.
+//!   inputs; [`predlog`]: the prediction log writer; [`metrics`]: Prometheus; [`drift`]: live
+//!   predictions against the serving model's reference.
 //! - [`server`]: binding, serving and graceful shutdown.
 
 pub mod app;
 pub mod batcher;
 pub mod config;
+pub mod drift;
 pub mod error;
 pub mod feedback;
 pub mod history;

@@ -1,9 +1,9 @@
 //! Prometheus metrics (text format at `GET /metrics`): HTTP requests and latency by route and
 //! status, predictions by class, confidence, feedback by kind, the serving model's version,
-//! reloads and load time, batching and the queue.
+//! reloads and load time, batching and the queue, and drift (`drift.rs`).
 
 use prometheus::{
-    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+    GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
     TextEncoder,
 };
 
@@ -29,6 +29,13 @@ pub struct Metrics {
     pub registry_errors: IntCounter,
     pub feedback_syncs: IntCounterVec,
     pub feedback_sync_failing: IntGauge,
+    pub drift_psi: GaugeVec,
+    pub drift_ks: GaugeVec,
+    pub drift_windows: IntCounterVec,
+    pub drift_detected: IntGauge,
+    pub drift_reference: IntGauge,
+    pub drift_window_fill: IntGauge,
+    pub drift_retrains: IntCounterVec,
 }
 
 impl Metrics {
@@ -64,6 +71,16 @@ impl Metrics {
         )
         .expect("valid gauge");
         registry.register(Box::new(feedback_sync_failing.clone())).expect("unique metric");
+        let gauges = |name: &str, help: &str| {
+            let g = GaugeVec::new(Opts::new(name, help), &["signal"]).expect("valid gauge");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid gauge");
+            registry.register(Box::new(g.clone())).expect("unique metric");
+            g
+        };
         let single = |name: &str, help: &str| {
             let c = IntCounter::new(name, help).expect("valid counter");
             registry.register(Box::new(c.clone())).expect("unique metric");
@@ -123,6 +140,33 @@ impl Metrics {
                 &["result"],
             ),
             feedback_sync_failing,
+            drift_psi: gauges(
+                "drift_psi",
+                "Population stability index of the last full drift window against the serving model's reference, by signal.",
+            ),
+            drift_ks: gauges(
+                "drift_ks",
+                "Kolmogorov-Smirnov statistic of the last full drift window against the serving model's reference, by signal.",
+            ),
+            drift_windows: counter(
+                "drift_windows_total",
+                "Full drift windows judged, by result (drift or steady).",
+                &["result"],
+            ),
+            drift_detected: gauge(
+                "drift_detected",
+                "1 when the last full drift window drifted (a PSI past --drift-psi).",
+            ),
+            drift_reference: gauge(
+                "drift_reference",
+                "1 when the serving model has a drift reference in its sidecar (0: drift is not judged).",
+            ),
+            drift_window_fill: gauge("drift_window_fill", "Predictions in the drift window being filled."),
+            drift_retrains: counter(
+                "drift_retrains_total",
+                "Retrains drift fired (--drift-action retrain), by result (fired or failed).",
+                &["result"],
+            ),
             registry,
         }
     }

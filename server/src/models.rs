@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 use gitops::architecture::Architecture;
+use gitops::drift::Reference;
 use gitops::model_file::{ModelError, ModelFile};
 use gitops::task::Task;
 use model::{Classifier, Prediction, Weights};
@@ -28,12 +29,19 @@ pub enum LoadError {
 pub struct Served {
     version: String,
     replicas: Vec<Mutex<Classifier>>,
+    /// Its sidecar's drift reference.
+    reference: Option<Reference>,
     pub load_seconds: f64,
 }
 
 impl Served {
     pub fn version(&self) -> &str {
         &self.version
+    }
+
+    /// Its signals on its held-out test set, which live traffic is compared with.
+    pub fn reference(&self) -> Option<&Reference> {
+        self.reference.as_ref()
     }
 
     /// Classifies a batch (normalised inputs one after another) on the replica of `worker`.
@@ -104,7 +112,9 @@ impl Models {
             warm_up(&classifier)?;
             replicas.push(Mutex::new(classifier));
         }
-        Ok(Arc::new(Served { version: version.to_string(), replicas, load_seconds: started.elapsed().as_secs_f64() }))
+        let reference = replicas.first().and_then(|c| c.lock().ok()?.model().sidecar.reference.clone());
+        let load_seconds = started.elapsed().as_secs_f64();
+        Ok(Arc::new(Served { version: version.to_string(), replicas, reference, load_seconds }))
     }
 
     /// Makes `model` the one serving, keeping it and the most recent others in the cache.

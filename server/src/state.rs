@@ -11,6 +11,7 @@ use pipeline::repo::RepoPaths;
 
 use crate::batcher::{BatchConfig, Batcher};
 use crate::config::Config;
+use crate::drift::{Drift, DriftConfig};
 use crate::feedback::FeedbackService;
 use crate::history::History;
 use crate::metrics::Metrics;
@@ -60,6 +61,7 @@ pub struct AppState {
     pub history: Arc<History>,
     pub feedback: Arc<FeedbackService>,
     pub predlog: PredLog,
+    pub drift: Arc<Drift>,
 }
 
 impl AppState {
@@ -119,7 +121,14 @@ impl AppState {
             idle_timeout: config.idle_timeout,
         };
         let history = Arc::new(History::new(config.history_size, HISTORY_BYTES));
-        Ok(Self { settings: Arc::new(settings), models, batcher, puller, metrics, history, feedback, predlog })
+        let drift_config = DriftConfig {
+            window: config.drift_window as usize,
+            psi: config.drift_psi,
+            action: config.drift_action,
+            cooldown: config.drift_cooldown,
+        };
+        let drift = Arc::new(Drift::new(drift_config, settings.task.clone(), metrics.clone(), feedback.clone()));
+        Ok(Self { settings: Arc::new(settings), models, batcher, puller, metrics, history, feedback, predlog, drift })
     }
 
     pub fn ready(&self) -> bool {

@@ -87,11 +87,19 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
         data_fingerprint: fingerprint(&train_set),
         metrics: BTreeMap::new(),
         confusion: None,
+        reference: None,
         created_at: Utc::now(),
     };
     let classifier = Classifier::new(LoadedModel { vs, net, sidecar });
-    let evaluation = eval::evaluate(&classifier, &test_batch.xs, &test_set.labels);
+    let outcomes = eval::outcomes(&classifier, &test_batch.xs, &test_set.labels);
+    let evaluation = Evaluation::from_pairs(
+        classifier.task().class_count(),
+        test_set.labels.iter().zip(&outcomes).map(|(&t, o)| (t, o.predicted)),
+    );
+    let test_inputs: Vec<&[u8]> = test_set.inputs.iter().map(Vec::as_slice).collect();
+    let reference = crate::evaluate::reference(classifier.task(), &outcomes, &test_inputs);
     let LoadedModel { vs, mut sidecar, .. } = classifier.into_model();
+    sidecar.reference = reference;
     sidecar.metrics = BTreeMap::from([
         ("base_test_accuracy".to_string(), evaluation.accuracy),
         ("train_loss".to_string(), log.last().map_or(f64::NAN, |l| l.loss)),
@@ -107,6 +115,24 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
     }
     let skipped = train_set.skipped.into_iter().chain(test_set.skipped).collect();
     Ok(BaseRun { sidecar, evaluation, log, skipped })
+}
+
+/// Computes `version`'s drift reference on the base dataset's test split and writes it into its
+/// sidecar (durably; the weights and their hash are untouched).
+pub fn write_reference(repo: &RepoPaths, data_dir: &Path, version: &str, device: Device) -> Result<Sidecar, BaseError> {
+    let task = params::task(&repo.params())?;
+    let data_params: params::DataParams = params::section(&repo.params(), "data")?;
+    let file = ModelFile::new(&repo.models(), version)?;
+    let classifier = Classifier::new(file.load(device, &task, None)?);
+    let dataset = data::open_for(data_dir, data_params.test_share, &task)?;
+    let test_set = prepare(&task, dataset.as_ref(), Split::Test)?;
+    let test_batch = Batch::new(&task, &test_set.inputs, &test_set.labels, device);
+    let outcomes = eval::outcomes(&classifier, &test_batch.xs, &test_set.labels);
+    let test_inputs: Vec<&[u8]> = test_set.inputs.iter().map(Vec::as_slice).collect();
+    let mut sidecar = file.read_sidecar()?;
+    sidecar.reference = crate::evaluate::reference(&task, &outcomes, &test_inputs);
+    file.write_sidecar(&sidecar)?;
+    Ok(sidecar)
 }
 
 /// Reads and preprocesses every image of one split, in parallel. Images that cannot be read or

@@ -2,7 +2,9 @@
 //! held-back feedback. Writes `metrics.json` (DVC metrics), `evaluation.json` (versions and
 //! every figure promote needs), confusion matrices as CSV (DVC plots, `actual,predicted` rows)
 //! and PNG heat maps drawn with plotters, and per-class recall. The two models' per-sample
-//! outcomes on each set are compared in pairs (`paired`): the evidence promote decides on.
+//! outcomes on each set are compared in pairs (`paired`): the evidence promote decides on. The
+//! candidate's signals on the base test set are its drift reference, which promote keeps in its
+//! sidecar.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -12,8 +14,10 @@ use crate::manifest::{self, Role, Row};
 use crate::{StageError, write_file, write_json};
 use gitops::architecture::Architecture;
 use gitops::device::DeviceChoice;
+use gitops::drift::{self, Reference};
 use gitops::model_file::ModelFile;
 use gitops::params;
+use gitops::task::Task;
 use model::eval::Outcome;
 use model::train::Batch;
 use model::{Classifier, Evaluation, Weights};
@@ -55,6 +59,8 @@ pub struct Comparison {
     pub serving_version: String,
     /// The task's class names: the order of every per-class figure.
     pub classes: Vec<String>,
+    /// The candidate's drift reference: its signals on the base test set.
+    pub candidate_reference: Option<Reference>,
     pub candidate: Scores,
     pub serving: Scores,
     /// Candidate against serving model, sample by sample, on each set.
@@ -85,12 +91,15 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let settings: EvaluateParams = params::section(&args.params, "evaluate")?;
     let device = model::device::resolve(args.device)?;
     let rows = manifest::read(&args.manifest)?;
-    let batch = |keep: &dyn Fn(&Row) -> bool| -> Result<(Batch, Vec<usize>), StageError> {
+    let chosen = |keep: &dyn Fn(&Row) -> bool| -> Result<(Vec<&[u8]>, Vec<usize>), StageError> {
         let chosen: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
-        let inputs = crate::inputs(&args.manifest, &chosen, &task)?;
-        let labels: Vec<usize> = chosen.iter().map(|r| r.label).collect();
+        Ok((crate::inputs(&args.manifest, &chosen, &task)?, chosen.iter().map(|r| r.label).collect()))
+    };
+    let batch = |keep: &dyn Fn(&Row) -> bool| -> Result<(Batch, Vec<usize>), StageError> {
+        let (inputs, labels) = chosen(keep)?;
         Ok((Batch::new(&task, &inputs, &labels, device), labels))
     };
+    let test_inputs = chosen(&|r| r.role == Role::Test)?.0;
     let test = batch(&|r| r.role == Role::Test)?;
     let holdout = batch(&|r| r.role == Role::Holdout)?;
     let earlier = batch(&|r| r.role == Role::Holdout && r.trained)?;
@@ -117,6 +126,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
         candidate_version: candidate_file.version.clone(),
         serving_version: serving_file.version.clone(),
         classes: task.classes.clone(),
+        candidate_reference: reference(&task, &candidate[0], &test_inputs),
         candidate: scores(&candidate),
         serving: scores(&serving),
         evidence: Evidence {
@@ -152,6 +162,13 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     }
     write_file(&args.out.join("recall.csv"), recall.as_bytes())?;
     Ok(comparison)
+}
+
+/// A model's drift reference from its outcomes on test samples and their inputs.
+pub fn reference(task: &Task, outcomes: &[Outcome], inputs: &[&[u8]]) -> Option<Reference> {
+    let samples: Vec<Vec<f64>> =
+        outcomes.iter().zip(inputs).map(|(o, input)| drift::signals(task, o.confidence, input)).collect();
+    Reference::build(&drift::signal_names(task), &samples)
 }
 
 /// Flat numbers for `dvc metrics show`.

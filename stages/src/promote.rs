@@ -250,6 +250,7 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         let mut sidecar = candidate.read_sidecar()?;
         sidecar.metrics.extend(metrics.clone());
         sidecar.confusion = Some(comparison.candidate.base_test.confusion);
+        sidecar.reference = comparison.candidate_reference;
         let installed = release::install(&models, &candidate, sidecar)?;
         let registry = registry.with_event(Action::Promote, &installed.version, &decision.reasons.join("; "));
         registry.save(&models)?;

@@ -2,7 +2,8 @@
 //! every resource validates against Kubernetes' own schemas with `kubernetes-validate`
 //! (offline, strict), and the properties the deployment relies on hold; the Containerfile
 //! copies sources that exist and builds exactly the serving and retrain binaries; the pods'
-//! clone script clones once and keeps the token out of the checkout.
+//! clone script clones once and keeps the token out of the checkout; the Prometheus alert rules
+//! pass `promtool check rules` and their own unit tests, and name only metrics the server has.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -528,4 +529,33 @@ fn the_clone_script_clones_once_and_keeps_the_token_out_of_the_checkout() {
     let out =
         Command::new("sh").arg(root().join("deploy/clone-repo.sh")).env_remove("PIPELINE_GIT_URL").output().unwrap();
     assert!(!out.status.success() && output(&out).contains("set PIPELINE_GIT_URL"), "{}", output(&out));
+}
+
+#[test]
+fn the_alert_rules_pass_promtool_and_name_only_the_servers_metrics() {
+    let Some(promtool) = testkit::require::present(
+        which("promtool"),
+        "promtool (it checks deploy/prometheus/alerts.yml)",
+        "install Prometheus's tools (`apt-get install prometheus`)",
+    ) else {
+        return;
+    };
+    let dir = root().join("deploy/prometheus");
+    for args in [["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]] {
+        let out = Command::new(&promtool).args(args).current_dir(&dir).output().unwrap();
+        assert!(out.status.success(), "promtool {}: {}", args.join(" "), output(&out));
+    }
+    let rules = text("deploy/prometheus/alerts.yml");
+    let defined = text("server/src/metrics.rs");
+    let named: BTreeSet<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter_map(|word| word.strip_prefix("model_server_").filter(|m| !m.is_empty()))
+        .collect();
+    assert!(named.contains("drift_detected"), "{named:?}");
+    for metric in named {
+        assert!(
+            defined.contains(&format!("\"{metric}\"")),
+            "alerts.yml names model_server_{metric}, which the server does not export"
+        );
+    }
 }

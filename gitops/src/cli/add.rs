@@ -89,7 +89,7 @@ pub(super) fn run(repo_root: &Path, args: AddArgs) -> Result<ExitCode, CliError>
     }
     if let (false, Ok(trigger)) = (in_git, &trigger) {
         for &sub_set in &sealed {
-            let request = RetrainRequest { sub_set, count: params.feedback.threshold, commit: None };
+            let request = RetrainRequest::sealed(sub_set, params.feedback.threshold, None);
             fired.push((sub_set, trigger.fire(&request).map_err(|e| e.to_string())));
         }
     } else if in_git && args.no_git {

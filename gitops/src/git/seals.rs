@@ -176,7 +176,7 @@ pub(crate) fn fire_landed(
     let mut fired = Vec::new();
     for sub_set in due {
         let count = on_origin.get(&sub_set).map_or(0, |s| s.counted);
-        let request = RetrainRequest { sub_set, count, commit: Some(landed.to_string()) };
+        let request = RetrainRequest::sealed(sub_set, count, Some(landed.to_string()));
         let result = trigger.fire(&request).map_err(|e| e.to_string());
         match &result {
             Ok(how) => tracing::info!(sub_set, ?how, "sub_set landed on the origin: retrain triggered"),

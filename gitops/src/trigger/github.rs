@@ -45,24 +45,25 @@ impl GithubTrigger {
         let p = &self.params;
         let commit = request.commit.clone().unwrap_or_default();
         match p.event {
-            GithubEvent::WorkflowDispatch => (
-                format!("/repos/{}/{}/actions/workflows/{}/dispatches", p.owner, p.repo, p.workflow),
-                json!({
-                    "ref": p.git_ref,
-                    "inputs": {
-                        "sub_set": request.sub_set.to_string(),
-                        "count": request.count.to_string(),
-                        "commit": commit,
-                    }
-                }),
-            ),
-            GithubEvent::RepositoryDispatch => (
-                format!("/repos/{}/{}/dispatches", p.owner, p.repo),
-                json!({
-                    "event_type": "retrain",
-                    "client_payload": { "sub_set": request.sub_set, "count": request.count, "commit": commit }
-                }),
-            ),
+            GithubEvent::WorkflowDispatch => {
+                let mut inputs = json!({
+                    "sub_set": request.sub_set.to_string(),
+                    "count": request.count.to_string(),
+                    "commit": commit,
+                });
+                // Only when there is one, so a workflow that does not declare `reason` still
+                // takes the seals' dispatches.
+                if let Some(reason) = &request.reason {
+                    inputs["reason"] = json!(reason);
+                }
+                (
+                    format!("/repos/{}/{}/actions/workflows/{}/dispatches", p.owner, p.repo, p.workflow),
+                    json!({ "ref": p.git_ref, "inputs": inputs }),
+                )
+            }
+            GithubEvent::RepositoryDispatch => {
+                (format!("/repos/{}/{}/dispatches", p.owner, p.repo), super::webhook::WebhookTrigger::body(request))
+            }
         }
     }
 

@@ -63,6 +63,16 @@ pub struct RetrainRequest {
     pub count: u32,
     /// The commit holding it, when known.
     pub commit: Option<String>,
+    /// Why, when it is not a sealed sub_set (the model server's drift watch names the signal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl RetrainRequest {
+    /// The request for a sealed sub_set.
+    pub fn sealed(sub_set: u32, count: u32, commit: Option<String>) -> Self {
+        Self { sub_set, count, commit, reason: None }
+    }
 }
 
 /// What [`Trigger::fire`] did.

@@ -1,5 +1,5 @@
 //! The `webhook` trigger: POSTs GitHub's `repository_dispatch` body (`{"event_type": "retrain",
-//! "client_payload": {"sub_set", "count", "commit"}}`) to `trigger.webhook.url`, with
+//! "client_payload": {"sub_set", "count", "commit"[, "reason"]}}`) to `trigger.webhook.url`, with
 //! `Authorization: Bearer <token>` read from the variable `trigger.webhook.token_env` names.
 //! A cluster cannot receive GitHub's dispatches; this reaches a receiver in it that starts the
 //! retrain Job (deploy/k8s/README.md), and a receiver written for GitHub's body reads it as is.
@@ -81,14 +81,18 @@ impl WebhookTrigger {
 
     /// The JSON body sent for `request`: the body of GitHub's `repository_dispatch`.
     pub fn body(request: &RetrainRequest) -> Value {
-        json!({
+        let mut body = json!({
             "event_type": "retrain",
             "client_payload": {
                 "sub_set": request.sub_set,
                 "count": request.count,
                 "commit": request.commit.clone().unwrap_or_default(),
             }
-        })
+        });
+        if let Some(reason) = &request.reason {
+            body["client_payload"]["reason"] = json!(reason);
+        }
+        body
     }
 
     /// Sends the request, retrying as the module docs say.

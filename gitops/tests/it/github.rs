@@ -24,7 +24,7 @@ fn trigger(server: &MockServer, event: GithubEvent) -> GithubTrigger {
 }
 
 fn request() -> RetrainRequest {
-    RetrainRequest { sub_set: 4, count: 10, commit: Some("abc123".into()) }
+    RetrainRequest::sealed(4, 10, Some("abc123".into()))
 }
 
 fn workflow_mock() -> wiremock::MockBuilder {

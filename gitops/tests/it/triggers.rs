@@ -4,7 +4,7 @@ use gitops::params::{Params, TriggerKind};
 use gitops::trigger::{Fired, LocalTrigger, RetrainRequest, RetrainState, RetrainStatus, Trigger};
 
 fn request(sub_set: u32) -> RetrainRequest {
-    RetrainRequest { sub_set, count: 10, commit: None }
+    RetrainRequest::sealed(sub_set, 10, None)
 }
 
 fn sh(script: &str) -> Option<Vec<String>> {

@@ -21,7 +21,7 @@ fn trigger(server: &MockServer) -> WebhookTrigger {
 }
 
 fn request() -> RetrainRequest {
-    RetrainRequest { sub_set: 4, count: 10, commit: Some("abc123".into()) }
+    RetrainRequest::sealed(4, 10, Some("abc123".into()))
 }
 
 fn hook() -> wiremock::MockBuilder {

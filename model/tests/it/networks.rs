@@ -33,6 +33,7 @@ fn sidecar() -> Sidecar {
         data_fingerprint: "test".into(),
         metrics: Default::default(),
         confusion: None,
+        reference: None,
         created_at: chrono::Utc::now(),
     }
 }

@@ -150,6 +150,9 @@ fn record(state: &AppState, bytes: Vec<u8>, input: Vec<u8>, prediction: &Predict
     let metrics = &state.metrics;
     metrics.predictions.with_label_values(&[&label]).inc();
     metrics.confidence.observe(f64::from(prediction.confidence));
+    if let Some(served) = state.models.current().filter(|s| s.version() == version) {
+        state.drift.observe(&served, prediction.confidence, &input);
+    }
     let entry = Entry {
         request_id: uuid::Uuid::new_v4().simple().to_string(),
         at: Utc::now(),

@@ -501,7 +501,7 @@ async fn the_retrain_state_is_polled_and_shown_with_its_reasons() {
     // A running retrain: the page's poll picks it up without a reload.
     let status = gitops::trigger::RetrainStatus {
         state: gitops::trigger::RetrainState::Running,
-        request: Some(gitops::trigger::RetrainRequest { sub_set: 0, count: 10, commit: None }),
+        request: Some(gitops::trigger::RetrainRequest::sealed(0, 10, None)),
         started_at: Some(chrono::Utc::now()),
         log_tail: "ingest: 10 images\nvalidate: ok\nfinetune: epoch 1/3".into(),
         ..Default::default()

@@ -3,6 +3,7 @@
 #[macro_use]
 mod support;
 mod browser;
+mod drift;
 mod gitsync;
 mod handlers;
 mod hardening;

@@ -142,7 +142,13 @@ mod tests {
     use super::*;
 
     fn outcome(p_true: f32, correct: bool) -> Outcome {
-        Outcome { predicted: 0, correct, p_true, brier: (1.0 - p_true).powi(2) * 2.0 }
+        Outcome {
+            predicted: 0,
+            correct,
+            p_true,
+            confidence: p_true.max(1.0 - p_true),
+            brier: (1.0 - p_true).powi(2) * 2.0,
+        }
     }
 
     #[test]
@@ -176,7 +182,13 @@ mod tests {
         // What a ten-sample retrain held back (5 samples): the candidate turns two right and is
         // surer of the truth on two more, but one it still gets wrong it now calls far more
         // confidently. Per-sample (p_true, Brier) for candidate and serving model:
-        let o = |p: f32, b: f32, correct: bool| Outcome { predicted: 0, correct, p_true: p, brier: b };
+        let o = |p: f32, b: f32, correct: bool| Outcome {
+            predicted: 0,
+            correct,
+            p_true: p,
+            confidence: p.max(1.0 - p),
+            brier: b,
+        };
         let candidate = [
             o(0.0575, 1.774, false),
             o(0.811, 0.044, true),

@@ -15,7 +15,13 @@ struct Side {
 }
 
 fn outcome(label: usize, predicted: usize, p_true: f32) -> Outcome {
-    Outcome { predicted, correct: label == predicted, p_true, brier: 2.0 * (1.0 - p_true).powi(2) }
+    Outcome {
+        predicted,
+        correct: label == predicted,
+        p_true,
+        confidence: p_true.max(1.0 - p_true),
+        brier: 2.0 * (1.0 - p_true).powi(2),
+    }
 }
 
 /// 100 base test samples, ten of each digit, every one right at `p_true`.
@@ -48,6 +54,7 @@ fn comparison(candidate: &Side, serving: &Side) -> Comparison {
         candidate_version: "model_candidate".into(),
         serving_version: "model_serving".into(),
         classes: (0..10).map(|d| d.to_string()).collect(),
+        candidate_reference: None,
         candidate: scores(candidate),
         serving: scores(serving),
         evidence: Evidence {

@@ -97,6 +97,11 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_are_refused() {
 
     let tuned = serving(root);
     assert_ne!(tuned.version(), base.version());
+    // Promote keeps the candidate's drift reference: its signals on the base test set.
+    let reference = tuned.model().sidecar.reference.as_ref().expect("a promoted model has a drift reference");
+    let names: Vec<&str> = reference.signals.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["confidence", "input_mean", "input_std"]);
+    assert!(reference.samples >= 1000, "the whole base test set: {}", reference.samples);
     let (shifted_after, plain_after) = (accuracy(&tuned, &held, held_labels), accuracy(&tuned, &plain, &test.labels));
     let trained_on = stages::finetune::candidate_in(&root.join("artifacts/finetune/candidate"))
         .unwrap()

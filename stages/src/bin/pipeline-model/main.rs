@@ -1,11 +1,12 @@
 //! `pipeline-model`: the commands of `pipeline` that run a model (`data`, `train-base`,
-//! `predict`, `init --dataset`), linked with libtorch. `pipeline` checks their arguments and
+//! `predict`, `init --dataset`, `reference`), linked with libtorch. `pipeline` checks their arguments and
 //! runs this binary with the same ones, as git runs `git-<cmd>`, so the rest of `pipeline`
 //! starts without loading libtorch. Their arguments are `pipeline::cli`'s.
 
 mod data;
 mod init;
 mod predict;
+mod reference;
 mod train;
 
 use clap::Parser;
@@ -45,5 +46,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ModelCommand::TrainBase(a) => train::run(&repo, a),
         ModelCommand::Predict(a) => predict::run(&repo, a),
         ModelCommand::Init(a) => init::run(a),
+        ModelCommand::Reference(a) => reference::run(&repo, a),
     }
 }
