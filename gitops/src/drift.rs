@@ -19,12 +19,18 @@ const BINS: usize = 10;
 /// The share an empty bin counts as, so that PSI stays finite.
 const EMPTY_SHARE: f64 = 1e-4;
 
-/// The signals of a model's held-out predictions, as the sidecar keeps them.
+/// The signals of a model's held-out predictions, and its per-class confidence, as the sidecar
+/// keeps them.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Reference {
     /// Samples the reference was built from.
     pub samples: usize,
     pub signals: Vec<SignalReference>,
+    /// Per class, the model's mean probability for the test samples of that class: confident
+    /// learning's thresholds, which the label review (`feedback::review`) uses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// `None` for a class without test samples.
+    pub class_thresholds: Vec<Option<f64>>,
 }
 
 /// One signal's distribution in the reference.
@@ -110,7 +116,7 @@ impl Reference {
                 SignalReference { name: name.clone(), edges, shares, percentiles }
             })
             .collect();
-        Some(Self { samples: samples.len(), signals })
+        Some(Self { samples: samples.len(), signals, class_thresholds: Vec::new() })
     }
 
     /// PSI and KS of each signal of `window` (samples' signals, as [`signals`] gives them)

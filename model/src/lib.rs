@@ -1,6 +1,6 @@
 //! The model side of a pipeline, sized from the task (`gitops::task`): datasets behind one
 //! trait, the image → input preprocessing shared by training and serving, the networks, their
-//! weights in libtorch, training, evaluation and prediction. The stages, `pipeline-model` and
+//! weights in libtorch, training, evaluation and prediction, and the label review's queue. The stages, `pipeline-model` and
 //! the model server use it; the `pipeline` command does not, so it starts without libtorch.
 
 pub mod alloc;
@@ -10,6 +10,7 @@ pub mod device;
 pub mod eval;
 pub mod predict;
 pub mod preprocess;
+pub mod review;
 pub mod rng;
 pub mod train;
 pub mod weights;

@@ -27,6 +27,13 @@ pub enum ModelCommand {
     /// row's number features) on the base dataset's test split; the model server compares
     /// windows of live predictions with it. Training and promotion write it themselves.
     Reference(ReferenceArgs),
+    /// List feedback whose label the serving model finds very unlikely, and accept, relabel or
+    /// reject it
+    ///
+    /// Validate holds such samples out of training and evaluation (params `review:`) until a
+    /// person decides. Decisions go to new_data/review.json, committed and pushed; the next
+    /// retrain follows them. A sample is named by its sha256 or a unique prefix of it (8+).
+    Review(ReviewArgs),
 }
 
 #[derive(Subcommand)]
@@ -95,6 +102,45 @@ pub struct ReferenceArgs {
     /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t)]
     pub device: DeviceChoice,
+}
+
+#[derive(Args)]
+pub struct ReviewArgs {
+    #[command(subcommand)]
+    pub action: Option<ReviewAction>,
+    /// One JSON object per suspect per line (the queue; the default action).
+    #[arg(long)]
+    pub json: bool,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
+}
+
+#[derive(Subcommand)]
+pub enum ReviewAction {
+    /// The queue: sealed feedback no one decided on whose label the serving model doubts (the default).
+    List,
+    /// The given labels are right: train on them.
+    Accept {
+        /// Samples, by sha256 or a unique prefix of it (8+ hex digits).
+        #[arg(required = true)]
+        samples: Vec<String>,
+    },
+    /// The labels are wrong; `--label` is right.
+    Relabel {
+        /// Samples, by sha256 or a unique prefix of it (8+ hex digits).
+        #[arg(required = true)]
+        samples: Vec<String>,
+        /// The right class (a name or an index).
+        #[arg(long)]
+        label: String,
+    },
+    /// Keep the samples out of training for good.
+    Reject {
+        /// Samples, by sha256 or a unique prefix of it (8+ hex digits).
+        #[arg(required = true)]
+        samples: Vec<String>,
+    },
 }
 
 #[derive(Args)]

@@ -1390,6 +1390,85 @@
     }
   }
 
+  // ------------------------------------------------------------------ label review
+
+  const reviewToken = () => sessionStorage.getItem(TOKEN_KEYS.feedback) || undefined;
+
+  async function loadReview() {
+    const button = $("#review-refresh");
+    button.classList.add("is-loading");
+    try {
+      // The class names fill each sample's relabel choice.
+      const [queue] = await Promise.all([api("/api/review", { token: reviewToken(), context: "feedback" }), ensureTask().catch(() => null)]);
+      showError($("#review-error"), "");
+      renderReview(queue);
+    } catch (err) {
+      const why = err.status === 401 ? "It needs the feedback token: it shows here once feedback was sent with it." : err.message;
+      showError($("#review-error"), `Could not load the review queue. ${why}`);
+    } finally {
+      button.classList.remove("is-loading");
+    }
+  }
+  $("#review-refresh").addEventListener("click", loadReview);
+
+  async function decide(item, action, label, li) {
+    const buttons = $$("button, select", li);
+    buttons.forEach((b) => { b.disabled = true; });
+    try {
+      const json = { sha256: item.sha256, action };
+      if (label !== undefined) json.label = label;
+      await api("/api/review", { method: "POST", json, token: reviewToken(), context: "feedback" });
+      const what = action === "relabel" ? `relabelled ${className(label)}` : action === "accept" ? "accepted" : "rejected";
+      toast(`Sample ${item.sha256.slice(0, 8)} ${what}; the next retrain follows it.`, "success");
+      li.remove();
+      const left = $$("#review-list .review-item").length;
+      $("#review-count").textContent = String(left);
+      if (!left) renderReview({ suspects: [], pending: 0 });
+    } catch (err) {
+      buttons.forEach((b) => { b.disabled = false; });
+      showError($("#review-error"), err.message);
+    }
+  }
+
+  function renderReview(queue) {
+    const list = $("#review-list");
+    list.replaceChildren();
+    const items = queue.suspects || [];
+    $("#review-summary").replaceChildren(
+      el("span", { id: "review-count", text: String(items.length) }),
+      ` of ${queue.pending ?? 0} undecided feedback samples held for review${queue.serving ? ` by ${queue.serving}` : ""}.` +
+        (queue.label_noise === false ? " (The label check is off: they train as given.)" : ""));
+    if (!items.length) {
+      list.append(el("li", { class: "history-empty", text: "Nothing to review: every label looks plausible to the model." }));
+      return;
+    }
+    const classes = state.task?.classes || [];
+    for (const s of items) {
+      const relabel = el("select", { "aria-label": `Right label for sample ${s.sha256.slice(0, 8)}` },
+        ...classes.map((c) => el("option", { value: c, text: c, selected: c === s.predicted ? "" : undefined })));
+      const li = el("li", { class: "history-item review-item", "data-sha256": s.sha256 },
+        s.thumbnail
+          ? el("img", { src: s.thumbnail, alt: `Sample labelled ${s.label}`, width: 56, height: 56 })
+          : el("span", { class: "ghost-digit", style: "width:56px;height:56px;font-size:24px;border-radius:8px", "aria-hidden": "true", text: "?" }),
+        el("div", { class: "h-main" },
+          el("div", { class: "h-top" },
+            el("span", { class: `h-digit${s.label.length > 2 ? " is-word" : ""}`, "aria-label": `Labelled ${s.label}`, text: s.label }),
+            el("span", { class: "h-conf", text: `model: ${s.predicted} ${pct(s.confidence)}` })),
+          s.features ? el("div", { class: "h-features", text: Object.entries(s.features).map(([k, v]) => `${k} ${v}`).join(" · ") }) : "",
+          el("span", { class: "muted small", text: `sub_set ${s.sub_set} · label at ${(100 * s.p_given).toFixed(2)}%` }),
+          el("div", { class: "review-actions" },
+            el("button", { type: "button", class: "btn btn-ghost btn-small", "data-action": "accept", text: "Accept" }),
+            relabel,
+            el("button", { type: "button", class: "btn btn-ghost btn-small", "data-action": "relabel", text: "Relabel" }),
+            el("button", { type: "button", class: "btn btn-ghost btn-small", "data-action": "reject", text: "Reject" }))));
+      $$("button", li).forEach((b) => b.addEventListener("click", () => {
+        const action = b.dataset.action;
+        decide(s, action, action === "relabel" ? relabel.value : undefined, li);
+      }));
+      list.append(li);
+    }
+  }
+
   // ------------------------------------------------------------------ start
 
   resetPad();
@@ -1398,5 +1477,6 @@
   refreshStatus();
   loadModels();
   loadHistory();
+  loadReview();
   setInterval(() => { if (document.visibilityState === "visible") loadModels(); }, 30000);
 })();

@@ -19,7 +19,7 @@ use axum::routing::{get, post};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::error::AppError;
-use crate::routes::{admin, assets, feedback, health, kserve, models, predict, status};
+use crate::routes::{admin, assets, feedback, health, kserve, models, predict, review, status};
 use crate::state::AppState;
 
 /// Error bodies longer than this are not copied into the JSON message.
@@ -38,6 +38,7 @@ fn routes() -> Router<AppState> {
         .route("/api/status", get(status::status))
         .route("/api/task", get(status::task))
         .route("/api/history", get(status::history))
+        .route("/api/review", get(review::queue).post(review::decide))
         .route("/models", get(models::models))
         .route("/admin/reload", post(admin::reload))
         .route("/admin/rollback", post(admin::rollback))

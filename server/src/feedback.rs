@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use gitops::feedback::review::Decision;
 use gitops::feedback::{AddOutcome, FeedbackStore, Sample};
 use gitops::git::{Committer, Credentials, FeedbackSync, GitError, PushOutcome, SyncOutcome};
 use gitops::params::Params;
@@ -98,6 +99,21 @@ impl FeedbackService {
         let request =
             RetrainRequest { reason: Some(reason.to_string()), ..RetrainRequest::sealed(sub_set, count, None) };
         fired(sub_set, &self.trigger.fire(&request).map_err(|e| e.to_string()))
+    }
+
+    /// Records a reviewer's decision (`FeedbackStore::decide`) and waits (briefly) for the commit
+    /// that carries it to land; whether it did. Blocking.
+    pub fn decide(&self, sha256: &str, decision: Decision) -> Result<bool, AppError> {
+        self.store.decide(sha256, decision)?;
+        let Some(committer) = &self.committer else { return Ok(true) };
+        Ok(match committer.settle(SETTLE_TIMEOUT) {
+            Some(Ok(sync)) => sync.landed.is_some(),
+            Some(Err(e)) => {
+                tracing::warn!("review decision stored, its commit not landed yet: {e}");
+                false
+            }
+            None => false,
+        })
     }
 
     /// How the commits and pushes are going.

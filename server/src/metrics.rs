@@ -1,6 +1,6 @@
 //! Prometheus metrics (text format at `GET /metrics`): HTTP requests and latency by route and
 //! status, predictions by class, confidence, feedback by kind, the serving model's version,
-//! reloads and load time, batching and the queue, and drift (`drift.rs`).
+//! reloads and load time, batching and the queue, drift (`drift.rs`) and the label review.
 
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -36,6 +36,8 @@ pub struct Metrics {
     pub drift_reference: IntGauge,
     pub drift_window_fill: IntGauge,
     pub drift_retrains: IntCounterVec,
+    pub review_queue: IntGauge,
+    pub review_decisions: IntCounterVec,
 }
 
 impl Metrics {
@@ -166,6 +168,15 @@ impl Metrics {
                 "drift_retrains_total",
                 "Retrains drift fired (--drift-action retrain), by result (fired or failed).",
                 &["result"],
+            ),
+            review_queue: gauge(
+                "review_queue",
+                "Feedback samples held for label review when the queue was last listed (GET /api/review).",
+            ),
+            review_decisions: counter(
+                "review_decisions_total",
+                "Reviewers' decisions on held feedback labels, by action (accept, relabel, reject).",
+                &["action"],
             ),
             registry,
         }

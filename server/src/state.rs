@@ -46,6 +46,8 @@ pub struct Settings {
     pub kserve_max_images: usize,
     /// What the model classifies and reads (params.yaml `task:`).
     pub task: gitops::task::Task,
+    /// The label review's rule (params.yaml `review:`).
+    pub review: gitops::feedback::review::ReviewParams,
     /// How long a request's line and headers may take, and a connection may sit idle.
     pub header_read_timeout: std::time::Duration,
     pub idle_timeout: std::time::Duration,
@@ -117,6 +119,8 @@ impl AppState {
             threshold: params.feedback.threshold,
             kserve_max_images: config.kserve_max_images as usize,
             task,
+            review: gitops::params::section(&repo.params(), "review")
+                .map_err(|e| StartError::Params { path: repo.params(), source: Box::new(e) })?,
             header_read_timeout: config.header_read_timeout,
             idle_timeout: config.idle_timeout,
         };

@@ -97,7 +97,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
         test_set.labels.iter().zip(&outcomes).map(|(&t, o)| (t, o.predicted)),
     );
     let test_inputs: Vec<&[u8]> = test_set.inputs.iter().map(Vec::as_slice).collect();
-    let reference = crate::evaluate::reference(classifier.task(), &outcomes, &test_inputs);
+    let reference = crate::evaluate::reference(classifier.task(), &outcomes, &test_set.labels, &test_inputs);
     let LoadedModel { vs, mut sidecar, .. } = classifier.into_model();
     sidecar.reference = reference;
     sidecar.metrics = BTreeMap::from([
@@ -130,7 +130,7 @@ pub fn write_reference(repo: &RepoPaths, data_dir: &Path, version: &str, device:
     let outcomes = eval::outcomes(&classifier, &test_batch.xs, &test_set.labels);
     let test_inputs: Vec<&[u8]> = test_set.inputs.iter().map(Vec::as_slice).collect();
     let mut sidecar = file.read_sidecar()?;
-    sidecar.reference = crate::evaluate::reference(&task, &outcomes, &test_inputs);
+    sidecar.reference = crate::evaluate::reference(&task, &outcomes, &test_set.labels, &test_inputs);
     file.write_sidecar(&sidecar)?;
     Ok(sidecar)
 }

@@ -126,7 +126,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
         candidate_version: candidate_file.version.clone(),
         serving_version: serving_file.version.clone(),
         classes: task.classes.clone(),
-        candidate_reference: reference(&task, &candidate[0], &test_inputs),
+        candidate_reference: reference(&task, &candidate[0], &test.1, &test_inputs),
         candidate: scores(&candidate),
         serving: scores(&serving),
         evidence: Evidence {
@@ -164,11 +164,22 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     Ok(comparison)
 }
 
-/// A model's drift reference from its outcomes on test samples and their inputs.
-pub fn reference(task: &Task, outcomes: &[Outcome], inputs: &[&[u8]]) -> Option<Reference> {
+/// A model's drift reference from its outcomes on test samples (labelled `labels`) and their
+/// inputs, with each class's mean probability for its own samples.
+pub fn reference(task: &Task, outcomes: &[Outcome], labels: &[usize], inputs: &[&[u8]]) -> Option<Reference> {
     let samples: Vec<Vec<f64>> =
         outcomes.iter().zip(inputs).map(|(o, input)| drift::signals(task, o.confidence, input)).collect();
-    Reference::build(&drift::signal_names(task), &samples)
+    let mut reference = Reference::build(&drift::signal_names(task), &samples)?;
+    let mut sums = vec![(0.0, 0usize); task.class_count()];
+    for (o, &label) in outcomes.iter().zip(labels) {
+        if let Some((sum, n)) = sums.get_mut(label) {
+            *sum += f64::from(o.p_true);
+            *n += 1;
+        }
+    }
+    // A class without test samples gets none: the review's default threshold applies.
+    reference.class_thresholds = sums.iter().map(|&(sum, n)| (n > 0).then(|| sum / n as f64)).collect();
+    Some(reference)
 }
 
 /// Flat numbers for `dvc metrics show`.

@@ -2,6 +2,8 @@
 //! `data::open`) and every sealed `new_data/sub_set_N` into one manifest, holding back a share of
 //! the feedback (chosen by sha256, so the split never moves) for evaluation. Labels become the
 //! task's class indexes. Unsure feedback is left out; open sub_sets wait until they are sealed.
+//! Reviewers' decisions (`new_data/review.json`) ride along in the `review` column, and a
+//! relabel's class replaces the given one.
 
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -10,6 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, hash_share};
 use gitops::feedback::Kind;
+use gitops::feedback::review::Decisions;
 use gitops::params::{self, DataParams};
 use gitops::task::Task;
 use model::data::{self, Dataset, Split};
@@ -74,6 +77,7 @@ fn base_rows(dataset: &dyn Dataset, split: Split, role: Role, task: &Task) -> Re
             role,
             trained: false,
             pixels: None,
+            review: None,
         })
         .collect())
 }
@@ -82,12 +86,16 @@ fn base_rows(dataset: &dyn Dataset, split: Split, role: Role, task: &Task) -> Re
 fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<Row>, StageError> {
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
+    let decisions = Decisions::read_in(new_data)?.decisions;
     for sub_set in gitops::feedback::sealed_sub_sets(new_data)? {
         for (line, record) in sub_set.records {
             if record.kind == Kind::Unsure {
                 continue;
             }
-            let label = task.class_index(&record.label).map_err(|e| StageError::Invalid {
+            let decision = decisions.get(&record.sha256);
+            // A relabel's class replaces the given one.
+            let given = decision.and_then(|d| d.label.as_deref()).unwrap_or(&record.label);
+            let label = task.class_index(given).map_err(|e| StageError::Invalid {
                 path: sub_set.journal.clone(),
                 what: format!("line {line}: {e}"),
             })?;
@@ -108,6 +116,7 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
                 role,
                 trained: sub_set.trained,
                 pixels: None,
+                review: decision.map(|d| format!("{:?}", d.action).to_lowercase()),
             });
         }
     }

@@ -50,6 +50,9 @@ pub struct Row {
     pub trained: bool,
     /// The input as the model sees it, the task's `C*H*W` values (filled in by `validate`).
     pub pixels: Option<Vec<u8>>,
+    /// A reviewer's decision on a feedback sample's label (`accept`, `relabel` (`label` is the
+    /// new one) or `reject`; `new_data/review.json`), which validate's label check respects.
+    pub review: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +81,7 @@ pub fn write(path: &Path, rows: &[Row]) -> Result<(), ManifestError> {
         Column::new("split".into(), rows.iter().map(|r| r.role.as_str()).collect::<Vec<_>>()),
         Column::new("trained".into(), rows.iter().map(|r| r.trained).collect::<Vec<_>>()),
         Column::new("pixels".into(), rows.iter().map(|r| r.pixels.as_deref()).collect::<Vec<_>>()),
+        Column::new("review".into(), rows.iter().map(|r| r.review.as_deref()).collect::<Vec<_>>()),
     ];
     let mut df = DataFrame::new(rows.len(), columns).map_err(pl)?;
     if let Some(dir) = path.parent() {
@@ -107,6 +111,11 @@ pub fn read(path: &Path) -> Result<Vec<Row>, ManifestError> {
     let split = col("split")?.str().map_err(pl)?;
     let trained = col("trained")?.bool().map_err(pl)?;
     let pixels = col("pixels")?.binary().map_err(pl)?;
+    // Manifests from before the label review have no `review` column.
+    let review = match df.column("review") {
+        Ok(column) => Some(column.str().map_err(pl)?),
+        Err(_) => None,
+    };
     let bad = |row: usize, what: &str| ManifestError::Bad { path: path.to_path_buf(), row, what: what.to_string() };
     (0..df.height())
         .map(|i| {
@@ -126,6 +135,7 @@ pub fn read(path: &Path) -> Result<Vec<Row>, ManifestError> {
                 role,
                 trained: trained.get(i).unwrap_or(false),
                 pixels,
+                review: review.and_then(|r| r.get(i)).map(str::to_string),
             })
         })
         .collect()

@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use crate::evaluate::{Comparison, Paired};
 use crate::finetune::candidate_in;
 use crate::manifest::{self, Role};
+use crate::validate::Quarantined;
 use crate::{StageError, read_json, write_json};
 use gitops::feedback::FeedbackStore;
 use gitops::params;
@@ -279,13 +280,20 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     Ok(decision)
 }
 
-/// Sealed sub_sets whose feedback the candidate was trained or judged on.
+/// Sealed sub_sets whose feedback the candidate was trained or judged on, or validate held
+/// back (its quarantine, next to the clean manifest: held for review, or bad): every sub_set
+/// this retrain looked at.
 fn sealed_sub_sets(manifest_path: &Path) -> Result<Vec<u32>, StageError> {
     let mut sub_sets: Vec<u32> = manifest::read(manifest_path)?
         .iter()
         .filter(|r| matches!(r.role, Role::FeedbackTrain | Role::Holdout))
         .filter_map(|r| r.sub_set)
         .collect();
+    let quarantine = manifest_path.with_file_name("quarantine.json");
+    if quarantine.is_file() {
+        let held: Vec<Quarantined> = read_json(&quarantine)?;
+        sub_sets.extend(held.iter().filter_map(|q| q.sub_set));
+    }
     sub_sets.sort_unstable();
     sub_sets.dedup();
     Ok(sub_sets)

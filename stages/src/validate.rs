@@ -3,23 +3,31 @@
 //! Bad samples go to a quarantine list — never deleted — and the clean manifest carries each
 //! good image as the task's input, as the model sees it. For a tabular task every row is checked
 //! against the schema instead (a feedback row whose file changed or breaks the schema is bad),
-//! and the same row with two labels is quarantined like the same image. The run fails when the bad share of the
+//! and the same row with two labels is quarantined like the same image. Feedback whose label
+//! the serving model finds very unlikely is held for review (`check_labels`), unless a reviewer
+//! decided on it. The run fails when the bad share of the
 //! feedback passes `validate.max_bad_share`, after writing the report.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, write_file, write_json};
+use gitops::device::DeviceChoice;
+use gitops::feedback::Kind;
+use gitops::feedback::review::{ReviewParams, Suspect};
 use gitops::image_input::{ImageLimits, decode_limited};
+use gitops::model_file::ModelFile;
 use gitops::params;
 use gitops::task::Task;
 use model::data::{Loader, table};
-use model::preprocess;
+use model::review::{self, Pending};
+use model::{Classifier, Weights, preprocess};
 use pipeline::paths;
+use pipeline::registry::Registry;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -33,6 +41,12 @@ pub struct Args {
     pub manifest: PathBuf,
     #[arg(long, default_value = paths::VALIDATE)]
     pub out: PathBuf,
+    /// Where the serving model is (models/registry.json), for the label check.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Where the model runs (auto: CUDA when a GPU is visible, else the CPU).
+    #[arg(long, value_enum, default_value_t)]
+    pub device: DeviceChoice,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -67,6 +81,12 @@ pub struct Report {
     pub clean: usize,
     pub feedback: usize,
     pub feedback_bad: usize,
+    /// Feedback held for review: suspect labels (params `review:`) and samples a reviewer
+    /// rejected. Not counted as bad: nothing is wrong with the file.
+    #[serde(default)]
+    pub in_review: usize,
+    #[serde(default)]
+    pub rejected: usize,
     pub bad_share: f64,
     pub max_bad_share: f64,
     pub passed: bool,
@@ -110,6 +130,11 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
         });
     }
     flag_duplicates_and_conflicts(&mut checked);
+    let review: ReviewParams = params::section(&args.params, "review")?;
+    let mut warnings = Vec::new();
+    if let Some(why) = check_labels(&mut checked, &task, &review, &args.models, args.device)? {
+        warnings.push(why);
+    }
 
     let (mut clean, mut quarantine) = (Vec::new(), Vec::new());
     let mut reasons = BTreeMap::new();
@@ -130,12 +155,14 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     }
     let is_feedback = |r: &Role| matches!(r, Role::FeedbackTrain | Role::Holdout);
     let feedback_clean: Vec<&Row> = clean.iter().filter(|r| is_feedback(&r.role)).collect();
-    let feedback_bad = quarantine.iter().filter(|q| q.sub_set.is_some()).count();
+    let held = |q: &&Quarantined| q.reason.starts_with(LABEL_NOISE) || q.reason.starts_with(REJECTED);
+    let in_review = quarantine.iter().filter(|q| q.sub_set.is_some() && q.reason.starts_with(LABEL_NOISE)).count();
+    let rejected = quarantine.iter().filter(|q| q.sub_set.is_some() && q.reason.starts_with(REJECTED)).count();
+    let feedback_bad = quarantine.iter().filter(|q| q.sub_set.is_some() && !held(q)).count();
     let feedback = feedback_clean.len() + feedback_bad;
     let bad_share = if feedback == 0 { 0.0 } else { feedback_bad as f64 / feedback as f64 };
     let mut per_class = vec![0usize; task.class_count()];
     feedback_clean.iter().for_each(|r| per_class[r.label] += 1);
-    let mut warnings = Vec::new();
     if let Some((class, n)) = per_class.iter().enumerate().max_by_key(|(_, n)| **n)
         && feedback_clean.len() >= 10
         && *n as f64 / feedback_clean.len() as f64 > p.max_class_share
@@ -149,6 +176,8 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
         clean: clean.len(),
         feedback,
         feedback_bad,
+        in_review,
+        rejected,
         bad_share,
         max_bad_share: p.max_bad_share,
         passed: bad_share <= p.max_bad_share,
@@ -172,6 +201,73 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
         });
     }
     Ok(report)
+}
+
+/// The reason of a sample held for review, and of one a reviewer rejected.
+pub const LABEL_NOISE: &str = "label noise";
+pub const REJECTED: &str = "rejected in review";
+
+/// Confident learning on the feedback (`feedback::review::suspect`, params `review:`): the
+/// serving model scores every clean feedback sample no reviewer decided on, and a suspect label
+/// goes to quarantine (the review queue) instead of training and evaluation. A sample a reviewer
+/// rejected goes there too; one accepted or relabelled is trusted. Without a serving model the
+/// check is skipped, and the returned warning says so.
+fn check_labels(
+    checked: &mut [Result<Row, (Row, String)>],
+    task: &Task,
+    params: &ReviewParams,
+    models: &Path,
+    device: DeviceChoice,
+) -> Result<Option<String>, StageError> {
+    for slot in checked.iter_mut() {
+        if let Ok(row) = slot
+            && row.review.as_deref() == Some("reject")
+        {
+            *slot = Err((row.clone(), REJECTED.to_string()));
+        }
+    }
+    let open: Vec<usize> = (0..checked.len())
+        .filter(|&i| matches!(&checked[i], Ok(row) if row.sub_set.is_some() && row.review.is_none()))
+        .collect();
+    if !params.label_noise || open.is_empty() {
+        return Ok(None);
+    }
+    let Ok(registry) = Registry::load(models) else {
+        return Ok(Some(format!("label check skipped: no serving model in {}", models.display())));
+    };
+    let device = model::device::resolve(device)?;
+    let file = ModelFile::new(models, &registry.serving)?;
+    let classifier = Classifier::new(file.load(device, task, None)?);
+    let thresholds =
+        classifier.model().sidecar.reference.as_ref().map(|r| r.class_thresholds.clone()).unwrap_or_default();
+    let pending: Vec<Pending> = open
+        .iter()
+        .map(|&i| {
+            let row = checked[i].as_ref().expect("filtered");
+            Pending {
+                sha256: row.sha256.clone(),
+                sub_set: row.sub_set.unwrap_or_default(),
+                path: row.path.clone(),
+                label: row.label,
+                kind: if row.kind == "correct" { Kind::Correct } else { Kind::Wrong },
+                input: row.pixels.clone().expect("validated rows carry their input"),
+            }
+        })
+        .collect();
+    let found = review::suspects(&pending, task, |flat| classifier.predict(flat), &thresholds, params);
+    let found: HashMap<(&str, &str), &Suspect> =
+        found.iter().map(|s| ((s.sha256.as_str(), s.path.as_str()), s)).collect();
+    for i in open {
+        let Ok(row) = &checked[i] else { continue };
+        if let Some(s) = found.get(&(row.sha256.as_str(), row.path.as_str())) {
+            let why = format!(
+                "{LABEL_NOISE}: labelled {} but {} gives it {:.4} and says {} at {:.4}",
+                s.label, registry.serving, s.p_given, s.predicted, s.confidence
+            );
+            checked[i] = Err((row.clone(), why));
+        }
+    }
+    Ok(None)
 }
 
 /// A row's input or why it is bad, and the colour mode of a feedback image.
@@ -255,13 +351,15 @@ fn flag_duplicates_and_conflicts(checked: &mut [Result<Row, (Row, String)>]) {
 
 fn summary(r: &Report) -> String {
     let mut text = format!(
-        "validate: {} rows, {} clean; feedback {} ({} bad, {:.1}%, limit {:.1}%): {}\n",
+        "validate: {} rows, {} clean; feedback {} ({} bad, {:.1}%, limit {:.1}%; {} held for review, {} rejected): {}\n",
         r.rows,
         r.clean,
         r.feedback,
         r.feedback_bad,
         100.0 * r.bad_share,
         100.0 * r.max_bad_share,
+        r.in_review,
+        r.rejected,
         if r.passed { "PASSED" } else { "FAILED" }
     );
     for (reason, n) in &r.reasons {

@@ -3,6 +3,7 @@
 //! ```text
 //! new_data/
 //!   count.json                      derived summary (see `count`)
+//!   review.json                     reviewers' decisions on suspect labels (see `review`)
 //!   .gitignore                      ignores .lock and .tmp/
 //!   .lock  .tmp/                    OS file lock, temp files (never committed)
 //!   sub_set_N/
@@ -30,6 +31,7 @@ pub(crate) const COUNT_FILE: &str = "count.json";
 pub(crate) const JOURNAL: &str = "feedback.jsonl";
 pub(crate) const SEALED: &str = "sealed.json";
 pub(crate) const TRAINED: &str = "trained.json";
+pub(crate) const REVIEW_FILE: &str = "review.json";
 pub(crate) const UNSURE: &str = "unsure";
 pub(crate) const LOCK: &str = ".lock";
 pub(crate) const TMP: &str = ".tmp";

@@ -19,6 +19,7 @@ mod locked;
 mod owner;
 mod prepare;
 mod read;
+pub mod review;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

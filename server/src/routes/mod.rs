@@ -8,4 +8,5 @@ pub mod health;
 pub mod kserve;
 pub mod models;
 pub mod predict;
+pub mod review;
 pub mod status;

@@ -645,3 +645,68 @@ async fn a_tabular_task_gets_a_form_built_from_its_schema() {
     assert!(history.as_str().unwrap().contains("petal_length 5.2"), "{history}");
     b.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_review_view_lists_doubtful_labels_and_relabels_one() {
+    let _serial = support::serial().await;
+    let Some(mnist) = support::mnist_test() else { return };
+    let repo = Repo::new();
+    // A sealed sub_set of ten digits, two of them called the next digit.
+    let store = gitops::feedback::FeedbackStore::open(&repo.root).unwrap();
+    for i in 0..10 {
+        let (png, label) = support::mnist_png(&mnist, i);
+        let (label, kind) = if i % 5 == 2 {
+            ((label + 1) % 10, gitops::feedback::Kind::Wrong)
+        } else {
+            (label, gitops::feedback::Kind::Correct)
+        };
+        let sample = gitops::feedback::Sample {
+            image: png,
+            label: label.to_string(),
+            kind,
+            predicted: None,
+            confidence: None,
+            model_version: None,
+            source: "test".into(),
+        };
+        store.add(sample).unwrap();
+    }
+    repo.commit_and_push("ten feedback samples");
+    let server = Server::start(&repo, &[]);
+    let b = Browser::start(&server.url, DESKTOP.0, DESKTOP.1).await;
+    b.open().await;
+    let items = b
+        .wait(
+            "the review queue",
+            "const items = document.querySelectorAll('#review-list .review-item');
+             return items.length && Array.from(items).map(li => [li.dataset.sha256, li.querySelector('select').value,
+               li.querySelectorAll('select option').length, !!li.querySelector('img')]);",
+            20,
+        )
+        .await;
+    let items = items.as_array().unwrap();
+    assert_eq!(items.len(), 2, "the two planted labels: {items:?}");
+    assert!(
+        items.iter().all(|i| i[2] == 10 && i[3] == true),
+        "a relabel choice of every class and a thumbnail: {items:?}"
+    );
+    assert!(b.text("#review-summary").await.starts_with("2 of 10 undecided"), "{}", b.text("#review-summary").await);
+    b.js("document.querySelector('#review').scrollIntoView()", vec![]).await;
+    b.screenshot("13-label-review", false).await;
+
+    // Relabel the first to what the model says (the choice starts there).
+    let (sha, right) = (items[0][0].as_str().unwrap(), items[0][1].as_str().unwrap());
+    b.click(&format!("#review-list [data-sha256=\"{sha}\"] [data-action=\"relabel\"]")).await;
+    b.wait(
+        "the decided sample to leave the list",
+        "return document.querySelectorAll('#review-list .review-item').length === 1",
+        20,
+    )
+    .await;
+    assert_eq!(b.text("#review-count").await, "1");
+    let decisions: Value =
+        serde_json::from_slice(&std::fs::read(repo.root.join("new_data/review.json")).unwrap()).unwrap();
+    assert_eq!(decisions["decisions"][sha]["action"], "relabel");
+    assert_eq!(decisions["decisions"][sha]["label"], right);
+    b.close().await;
+}

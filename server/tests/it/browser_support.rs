@@ -458,7 +458,7 @@ impl Repo {
         out
     }
 
-    fn commit_and_push(&self, message: &str) {
+    pub fn commit_and_push(&self, message: &str) {
         let repo = git2::Repository::open(&self.root).expect("open the repo");
         let mut index = repo.index().expect("index");
         index.add_all(["*"], git2::IndexAddOption::DEFAULT, None).expect("git add");

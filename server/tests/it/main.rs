@@ -10,6 +10,7 @@ mod hardening;
 mod http;
 mod kserve;
 mod predlog;
+mod review;
 mod sigterm;
 mod snapshots;
 mod soak;

@@ -86,5 +86,6 @@ pub fn row(path: &Path, sha256: &str, label: usize, role: Role) -> Row {
         role,
         trained: false,
         pixels: None,
+        review: None,
     }
 }

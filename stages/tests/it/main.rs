@@ -8,6 +8,7 @@ mod fixture;
 mod gate;
 mod help;
 mod ingest;
+mod label_review;
 mod lock;
 mod migrate;
 mod paths;

@@ -2,6 +2,7 @@
 //! the rest reach the clean manifest as the digit the model sees; the report counts feedback
 //! only; a bad share past `validate.max_bad_share` fails the run after writing every output.
 
+use gitops::device::DeviceChoice;
 use model::data::PIXELS;
 use stages::manifest::{self, Role, Row};
 use stages::validate::{self, Args, Quarantined, Report};
@@ -114,7 +115,10 @@ fn check(case: &str, input: Input, expect: Expect) {
         ),
     );
     let out = root.join("out");
-    let result = validate::run(&Args { params, manifest: manifest_path, out: out.clone() });
+    // No serving model here: the label check (tested in `review.rs`) is skipped.
+    let models = root.join("models");
+    let result =
+        validate::run(&Args { params, manifest: manifest_path, out: out.clone(), models, device: DeviceChoice::Cpu });
 
     // The run's verdict, and the error names the report and the quarantine list.
     match (&result, expect.passed) {

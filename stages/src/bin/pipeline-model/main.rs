@@ -1,5 +1,5 @@
 //! `pipeline-model`: the commands of `pipeline` that run a model (`data`, `train-base`,
-//! `predict`, `init --dataset`, `reference`), linked with libtorch. `pipeline` checks their arguments and
+//! `predict`, `init --dataset`, `reference`, `review`), linked with libtorch. `pipeline` checks their arguments and
 //! runs this binary with the same ones, as git runs `git-<cmd>`, so the rest of `pipeline`
 //! starts without loading libtorch. Their arguments are `pipeline::cli`'s.
 
@@ -7,6 +7,7 @@ mod data;
 mod init;
 mod predict;
 mod reference;
+mod review;
 mod train;
 
 use clap::Parser;
@@ -47,5 +48,6 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         ModelCommand::Predict(a) => predict::run(&repo, a),
         ModelCommand::Init(a) => init::run(a),
         ModelCommand::Reference(a) => reference::run(&repo, a),
+        ModelCommand::Review(a) => review::run(&repo, a),
     }
 }
