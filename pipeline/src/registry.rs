@@ -26,6 +26,10 @@ pub enum Action {
     Rollback,
     Pin,
     Unpin,
+    /// A version starts running in shadow beside the serving one (answering nothing).
+    Shadow,
+    /// The shadow stops.
+    Unshadow,
 }
 
 /// One change of the pointer or of the pins, with why it happened.
@@ -42,6 +46,10 @@ pub struct Event {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Registry {
     pub serving: String,
+    /// A version the servers run beside the serving one on a share of live traffic, whose
+    /// answers are only compared (`pipeline models promote-shadow` promotes it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<String>,
     #[serde(default)]
     pub pinned: Vec<String>,
     #[serde(default)]
@@ -65,18 +73,26 @@ impl Registry {
 
     /// A registry serving `version` from the start.
     pub fn new_base(version: &str, reason: &str) -> Self {
-        Self { serving: version.to_string(), pinned: Vec::new(), history: Vec::new() }.with_event(
+        Self { serving: version.to_string(), shadow: None, pinned: Vec::new(), history: Vec::new() }.with_event(
             Action::Base,
             version,
             reason,
         )
     }
 
-    /// Records `action` on `version`; promotions and rollbacks move the pointer.
+    /// Records `action` on `version`; promotions and rollbacks move the pointer (and end a
+    /// shadow of the version that now serves).
     pub fn with_event(mut self, action: Action, version: &str, reason: &str) -> Self {
         let previous = matches!(action, Action::Promote | Action::Rollback).then(|| self.serving.clone());
         match action {
-            Action::Base | Action::Promote | Action::Rollback => self.serving = version.to_string(),
+            Action::Base | Action::Promote | Action::Rollback => {
+                self.serving = version.to_string();
+                if self.shadow.as_deref() == Some(version) {
+                    self.shadow = None;
+                }
+            }
+            Action::Shadow => self.shadow = Some(version.to_string()),
+            Action::Unshadow => self.shadow = None,
             Action::Pin if !self.pinned.iter().any(|v| v == version) => self.pinned.push(version.to_string()),
             Action::Pin => {}
             Action::Unpin => self.pinned.retain(|v| v != version),
@@ -93,7 +109,7 @@ impl Registry {
 
     /// Whether pruning must keep `version`.
     pub fn protects(&self, version: &str) -> bool {
-        self.serving == version || self.pinned.iter().any(|v| v == version)
+        self.serving == version || self.shadow.as_deref() == Some(version) || self.pinned.iter().any(|v| v == version)
     }
 
     /// Writes the registry atomically (temp file, fsync, rename).

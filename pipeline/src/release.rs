@@ -24,6 +24,8 @@ pub enum ReleaseError {
     Params(#[from] gitops::params::ParamsError),
     #[error("{version} is already the serving model")]
     AlreadyServing { version: String },
+    #[error("no version runs in shadow (models/registry.json `shadow`)")]
+    NoShadow,
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -87,6 +89,46 @@ pub fn pin(repo: &Path, version: &str, pin: bool) -> Result<Registry, ReleaseErr
     Ok(registry)
 }
 
+/// Runs `version` (on disk, verified: task, hash, header) in shadow beside the serving model,
+/// or with `None` ends the shadow: a commit every server follows.
+pub fn shadow(repo: &Path, version: Option<&str>, reason: &str) -> Result<Registry, ReleaseError> {
+    let models = repo.join("models");
+    let registry = Registry::load(&models)?;
+    let (registry, message) = match version {
+        Some(version) => {
+            if registry.serving == version {
+                return Err(ReleaseError::AlreadyServing { version: version.to_string() });
+            }
+            let task = gitops::params::task(&repo.join("params.yaml"))?;
+            ModelFile::new(&models, version)?.verify(&task, None)?;
+            (registry.with_event(Action::Shadow, version, reason), format!("Shadow {version}\n\n{reason}"))
+        }
+        None => {
+            let Some(current) = registry.shadow.clone() else { return Err(ReleaseError::NoShadow) };
+            (
+                registry.with_event(Action::Unshadow, &current, reason),
+                format!("End the shadow of {current}\n\n{reason}"),
+            )
+        }
+    };
+    registry.save(&models)?;
+    commit_and_push(repo, &[Path::new("models")], &message)?;
+    Ok(registry)
+}
+
+/// Serves the shadow version (verified again), ending its shadow: a commit.
+pub fn promote_shadow(repo: &Path, reason: &str) -> Result<Registry, ReleaseError> {
+    let models = repo.join("models");
+    let registry = Registry::load(&models)?;
+    let Some(version) = registry.shadow.clone() else { return Err(ReleaseError::NoShadow) };
+    let task = gitops::params::task(&repo.join("params.yaml"))?;
+    ModelFile::new(&models, &version)?.verify(&task, None)?;
+    let registry = registry.with_event(Action::Promote, &version, reason);
+    registry.save(&models)?;
+    commit_and_push(repo, &[Path::new("models")], &format!("Promote {version} from shadow\n\n{reason}"))?;
+    Ok(registry)
+}
+
 /// Commits `paths` when `repo` is a git repository, then pushes when the configured remote
 /// exists. Outside git this does nothing; offline, the commit waits for the next push.
 pub fn commit_and_push(repo: &Path, paths: &[&Path], message: &str) -> Result<Option<PushOutcome>, ReleaseError> {
@@ -119,5 +161,9 @@ pub struct Decision {
     pub metrics: BTreeMap<String, f64>,
     pub sub_sets: Vec<u32>,
     pub pruned: Vec<String>,
+    /// The version now running in shadow (params `promote.shadow`: a candidate that passed
+    /// waits for live evidence instead of serving at once).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow: Option<String>,
     pub at: chrono::DateTime<chrono::Utc>,
 }

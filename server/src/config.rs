@@ -141,6 +141,10 @@ pub struct Config {
     /// the retrain trigger of params.yaml, at most once per --drift-cooldown).
     #[arg(long, env = "MODEL_SERVER_DRIFT_ACTION", value_enum, default_value_t = DriftAction::Alert)]
     pub drift_action: DriftAction,
+    /// Share of /predict requests (0 to 1, chosen by request id) the registry's shadow model
+    /// also classifies, at idle priority and never answering.
+    #[arg(long, env = "MODEL_SERVER_SHADOW_SHARE", default_value_t = 1.0, value_parser = share)]
+    pub shadow_share: f64,
     /// Least time between two retrains that drift fires.
     #[arg(long, env = "MODEL_SERVER_DRIFT_COOLDOWN", default_value = "60m", value_parser = parse_duration)]
     pub drift_cooldown: Duration,
@@ -151,6 +155,14 @@ pub struct Config {
 pub enum DriftAction {
     Alert,
     Retrain,
+}
+
+/// A share between 0 and 1.
+fn share(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("`{text}` is not a share between 0 and 1")),
+    }
 }
 
 /// A bearer token: set but empty is refused, since it would look like protection and give none.

@@ -8,7 +8,7 @@
 //!   bounded queue; [`puller`]: git polling, verification, warm-up, hot swap, rollback.
 //! - [`feedback`]: the feedback store, committer and retrain trigger; [`history`]: recent
 //!   inputs; [`predlog`]: the prediction log writer; [`metrics`]: Prometheus; [`drift`]: live
-//!   predictions against the serving model's reference.
+//!   predictions against the serving model's reference; [`shadow`]: the shadow model beside it.
 //! - [`server`]: binding, serving and graceful shutdown.
 
 pub mod app;
@@ -25,6 +25,7 @@ pub mod predlog;
 pub mod puller;
 pub mod routes;
 pub mod server;
+pub mod shadow;
 pub mod state;
 
 pub use app::app;

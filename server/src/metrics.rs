@@ -1,6 +1,7 @@
 //! Prometheus metrics (text format at `GET /metrics`): HTTP requests and latency by route and
 //! status, predictions by class, confidence, feedback by kind, the serving model's version,
-//! reloads and load time, batching and the queue, drift (`drift.rs`) and the label review.
+//! reloads and load time, batching and the queue, drift (`drift.rs`), the label review and the
+//! shadow model (`shadow.rs`).
 
 use prometheus::{
     GaugeVec, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
@@ -38,6 +39,13 @@ pub struct Metrics {
     pub drift_retrains: IntCounterVec,
     pub review_queue: IntGauge,
     pub review_decisions: IntCounterVec,
+    pub shadow_info: IntGaugeVec,
+    pub shadow_load_failures: IntCounter,
+    pub shadow_predictions: IntCounter,
+    pub shadow_agreements: IntCounter,
+    pub shadow_errors: IntCounter,
+    pub shadow_dropped: IntCounter,
+    pub shadow_feedback: IntCounterVec,
 }
 
 impl Metrics {
@@ -73,6 +81,10 @@ impl Metrics {
         )
         .expect("valid gauge");
         registry.register(Box::new(feedback_sync_failing.clone())).expect("unique metric");
+        let shadow_info =
+            IntGaugeVec::new(Opts::new("shadow_info", "The model version running in shadow (value 1)."), &["version"])
+                .expect("valid gauge");
+        registry.register(Box::new(shadow_info.clone())).expect("unique metric");
         let gauges = |name: &str, help: &str| {
             let g = GaugeVec::new(Opts::new(name, help), &["signal"]).expect("valid gauge");
             registry.register(Box::new(g.clone())).expect("unique metric");
@@ -178,7 +190,41 @@ impl Metrics {
                 "Reviewers' decisions on held feedback labels, by action (accept, relabel, reject).",
                 &["action"],
             ),
+            shadow_info,
+            shadow_load_failures: single(
+                "shadow_load_failures_total",
+                "Shadow versions the registry named that failed to load (answers are unaffected).",
+            ),
+            shadow_predictions: single(
+                "shadow_predictions_total",
+                "Predictions the shadow model made beside the serving one (never answered).",
+            ),
+            shadow_agreements: single(
+                "shadow_agreements_total",
+                "Shadow predictions of the same class as the serving model's answer.",
+            ),
+            shadow_errors: single(
+                "shadow_errors_total",
+                "Shadow predictions that failed (a panic or non-finite output); the answer was unaffected.",
+            ),
+            shadow_dropped: single(
+                "shadow_dropped_total",
+                "Requests not shadowed because the shadow model's queue was full (it is slower than the traffic).",
+            ),
+            shadow_feedback: counter(
+                "shadow_feedback_total",
+                "Feedback on shadowed requests, by which model was right (both, serving, shadow, neither).",
+                &["right"],
+            ),
             registry,
+        }
+    }
+
+    /// Marks `version` as the one in shadow (none: no shadow).
+    pub fn shadow(&self, version: Option<&str>) {
+        self.shadow_info.reset();
+        if let Some(version) = version {
+            self.shadow_info.with_label_values(&[version]).set(1);
         }
     }
 

@@ -61,6 +61,8 @@ pub struct Models {
     keep: usize,
     replicas: usize,
     current: ArcSwapOption<Served>,
+    /// The version running in shadow (models/registry.json `shadow`), one replica.
+    shadow: ArcSwapOption<Served>,
     /// Loaded versions, most recently used first, at most `keep`.
     loaded: Mutex<VecDeque<Arc<Served>>>,
 }
@@ -76,6 +78,7 @@ impl Models {
             keep,
             replicas: replicas.max(1),
             current: ArcSwapOption::empty(),
+            shadow: ArcSwapOption::empty(),
             loaded: Mutex::default(),
         }
     }
@@ -92,6 +95,33 @@ impl Models {
 
     pub fn current_version(&self) -> Option<String> {
         self.current.load().as_ref().map(|s| s.version().to_string())
+    }
+
+    /// The model running in shadow, if any.
+    pub fn shadow(&self) -> Option<Arc<Served>> {
+        self.shadow.load_full()
+    }
+
+    /// Loads `version` (verified and warmed up, any network of this task: a shadow may try
+    /// another architecture) as the shadow, one replica; `None` ends the shadow.
+    pub fn set_shadow(&self, version: Option<&str>) -> Result<(), LoadError> {
+        let Some(version) = version else {
+            self.shadow.store(None);
+            return Ok(());
+        };
+        let started = Instant::now();
+        let file = ModelFile::new(&self.dir, version)?;
+        let classifier = Classifier::new(file.load(self.device, &self.task, None)?);
+        warm_up(&classifier)?;
+        let reference = classifier.model().sidecar.reference.clone();
+        let served = Served {
+            version: version.to_string(),
+            replicas: vec![Mutex::new(classifier)],
+            reference,
+            load_seconds: started.elapsed().as_secs_f64(),
+        };
+        self.shadow.store(Some(Arc::new(served)));
+        Ok(())
     }
 
     /// Versions held in memory.

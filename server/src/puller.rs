@@ -3,7 +3,7 @@
 //! the pointer names another version it loads, verifies and warms that version up and swaps it
 //! in. A failed load keeps the old model serving, is counted, and is retried with a doubling
 //! backoff. Admin reloads and rollbacks are commands to the same thread, so they never race
-//! with a fetch.
+//! with a fetch. It also loads the registry's `shadow` version, which `shadow.rs` runs.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -70,8 +70,15 @@ impl Puller {
         store: Option<FeedbackStore>,
     ) -> Self {
         let (tx, rx) = crossbeam_channel::unbounded();
-        let worker =
-            Worker { config, models, metrics, store, creds: Credentials::from_env(), failures: HashMap::new() };
+        let worker = Worker {
+            config,
+            models,
+            metrics,
+            store,
+            creds: Credentials::from_env(),
+            failures: HashMap::new(),
+            failed_shadow: None,
+        };
         std::thread::Builder::new().name("puller".into()).spawn(move || worker.run(&rx)).expect("spawning the puller");
         Self { tx }
     }
@@ -114,6 +121,8 @@ struct Worker {
     creds: Credentials,
     /// Versions that failed to load: attempts so far and when to try again.
     failures: HashMap<String, (u32, Instant)>,
+    /// The shadow version that failed to load.
+    failed_shadow: Option<String>,
 }
 
 impl Worker {
@@ -179,7 +188,9 @@ impl Worker {
     /// One poll: returns whether the serving model changed.
     fn poll(&mut self, force: bool) -> Result<ReloadOutcome, PullError> {
         self.fetch();
-        let target = Registry::load(self.models_dir()).inspect_err(|_| self.metrics.registry_errors.inc())?.serving;
+        let registry = Registry::load(self.models_dir()).inspect_err(|_| self.metrics.registry_errors.inc())?;
+        self.follow_shadow(registry.shadow.as_deref());
+        let target = registry.serving;
         if self.models.current_version().as_deref() == Some(target.as_str()) {
             return Ok(ReloadOutcome { serving: Some(target), changed: false });
         }
@@ -191,6 +202,29 @@ impl Worker {
         }
         self.load_and_swap(&target)?;
         Ok(ReloadOutcome { serving: Some(target), changed: true })
+    }
+
+    /// Loads the registry's shadow version when it changed (or ends the shadow); a version that
+    /// fails to load is not retried until the registry names another.
+    fn follow_shadow(&mut self, wanted: Option<&str>) {
+        let loaded = self.models.shadow().map(|s| s.version().to_string());
+        if loaded.as_deref() == wanted || (wanted.is_some() && self.failed_shadow.as_deref() == wanted) {
+            return;
+        }
+        match self.models.set_shadow(wanted) {
+            Ok(()) => {
+                self.failed_shadow = None;
+                self.metrics.shadow(wanted);
+                tracing::info!(shadow = wanted.unwrap_or("none"), "shadow model changed");
+            }
+            Err(e) => {
+                self.failed_shadow = wanted.map(str::to_string);
+                let _ = self.models.set_shadow(None);
+                self.metrics.shadow(None);
+                self.metrics.shadow_load_failures.inc();
+                tracing::error!(shadow = wanted.unwrap_or("none"), "the shadow model does not run: {e}");
+            }
+        }
     }
 
     fn load_and_swap(&mut self, version: &str) -> Result<(), PullError> {

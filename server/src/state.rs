@@ -18,6 +18,7 @@ use crate::metrics::Metrics;
 use crate::models::Models;
 use crate::predlog::PredLog;
 use crate::puller::{Puller, PullerConfig};
+use crate::shadow::Shadow;
 
 /// Memory the history may spend on inputs kept for feedback by request_id.
 const HISTORY_BYTES: usize = 64 << 20;
@@ -64,6 +65,7 @@ pub struct AppState {
     pub feedback: Arc<FeedbackService>,
     pub predlog: PredLog,
     pub drift: Arc<Drift>,
+    pub shadow: Arc<Shadow>,
 }
 
 impl AppState {
@@ -132,7 +134,19 @@ impl AppState {
             cooldown: config.drift_cooldown,
         };
         let drift = Arc::new(Drift::new(drift_config, settings.task.clone(), metrics.clone(), feedback.clone()));
-        Ok(Self { settings: Arc::new(settings), models, batcher, puller, metrics, history, feedback, predlog, drift })
+        let shadow = Arc::new(Shadow::spawn(config.shadow_share, metrics.clone()));
+        Ok(Self {
+            settings: Arc::new(settings),
+            models,
+            batcher,
+            puller,
+            metrics,
+            history,
+            feedback,
+            predlog,
+            drift,
+            shadow,
+        })
     }
 
     pub fn ready(&self) -> bool {

@@ -58,6 +58,9 @@ pub struct PromoteParams {
     pub max_class_recall_drop: f64,
     pub keep: usize,
     pub commit: bool,
+    /// A candidate that passes runs in shadow beside the serving model (registry `shadow`)
+    /// instead of serving at once; `pipeline models promote-shadow` serves it on live evidence.
+    pub shadow: bool,
 }
 
 impl Default for PromoteParams {
@@ -70,6 +73,7 @@ impl Default for PromoteParams {
             max_class_recall_drop: 0.05,
             keep: 3,
             commit: true,
+            shadow: false,
         }
     }
 }
@@ -213,7 +217,14 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
             ),
         });
     }
-    let (promote, reasons) = judge(&comparison, &p);
+    let (passed, mut reasons) = judge(&comparison, &p);
+    let promote = passed && !p.shadow;
+    if passed && p.shadow {
+        reasons.push(
+            "runs in shadow first (promote.shadow): `pipeline models promote-shadow --server URL` serves it once live traffic bears it out"
+                .into(),
+        );
+    }
     let mut metrics = BTreeMap::from([
         ("base_test_accuracy".to_string(), comparison.candidate.base_test.accuracy),
         ("serving_base_test_accuracy".to_string(), comparison.serving.base_test.accuracy),
@@ -243,17 +254,20 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         metrics: metrics.clone(),
         sub_sets: sub_sets.clone(),
         pruned: Vec::new(),
+        shadow: None,
         at: chrono::Utc::now(),
     };
     let mut changed: Vec<&Path> = Vec::new();
-    if promote {
+    if passed {
         let candidate = candidate_in(&args.candidate)?;
         let mut sidecar = candidate.read_sidecar()?;
         sidecar.metrics.extend(metrics.clone());
         sidecar.confusion = Some(comparison.candidate.base_test.confusion);
         sidecar.reference = comparison.candidate_reference;
         let installed = release::install(&models, &candidate, sidecar)?;
-        let registry = registry.with_event(Action::Promote, &installed.version, &decision.reasons.join("; "));
+        let action = if p.shadow { Action::Shadow } else { Action::Promote };
+        let registry = registry.with_event(action, &installed.version, &decision.reasons.join("; "));
+        decision.shadow = p.shadow.then(|| installed.version.clone());
         registry.save(&models)?;
         decision.pruned = release::prune(&models, &registry, p.keep)?;
         decision.candidate = Some(installed.version);
@@ -300,8 +314,9 @@ fn sealed_sub_sets(manifest_path: &Path) -> Result<Vec<u32>, StageError> {
 }
 
 fn commit_message(d: &Decision) -> String {
-    let title = match (&d.candidate, d.promoted) {
-        (Some(v), true) => format!("Promote {v} (was {})", d.serving_before),
+    let title = match (&d.candidate, d.promoted, &d.shadow) {
+        (Some(v), true, _) => format!("Promote {v} (was {})", d.serving_before),
+        (_, _, Some(v)) => format!("Shadow {v} beside {}", d.serving_before),
         _ => format!("Retrain rejected; {} keeps serving", d.serving_before),
     };
     let metrics: Vec<String> = d.metrics.iter().map(|(k, v)| format!("{k}: {v:.4}")).collect();

@@ -7,6 +7,7 @@
 
 mod fake_github;
 mod orphans;
+mod shadow;
 mod shapes;
 mod support;
 mod tabular;

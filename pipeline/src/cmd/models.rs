@@ -1,6 +1,7 @@
-//! `pipeline models list | rollback VERSION | pin VERSION | unpin VERSION`.
+//! `pipeline models list | rollback VERSION | pin VERSION | unpin VERSION | shadow VERSION |
+//! promote-shadow --server URL`.
 
-use anyhow::Result;
+use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use std::process::ExitCode;
 
@@ -8,6 +9,7 @@ use gitops::model_file::ModelFile;
 use pipeline::registry::Registry;
 use pipeline::release;
 use pipeline::repo::RepoPaths;
+use pipeline::shadow::{ShadowGate, ShadowStats};
 
 #[derive(Subcommand)]
 pub enum ModelsCommand {
@@ -27,6 +29,28 @@ pub enum ModelsCommand {
     Pin { version: String },
     /// Let pruning remove a version again.
     Unpin { version: String },
+    /// Run a version in shadow beside the serving one (servers classify a share of live
+    /// requests with it, never answering), or end the shadow with --end: a commit servers follow.
+    Shadow {
+        /// The version (model_<ts>) in models/.
+        #[arg(required_unless_present = "end", conflicts_with = "end")]
+        version: Option<String>,
+        /// End the shadow instead.
+        #[arg(long)]
+        end: bool,
+        /// Why, for the registry's history and the commit.
+        #[arg(long, default_value = "set with `pipeline models shadow`")]
+        reason: String,
+    },
+    /// Serve the shadow version when a model server's figures for it pass the gate (its `GET
+    /// /models`); otherwise say why and change nothing (exit code 1).
+    PromoteShadow {
+        /// The model server to read the figures from, e.g. http://127.0.0.1:8000.
+        #[arg(long)]
+        server: String,
+        #[command(flatten)]
+        gate: ShadowGate,
+    },
 }
 
 pub fn run(repo: &RepoPaths, command: ModelsCommand) -> Result<ExitCode> {
@@ -37,9 +61,50 @@ pub fn run(repo: &RepoPaths, command: ModelsCommand) -> Result<ExitCode> {
             println!("now serving {version}");
             Ok(ExitCode::SUCCESS)
         }
+        ModelsCommand::Shadow { version, reason, .. } => {
+            let registry = release::shadow(&repo.root, version.as_deref(), &reason)?;
+            match registry.shadow {
+                Some(v) => println!("{v} runs in shadow beside {}", registry.serving),
+                None => println!("no shadow; {} serves", registry.serving),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        ModelsCommand::PromoteShadow { server, gate } => promote_shadow(repo, &server, &gate),
         ModelsCommand::Pin { version } => pinned(repo, &version, true),
         ModelsCommand::Unpin { version } => pinned(repo, &version, false),
     }
+}
+
+fn promote_shadow(repo: &RepoPaths, server: &str, gate: &ShadowGate) -> Result<ExitCode> {
+    let shadow =
+        Registry::load(&repo.models())?.shadow.context("no version runs in shadow (pipeline models shadow VERSION)")?;
+    let url = format!("{}/models", server.trim_end_matches('/'));
+    let body = ureq::get(&url)
+        .call()
+        .and_then(|mut r| r.body_mut().read_to_string())
+        .with_context(|| format!("reading the shadow's figures from {url}"))?;
+    let models: serde_json::Value = serde_json::from_str(&body).with_context(|| format!("{url}: not JSON"))?;
+    let stats: Option<ShadowStats> = serde_json::from_value(models["shadow"].clone())
+        .with_context(|| format!("{url}: `shadow` is not a shadow's figures"))?;
+    let stats = stats.with_context(|| format!("{url}: the server runs no shadow model yet"))?;
+    if stats.version != shadow {
+        bail!(
+            "{url} shadows {}, but the registry's shadow is {shadow}: wait for the server to follow git",
+            stats.version
+        );
+    }
+    let (passed, reasons) = gate.judge(&stats);
+    for reason in &reasons {
+        println!("  {reason}");
+    }
+    if !passed {
+        println!("{shadow} stays in shadow");
+        return Ok(ExitCode::FAILURE);
+    }
+    let registry =
+        release::promote_shadow(&repo.root, &format!("shadow evidence from {server}: {}", reasons.join("; ")))?;
+    println!("now serving {}", registry.serving);
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pinned(repo: &RepoPaths, version: &str, pin: bool) -> Result<ExitCode> {
@@ -62,6 +127,7 @@ fn list(repo: &RepoPaths, json: bool) -> Result<ExitCode> {
             "feedback_accuracy": sidecar.metrics.get("feedback_accuracy"),
             "serving": registry.serving == file.version,
             "pinned": registry.pinned.contains(&file.version),
+            "shadow": registry.shadow.as_deref() == Some(file.version.as_str()),
         }));
     }
     if json {
@@ -71,9 +137,10 @@ fn list(repo: &RepoPaths, json: bool) -> Result<ExitCode> {
     println!("{:<2} {:<24} {:>9} {:>9}  parent", "", "version", "base acc", "feedback");
     for r in &rows {
         let pct = |v: &serde_json::Value| v.as_f64().map_or("-".to_string(), |a| format!("{:.2}%", 100.0 * a));
-        let mark = match (r["serving"].as_bool(), r["pinned"].as_bool()) {
-            (Some(true), _) => "*",
-            (_, Some(true)) => "p",
+        let mark = match (r["serving"].as_bool(), r["shadow"].as_bool(), r["pinned"].as_bool()) {
+            (Some(true), _, _) => "*",
+            (_, Some(true), _) => "s",
+            (_, _, Some(true)) => "p",
             _ => "",
         };
         println!(
@@ -84,6 +151,6 @@ fn list(repo: &RepoPaths, json: bool) -> Result<ExitCode> {
             r["parent"].as_str().unwrap_or("-")
         );
     }
-    println!("(* serving, p pinned)");
+    println!("(* serving, s in shadow, p pinned)");
     Ok(ExitCode::SUCCESS)
 }

@@ -133,6 +133,11 @@ fn record(
     state.metrics.feedback.with_label_values(&[&kind_name]).inc();
     if let Some(entry) = cached {
         state.history.mark(&entry.request_id, FeedbackMark { kind, label: label.clone() });
+        if kind != Kind::Unsure
+            && let Ok(index) = state.settings.task.class_index(&label)
+        {
+            state.shadow.feedback(&entry.request_id, index);
+        }
     }
     state.predlog.log(Record {
         event: Event::Feedback,

@@ -1,5 +1,5 @@
 //! `GET /models`: the versions on disk with their sidecar metrics, which is serving, pinned and
-//! loaded, and the registry's promotion history.
+//! loaded, the shadow model's figures, and the registry's promotion history.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +15,8 @@ use crate::state::AppState;
 #[derive(Debug, Serialize)]
 pub struct ModelsResponse {
     pub serving: Option<String>,
+    /// The version in shadow and what it did so far (this replica's count).
+    pub shadow: Option<crate::shadow::ShadowStats>,
     pub versions: Vec<Version>,
     pub history: Vec<Event>,
 }
@@ -29,6 +31,8 @@ pub struct Version {
     pub confusion: Option<Vec<Vec<u64>>>,
     pub pinned: bool,
     pub serving: bool,
+    /// Running in shadow beside the serving model.
+    pub shadow: bool,
     pub loaded: bool,
 }
 
@@ -36,6 +40,7 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
     let dir = state.models.dir().to_path_buf();
     let serving = state.models.current_version();
     let loaded = state.models.loaded_versions();
+    let shadow = state.shadow.stats(&state.models);
     let (registry, files) = tokio::task::spawn_blocking(move || (Registry::load(&dir).ok(), ModelFile::list(&dir)))
         .await
         .map_err(|e| AppError::internal("listing the models", e))?;
@@ -53,6 +58,7 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
         .map(|s| Version {
             pinned: pinned.contains(&s.version),
             serving: serving.as_deref() == Some(s.version.as_str()),
+            shadow: shadow.as_ref().is_some_and(|st| st.version == s.version),
             loaded: loaded.contains(&s.version),
             version: s.version,
             created_at: s.created_at,
@@ -62,5 +68,5 @@ pub async fn models(State(state): State<AppState>) -> Result<Json<ModelsResponse
         })
         .collect();
     versions.reverse();
-    Ok(Json(ModelsResponse { serving, versions, history: registry.map(|r| r.history).unwrap_or_default() }))
+    Ok(Json(ModelsResponse { serving, shadow, versions, history: registry.map(|r| r.history).unwrap_or_default() }))
 }

@@ -128,7 +128,9 @@ async fn classify_inputs(
     prepared: Vec<(Vec<u8>, Vec<u8>)>,
 ) -> Result<Vec<(Entry, Vec<f32>)>, AppError> {
     let task = &state.settings.task;
-    let inputs = prepared.iter().map(|(_, input)| preprocess::normalize(task, input)).collect();
+    let inputs: Vec<Vec<f32>> = prepared.iter().map(|(_, input)| preprocess::normalize(task, input)).collect();
+    // A copy for the shadow model, only while one runs.
+    let shadowed = state.models.shadow().is_some().then(|| inputs.clone());
     let answer = state.batcher.predict(inputs).await?;
     if answer.predictions.len() != prepared.len() {
         return Err(AppError::internal("inference", "an answer of another length"));
@@ -137,8 +139,13 @@ async fn classify_inputs(
     Ok(prepared
         .into_iter()
         .zip(answer.predictions)
-        .map(|((bytes, input), prediction)| {
-            (record(state, bytes, input, &prediction, &version), prediction.probabilities)
+        .enumerate()
+        .map(|(i, ((bytes, input), prediction))| {
+            let entry = record(state, bytes, input, &prediction, &version);
+            if let Some(inputs) = &shadowed {
+                state.shadow.offer(&state.models, &entry.request_id, &inputs[i], prediction.index);
+            }
+            (entry, prediction.probabilities)
         })
         .collect())
 }

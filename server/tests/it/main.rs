@@ -11,6 +11,7 @@ mod http;
 mod kserve;
 mod predlog;
 mod review;
+mod shadow;
 mod sigterm;
 mod snapshots;
 mod soak;

@@ -88,6 +88,8 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_do_no_harm() {
     for i in 0..200 {
         add(&store, &shifted(test.image(i)), test.labels[i]);
     }
+    // With promote.shadow the candidate that passes runs in shadow first.
+    repo.set_param("promote", "shadow", "true");
     let started = Instant::now();
     let run = crate::repro(root);
     let minutes = started.elapsed().as_secs_f64() / 60.0;
@@ -99,7 +101,12 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_do_no_harm() {
         quarantine.iter().filter(|q| q.reason.starts_with(stages::validate::LABEL_NOISE)).count()
     };
     println!("FIGURES genuine labels held for review: {} of 200", in_review(root));
-    assert!(d.promoted, "the candidate should be promoted: {:#?}", d.reasons);
+    let shadow = d.shadow.clone().unwrap_or_else(|| panic!("the candidate should pass into shadow: {:#?}", d.reasons));
+    assert!(!d.promoted);
+    let registry = Registry::load(&root.join("models")).unwrap();
+    assert_eq!((registry.serving.as_str(), registry.shadow.as_deref()), (base.version(), Some(shadow.as_str())));
+    assert!(repo.git(&["log", "-1", "--format=%s"]).starts_with(&format!("Shadow {shadow} beside {}", base.version())));
+    pipeline::release::promote_shadow(root, "test: the shadow's live figures passed").unwrap();
     // The base model reads a turned digit right only a quarter of the time, and is sure of many
     // of its mistakes: the label check holds those corrections for review (a person accepts
     // them); the rest train.
@@ -128,13 +135,16 @@ fn retraining_on_shifted_feedback_helps_and_wrong_labels_do_no_harm() {
     assert!(shifted_after >= shifted_before + 0.10, "shifted accuracy {shifted_before:.3} -> {shifted_after:.3}");
     assert!(plain_after >= plain_before - 0.01, "plain accuracy {plain_before:.3} -> {plain_after:.3}");
 
-    // The promotion is a commit whose message carries the metrics, on top of the feedback.
-    let log = repo.git(&["log", "-1", "--format=%B"]);
-    assert!(log.starts_with(&format!("Promote {}", tuned.version())) && log.contains("feedback_accuracy"), "{log}");
+    // The shadow is a commit whose message carries the metrics, on top of the feedback; the
+    // promotion from shadow another.
+    let log = repo.git(&["log", "-2", "--format=%B"]);
+    assert!(log.starts_with(&format!("Promote {} from shadow", tuned.version())), "{log}");
+    assert!(log.contains(&format!("Shadow {}", tuned.version())) && log.contains("feedback_accuracy"), "{log}");
     assert!(crate::repro(root).ran.is_empty(), "nothing changed, nothing runs");
     assert!(store.should_retrain().unwrap().is_none(), "every sealed sub_set is marked trained");
 
     // Deliberately wrong labels: every digit called the next one.
+    repo.set_param("promote", "shadow", "false");
     for i in 200..260 {
         add(&store, &shifted(test.image(i)), (test.labels[i] + 1) % 10);
     }
