@@ -89,18 +89,25 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
     match (&c.candidate.feedback, &c.serving.feedback, &c.evidence.feedback) {
         (Some(cand), Some(serv), Some(e)) => {
             let [_, upper] = e.brier_diff_bounds;
+            // The bound, or where a few samples carry the mean and keep it wide, the sign test
+            // (with the mean on the same side).
+            let by_sign = e.brier_diff < 0.0 && e.brier_sign_p < 1.0 - e.confidence;
+            let better = upper < 0.0 || by_sign;
             check(
-                upper < 0.0,
+                better,
                 format!(
-                    "held-back feedback Brier {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4} {} ({} samples; log-loss {:.4} vs {:.4})",
+                    "held-back feedback Brier {:.4} vs {:.4} serving: difference {:+.4}, {}% bound {upper:+.4}; better on {} samples, worse on {} (sign test p = {:.3}): {} ({} samples; log-loss {:.4} vs {:.4})",
                     e.candidate_brier,
                     e.serving_brier,
                     e.brier_diff,
                     percent(e.confidence),
-                    if upper < 0.0 {
-                        "below 0: the candidate is better"
-                    } else {
-                        "not below 0: no evidence the candidate is better"
+                    e.brier_better,
+                    e.brier_worse,
+                    e.brier_sign_p,
+                    match (upper < 0.0, by_sign) {
+                        (true, _) => "the bound is below 0, the candidate is better",
+                        (false, true) => "the sign test shows the candidate is better",
+                        _ => "no evidence the candidate is better",
                     },
                     e.samples,
                     e.candidate_log_loss,

@@ -1,10 +1,11 @@
 //! Paired evidence: the candidate and the serving model judged on the very same samples, with
 //! measures that still move when both are right. Per sample, the Brier score (squared error of
 //! the probability vector) and the log-loss of the true label compare how sure each model is;
-//! their mean differences get seeded bootstrap bounds at `evaluate.confidence`, and McNemar's
-//! exact test counts the samples only one of them gets right. Promote decides on the Brier
-//! difference: bounded per sample, so one confident mistake cannot outweigh several samples
-//! turned right, as it does in log-loss.
+//! their mean differences get seeded bootstrap bounds at `evaluate.confidence`, a sign test
+//! counts the samples each model scores better on, and McNemar's exact test counts the samples
+//! only one of them gets right. Promote decides on the Brier difference: bounded per sample, so
+//! one confident mistake cannot outweigh several samples turned right, as it does in log-loss;
+//! its bound, or where a few samples carry the mean and keep the bound wide, the sign test.
 
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +49,16 @@ pub struct Paired {
     pub brier_diff: f64,
     /// One-sided bootstrap bounds of `brier_diff` at `confidence`, as for log-loss.
     pub brier_diff_bounds: [f64; 2],
+    /// Samples on which the candidate's Brier score is lower (better) and higher than the
+    /// serving model's, by more than rounding; and the sign test's one-sided p-value that the
+    /// candidate is better this often by chance. Robust where a few samples carry most of the
+    /// mean difference and the bootstrap bound stays wide.
+    #[serde(default)]
+    pub brier_better: u64,
+    #[serde(default)]
+    pub brier_worse: u64,
+    #[serde(default = "one")]
+    pub brier_sign_p: f64,
     /// Samples only the candidate gets right, and only the serving model.
     pub candidate_only_right: u64,
     pub serving_only_right: u64,
@@ -56,6 +67,13 @@ pub struct Paired {
     pub confidence: f64,
     pub resamples: usize,
 }
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Per-sample Brier differences smaller than this are ties.
+const BRIER_TIE: f64 = 1e-6;
 
 /// The smallest probability a log-loss is taken of, so one certain mistake costs about 16
 /// nats instead of infinity.
@@ -71,6 +89,8 @@ pub fn compare(candidate: &[Outcome], serving: &[Outcome], p: &EvaluateParams) -
     let [log_loss_diff_bounds, brier_diff_bounds] = bootstrap_bounds([&diffs, &brier_diffs], p);
     let mean = |v: &mut dyn Iterator<Item = f64>| if n == 0 { 0.0 } else { v.sum::<f64>() / n as f64 };
     let count = |f: &dyn Fn(&Outcome, &Outcome) -> bool| candidate.iter().zip(serving).filter(|(c, s)| f(c, s)).count();
+    let brier_better = brier_diffs.iter().filter(|d| **d < -BRIER_TIE).count() as u64;
+    let brier_worse = brier_diffs.iter().filter(|d| **d > BRIER_TIE).count() as u64;
     let candidate_only_right = count(&|c, s| c.correct && !s.correct) as u64;
     let serving_only_right = count(&|c, s| !c.correct && s.correct) as u64;
     Paired {
@@ -83,6 +103,9 @@ pub fn compare(candidate: &[Outcome], serving: &[Outcome], p: &EvaluateParams) -
         serving_brier: mean(&mut serving.iter().map(|o| o.brier as f64)),
         brier_diff: mean(&mut brier_diffs.iter().copied()),
         brier_diff_bounds,
+        brier_better,
+        brier_worse,
+        brier_sign_p: sign_p(brier_better, brier_worse),
         candidate_only_right,
         serving_only_right,
         mcnemar_p: mcnemar_p(candidate_only_right, serving_only_right),
@@ -116,25 +139,36 @@ fn bootstrap_bounds<const K: usize>(series: [&[f64]; K], p: &EvaluateParams) -> 
     })
 }
 
+/// The sign test's one-sided p-value of `better` against `worse`: P(X >= better) for
+/// X ~ Binomial(better + worse, 1/2), which is P(X <= worse).
+pub fn sign_p(better: u64, worse: u64) -> f64 {
+    if better == 0 {
+        return 1.0;
+    }
+    half_binomial_cdf(better + worse, worse)
+}
+
 /// McNemar's exact test: the two-sided binomial p-value of `b` against `c` disagreements
 /// under "either model is as likely to be the one that is right".
 pub fn mcnemar_p(b: u64, c: u64) -> f64 {
-    let n = b + c;
-    if n == 0 {
+    if b + c == 0 {
         return 1.0;
     }
-    // P(X <= min(b, c)) for X ~ Binomial(n, 1/2), summed in log space so large n cannot underflow.
-    let k = b.min(c);
+    (2.0 * half_binomial_cdf(b + c, b.min(c))).min(1.0)
+}
+
+/// P(X <= k) for X ~ Binomial(n, 1/2), summed in log space so large n cannot underflow.
+fn half_binomial_cdf(n: u64, k: u64) -> f64 {
     let ln_half_n = n as f64 * 0.5f64.ln();
     let mut ln_choose = 0.0f64;
     let mut tail = 0.0f64;
-    for i in 0..=k {
+    for i in 0..=k.min(n) {
         if i > 0 {
             ln_choose += ((n - i + 1) as f64).ln() - (i as f64).ln();
         }
         tail += (ln_choose + ln_half_n).exp();
     }
-    (2.0 * tail).min(1.0)
+    tail.min(1.0)
 }
 
 #[cfg(test)]
@@ -160,6 +194,16 @@ mod tests {
         assert!((mcnemar_p(1, 5) - 14.0 / 64.0).abs() < 1e-12);
         assert_eq!(mcnemar_p(4, 6), mcnemar_p(6, 4));
         assert!(mcnemar_p(5000, 5200) > 0.0 && mcnemar_p(5000, 5200) < 0.06, "large n stays finite");
+    }
+
+    #[test]
+    fn the_sign_test_is_the_one_sided_binomial_tail() {
+        assert_eq!(sign_p(0, 0), 1.0);
+        assert_eq!(sign_p(0, 5), 1.0);
+        // P(X >= 18), n = 20: (1 + 20 + 190) / 2^20.
+        assert!((sign_p(18, 2) - 211.0 / 1_048_576.0).abs() < 1e-12);
+        assert!((sign_p(5, 5) - 0.623_046_875).abs() < 1e-9);
+        assert!(sign_p(3, 0) > 0.1, "three alone prove nothing");
     }
 
     #[test]

@@ -84,7 +84,10 @@ fn the_gate_decides_on_paired_evidence() {
         Side { base_test: base(0.95), feedback: feedback(0.9) },
         serving(),
         true,
-        &["below 0: the candidate is better", "McNemar: 0 right only by the candidate, 0 only by serving, p = 1.000"],
+        &[
+            "the bound is below 0, the candidate is better",
+            "McNemar: 0 right only by the candidate, 0 only by serving, p = 1.000",
+        ],
     );
     check(
         "both right on every sample, the candidate less sure on feedback",
@@ -92,6 +95,26 @@ fn the_gate_decides_on_paired_evidence() {
         serving(),
         false,
         &["no evidence the candidate is better"],
+    );
+    // What the drift benchmark showed: two samples turned right carry the mean, the bootstrap
+    // bound stays above 0 (resamples without them), but the candidate is better on 18 of 20.
+    let (mut turned, mut before) = (Vec::new(), Vec::new());
+    for i in 0..20 {
+        let label = i % 10;
+        let (c, s) = match i {
+            0 | 1 => (outcome(label, label, 0.97), outcome(label, (label + 1) % 10, 0.1)),
+            2 | 3 => (outcome(label, label, 0.89), outcome(label, label, 0.97)),
+            _ => (outcome(label, label, 0.985), outcome(label, label, 0.97)),
+        };
+        turned.push(c);
+        before.push(s);
+    }
+    check(
+        "two turned right carry the mean; better on 18 of 20",
+        Side { base_test: base(0.95), feedback: turned },
+        Side { base_test: base(0.95), feedback: before },
+        true,
+        &["better on 18 samples, worse on 2", "the sign test shows the candidate is better"],
     );
     check(
         "no held-back feedback",
