@@ -148,7 +148,11 @@ fn accuracy(bins: &Path, repo: &Path, version: &str, eval: &[(PathBuf, u8)]) -> 
     );
     let answers: Vec<Value> = out.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(answers.len(), eval.len());
-    let right = answers.iter().zip(eval).filter(|(a, (_, label))| a["label"] == label.to_string()).count();
+    let right = answers
+        .iter()
+        .zip(eval)
+        .filter(|(a, (_, label))| a["label"].as_str().and_then(|s| s.parse::<u8>().ok()) == Some(*label))
+        .count();
     right as f64 / eval.len() as f64
 }
 
