@@ -1058,6 +1058,14 @@
       const created = versionTime(v);
       const badges = [];
       if (isServing) badges.push(el("span", { class: "pill", "data-tone": "accent", text: "Serving" }));
+      if (v.shadow) {
+        const s = m.shadow || {};
+        const agreement = Number.isFinite(s.agreement) ? `, ${pct(s.agreement)} agreement` : "";
+        badges.push(el("span", {
+          class: "pill", "data-tone": "success", text: "Shadow",
+          title: `Runs beside the serving model, never answering: ${s.predictions ?? 0} predictions${agreement}; on feedback right alone ${s.feedback?.shadow_only ?? 0} times, the serving model alone ${s.feedback?.serving_only ?? 0}`,
+        }));
+      }
       if (v.pinned) badges.push(el("span", { class: "pill", "data-tone": "warning", text: "Pinned" }));
       if (v.loaded && !isServing) badges.push(el("span", { class: "pill", text: "Loaded" }));
       let delta = null;
