@@ -32,7 +32,7 @@ use pipeline::registry::Registry;
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Check every image of the manifest; quarantine bad samples",
-    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the input the model sees: params task), the quarantine list (JSON) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
+    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the input the model sees: params task), the quarantine list (JSON: bad samples, and feedback whose label the serving model in --models finds very unlikely, held for review: params review) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
 )]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]

@@ -110,12 +110,12 @@ fn check(case: &str, input: Input, expect: Expect) {
     let params = fixture::params(
         root,
         &format!(
-            "validate:\n  max_bad_share: {}\n  min_side: 8\n  max_side: 4096\n  min_ink: 0.01\n  max_class_share: 0.5\n",
+            "validate:\n  max_bad_share: {}\n  min_side: 8\n  max_side: 4096\n  min_ink: 0.01\n  max_class_share: 0.5\nreview:\n  label_noise: false\n",
             input.max_bad_share
         ),
     );
     let out = root.join("out");
-    // No serving model here: the label check (tested in `review.rs`) is skipped.
+    // The label check is off here (no serving model; `label_review.rs` tests it).
     let models = root.join("models");
     let result =
         validate::run(&Args { params, manifest: manifest_path, out: out.clone(), models, device: DeviceChoice::Cpu });
