@@ -85,21 +85,22 @@ pub struct Scores {
     pub earlier_feedback: Option<Evaluation>,
 }
 
+/// One set of the manifest: its batch, labels and inputs.
+type Set<'a> = (Batch, Vec<usize>, Vec<&'a [u8]>);
+
 pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let arch: Architecture = params::section(&args.params, "model")?;
     let task = params::task(&args.params)?;
     let settings: EvaluateParams = params::section(&args.params, "evaluate")?;
     let device = model::device::resolve(args.device)?;
     let rows = manifest::read(&args.manifest)?;
-    let chosen = |keep: &dyn Fn(&Row) -> bool| -> Result<(Vec<&[u8]>, Vec<usize>), StageError> {
+    // A set's batch, labels and inputs (the test set's inputs make the drift reference).
+    let batch = |keep: &dyn Fn(&Row) -> bool| -> Result<Set, StageError> {
         let chosen: Vec<&Row> = rows.iter().filter(|r| keep(r)).collect();
-        Ok((crate::inputs(&args.manifest, &chosen, &task)?, chosen.iter().map(|r| r.label).collect()))
+        let inputs = crate::inputs(&args.manifest, &chosen, &task)?;
+        let labels: Vec<usize> = chosen.iter().map(|r| r.label).collect();
+        Ok((Batch::new(&task, &inputs, &labels, device), labels, inputs))
     };
-    let batch = |keep: &dyn Fn(&Row) -> bool| -> Result<(Batch, Vec<usize>), StageError> {
-        let (inputs, labels) = chosen(keep)?;
-        Ok((Batch::new(&task, &inputs, &labels, device), labels))
-    };
-    let test_inputs = chosen(&|r| r.role == Role::Test)?.0;
     let test = batch(&|r| r.role == Role::Test)?;
     let holdout = batch(&|r| r.role == Role::Holdout)?;
     let earlier = batch(&|r| r.role == Role::Holdout && r.trained)?;
@@ -108,7 +109,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     // Each model's outcomes on the three sets, in manifest order, so the two pair up.
     let outcomes = |file: &ModelFile| -> Result<[Vec<Outcome>; 3], StageError> {
         let classifier = Classifier::new(file.load(device, &task, Some(&arch))?);
-        Ok([&test, &holdout, &earlier].map(|(batch, labels)| model::eval::outcomes(&classifier, &batch.xs, labels)))
+        Ok([&test, &holdout, &earlier].map(|(batch, labels, _)| model::eval::outcomes(&classifier, &batch.xs, labels)))
     };
     let (candidate, serving) = (outcomes(&candidate_file)?, outcomes(&serving_file)?);
     let scores = |o: &[Vec<Outcome>; 3]| {
@@ -126,7 +127,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
         candidate_version: candidate_file.version.clone(),
         serving_version: serving_file.version.clone(),
         classes: task.classes.clone(),
-        candidate_reference: reference(&task, &candidate[0], &test.1, &test_inputs),
+        candidate_reference: reference(&task, &candidate[0], &test.1, &test.2),
         candidate: scores(&candidate),
         serving: scores(&serving),
         evidence: Evidence {
