@@ -9,7 +9,8 @@
 //! the label review holds, and MNIST.
 //!
 //! It prints its figures; BENCHMARKS.md records them. `DRIFT_SCENARIOS` (e.g. `clean,30`)
-//! picks the loops; the binaries are the workspace's `target/<profile>` ones (`DRIFT_BIN_DIR`).
+//! picks the loops; `DRIFT_SCENARIOS=recipes` (`cargo xtask bench recipe`) instead fine-tunes
+//! once offline under each recipe of [`RECIPES`], on the first sub_set of ten and on all 300; the binaries are the workspace's `target/<profile>` ones (`DRIFT_BIN_DIR`).
 
 use std::collections::BTreeSet;
 use std::io::Cursor;
@@ -45,6 +46,9 @@ fn main() {
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     println!("machine load before the run: {}", load.trim());
 
+    if scenarios == "recipes" {
+        return recipes(&bins, &mnist, work.path(), stream, &eval);
+    }
     let reference = offline_reference(&bins, &mnist, work.path(), stream, &eval);
     println!(
         "REFERENCE fine-tuned once offline on the {STREAM}: drift set {:.2}%, MNIST test {:.2}% (base {:.2}% / {:.2}%)",
@@ -170,10 +174,11 @@ struct Reference {
     mnist: f64,
     base_drift: f64,
     base_mnist: f64,
+    /// The offline `pipeline repro`'s wall-clock time.
+    seconds: f64,
 }
 
-/// Today's recipe once, offline: the 300 with their true labels in one store, one `pipeline
-/// repro` (label review off: fine-tune on all of them), the candidate measured whatever the gate said.
+/// Today's recipe once, offline, on the 300: the loop's yardstick.
 fn offline_reference(
     bins: &Path,
     mnist: &Path,
@@ -181,10 +186,24 @@ fn offline_reference(
     stream: &[(Vec<u8>, u8)],
     eval: &[(PathBuf, u8)],
 ) -> Reference {
-    let dir = work.join("reference");
-    std::fs::create_dir_all(&dir).unwrap();
-    let repo =
-        new_repo(bins, mnist, &dir, &[("label_noise: true", "label_noise: false"), ("kind: local", "kind: none")]);
+    offline_finetune(bins, mnist, &work.join("reference"), &[], stream, eval)
+}
+
+/// One fine-tune, offline: `stream` with its true labels in one store, one `pipeline repro`
+/// under params changed by `recipe` (label review off: fine-tune on all of them), the candidate
+/// measured whatever the gate said.
+fn offline_finetune(
+    bins: &Path,
+    mnist: &Path,
+    dir: &Path,
+    recipe: &[(&str, &str)],
+    stream: &[(Vec<u8>, u8)],
+    eval: &[(PathBuf, u8)],
+) -> Reference {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut settings = vec![("label_noise: true", "label_noise: false"), ("kind: local", "kind: none")];
+    settings.extend_from_slice(recipe);
+    let repo = new_repo(bins, mnist, dir, &settings);
     let base = serving(&repo);
     let files = dir.join("stream");
     std::fs::create_dir_all(&files).unwrap();
@@ -199,6 +218,9 @@ fn offline_reference(
                 path
             })
             .collect();
+        if paths.is_empty() {
+            continue;
+        }
         testkit::run(
             Command::new(bins.join("pipeline"))
                 .args(["feedback", "add", "--kind", "wrong", "--label", &label.to_string()])
@@ -212,7 +234,7 @@ fn offline_reference(
         Command::new(bins.join("pipeline")).args(["repro"]).current_dir(&repo).env("PATH", path_with(bins)),
         "pipeline repro",
     );
-    println!("reference retrain: {:.0} s", started.elapsed().as_secs_f64());
+    let seconds = started.elapsed().as_secs_f64();
     let candidate_dir = repo.join("artifacts/finetune/candidate");
     let candidate = std::fs::read_dir(&candidate_dir)
         .unwrap()
@@ -230,6 +252,67 @@ fn offline_reference(
         mnist: evaluation["candidate"]["base_test"]["accuracy"].as_f64().unwrap(),
         base_drift: accuracy(bins, &repo, &base, eval),
         base_mnist: sidecar(&repo, &base)["metrics"]["base_test_accuracy"].as_f64().unwrap(),
+        seconds,
+    }
+}
+
+/// The recipes the sweep compares: a name and the params.yaml lines it changes (today's first).
+const RECIPES: &[(&str, &[(&str, &str)])] = &[
+    ("today", &[]),
+    ("epochs 6", &[("  epochs: 3\n", "  epochs: 6\n")]),
+    ("epochs 10", &[("  epochs: 3\n", "  epochs: 10\n")]),
+    ("learning rate 1e-3", &[("learning_rate: 0.0005", "learning_rate: 0.001")]),
+    (
+        "learning rate 1e-3, epochs 6",
+        &[("learning_rate: 0.0005", "learning_rate: 0.001"), ("  epochs: 3\n", "  epochs: 6\n")],
+    ),
+    ("no augmented copies", &[("  copies: 10 ", "  copies: 0 ")]),
+    ("30 augmented copies", &[("  copies: 10 ", "  copies: 30 ")]),
+    (
+        "feedback weight 3",
+        &[("feedback_weight: 1.0      # feedback rows", "feedback_weight: 3.0      # feedback rows")],
+    ),
+    (
+        "feedback weight 5",
+        &[("feedback_weight: 1.0      # feedback rows", "feedback_weight: 5.0      # feedback rows")],
+    ),
+    (
+        "less replay (0.5, at least 250)",
+        &[("replay_ratio: 1.5 ", "replay_ratio: 0.5 "), ("min_replay: 1000 ", "min_replay: 250 ")],
+    ),
+    (
+        "more replay (3, at least 3000)",
+        &[("replay_ratio: 1.5 ", "replay_ratio: 3.0 "), ("min_replay: 1000 ", "min_replay: 3000 ")],
+    ),
+    ("classifier layers only", &[("tune: all ", "tune: classifier ")]),
+];
+
+/// Point 5 of issue 17: every recipe of [`RECIPES`] (or those named in `DRIFT_RECIPES`,
+/// `;`-separated) fine-tuned once offline on the first sub_set of ten and once on all 300,
+/// each measured on the held-out digits and on MNIST.
+fn recipes(bins: &Path, mnist: &Path, work: &Path, stream: &[(Vec<u8>, u8)], eval: &[(PathBuf, u8)]) {
+    let only = std::env::var("DRIFT_RECIPES").ok();
+    println!(
+        "| recipe | drift set after 10 | MNIST after 10 | drift set after 300 | MNIST after 300 | retrain on 300 (s) |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (i, (name, changes)) in RECIPES.iter().enumerate() {
+        if only.as_deref().is_some_and(|only| !only.split(';').any(|n| n == *name)) {
+            continue;
+        }
+        let ten = offline_finetune(bins, mnist, &work.join(format!("recipe{i}-10")), changes, &stream[..10], eval);
+        let all = offline_finetune(bins, mnist, &work.join(format!("recipe{i}-300")), changes, stream, eval);
+        if i == 0 {
+            println!("| base model | {:.2}% | {:.2}% | | | |", 100.0 * ten.base_drift, 100.0 * ten.base_mnist);
+        }
+        println!(
+            "| {name} | {:.2}% | {:.2}% | {:.2}% | {:.2}% | {:.0} |",
+            100.0 * ten.drift,
+            100.0 * ten.mnist,
+            100.0 * all.drift,
+            100.0 * all.mnist,
+            all.seconds
+        );
     }
 }
 

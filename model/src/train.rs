@@ -53,6 +53,20 @@ pub fn seeded_store(device: Device, seed: u64) -> nn::VarStore {
     nn::VarStore::new(device)
 }
 
+/// Stops training every variable of `vs` outside the top-level `layers` (named as in the
+/// weights file: `fc2.weight` is in layer `fc2`); returns how many variables stay trainable.
+pub fn train_only(vs: &nn::VarStore, layers: &[&str]) -> usize {
+    let mut trainable = 0;
+    for (name, mut var) in vs.variables() {
+        let keep = layers.contains(&name.split('.').next().unwrap_or_default());
+        if !keep {
+            let _ = var.requires_grad_(false);
+        }
+        trainable += usize::from(keep && var.requires_grad());
+    }
+    trainable
+}
+
 /// Trains `net` (whose weights live in `vs`) on `data`; shuffling and dropout draw from the
 /// torch generator seeded with `params.seed`.
 pub fn train(

@@ -1063,7 +1063,7 @@
         const agreement = Number.isFinite(s.agreement) ? `, ${pct(s.agreement)} agreement` : "";
         badges.push(el("span", {
           class: "pill", "data-tone": "success", text: "Shadow",
-          title: `Runs beside the serving model, never answering: ${s.predictions ?? 0} predictions${agreement}; on feedback right alone ${s.feedback?.shadow_only ?? 0} times, the serving model alone ${s.feedback?.serving_only ?? 0}`,
+          title: `Runs beside the serving model, never answering: ${s.predictions ?? 0} prediction${s.predictions === 1 ? "" : "s"}${agreement}; on feedback right alone ${s.feedback?.shadow_only ?? 0} times, the serving model alone ${s.feedback?.serving_only ?? 0}`,
         }));
       }
       if (v.pinned) badges.push(el("span", { class: "pill", "data-tone": "warning", text: "Pinned" }));

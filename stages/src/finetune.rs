@@ -52,6 +52,18 @@ pub struct FinetuneParams {
     pub replay_ratio: f64,
     pub min_replay: usize,
     pub feedback_weight: f64,
+    pub tune: Tune,
+}
+
+/// Which layers a fine-tune trains.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Tune {
+    /// Every layer.
+    #[default]
+    All,
+    /// Only the layers after the features (`model::arch::classifier_layers`).
+    Classifier,
 }
 
 impl Default for FinetuneParams {
@@ -64,6 +76,7 @@ impl Default for FinetuneParams {
             replay_ratio: 1.5,
             min_replay: 1000,
             feedback_weight: 1.0,
+            tune: Tune::All,
         }
     }
 }
@@ -91,6 +104,15 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
         let inputs = crate::inputs(&args.manifest, &chosen, &task)?;
         let labels: Vec<usize> = chosen.iter().map(|r| r.label).collect();
         let batch = Batch::new(&task, &inputs, &labels, device);
+        if p.tune == Tune::Classifier {
+            let layers = model::arch::classifier_layers(&arch);
+            if train::train_only(&model.vs, layers) == 0 {
+                return Err(StageError::Invalid {
+                    path: args.params.clone(),
+                    what: format!("finetune.tune: classifier, but the network has no layer named {layers:?}"),
+                });
+            }
+        }
         let train_params = TrainParams {
             seed: p.seed,
             epochs: p.epochs,

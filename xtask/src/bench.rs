@@ -4,8 +4,9 @@
 //! `preprocess` (`to_mnist` on a digit, a canvas and a photo), `feedback` (durable adds from 8
 //! writers), `serve` (model-server against the FastAPI peer), `rows` (a tabular row's `/predict`
 //! against a FastAPI server of the same MLP), `remote` (push and pull of
-//! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint) and `drift` (the loop on
-//! scikit-learn's digits against one offline fine-tune) run those crates' `cargo bench`
+//! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint), `drift` (the loop on
+//! scikit-learn's digits against one offline fine-tune) and `recipe` (fine-tuning recipes
+//! compared offline on those digits) run those crates' `cargo bench`
 //! harnesses, which print their own figures.
 
 use anyhow::{Context, Result, bail};
@@ -36,6 +37,9 @@ pub enum Suite {
     /// offline fine-tune, clean and with 10% / 30% wrong labels (issue 17). Accuracy, not speed:
     /// it runs the debug binaries.
     Drift,
+    /// The fine-tuning recipes compared offline on the same digits: the first sub_set of ten
+    /// and all 300, each on the held-out digits and MNIST (issue 17). Debug binaries.
+    Recipe,
     /// All of the above, in that order.
     All,
 }
@@ -49,6 +53,7 @@ pub fn run(suite: Suite) -> Result<()> {
         (Suite::Rows, "model-server", "rows"),
         (Suite::Remote, "repro", "remote"),
         (Suite::Drift, "e2e", "drift"),
+        (Suite::Recipe, "e2e", "drift"),
     ];
     if matches!(suite, Suite::Model | Suite::All) {
         model()?;
@@ -66,9 +71,12 @@ pub fn run(suite: Suite) -> Result<()> {
                 }
                 env.push(("PIPELINE_BIN", root.join("target/release/pipeline").into_os_string()));
             }
-            if which == Suite::Drift {
+            if matches!(which, Suite::Drift | Suite::Recipe) {
                 setup::run()?;
                 demo::cargo(&root, &["build", "--bins"], &[])?;
+            }
+            if which == Suite::Recipe {
+                env.push(("DRIFT_SCENARIOS", "recipes".into()));
             }
             demo::cargo(&root, &["bench", "-p", package, "--bench", bench], &env)?;
         }

@@ -6,6 +6,9 @@ use gitops::architecture::CnnParams;
 use gitops::task::Task;
 use tch::{Tensor, nn};
 
+/// The layers after the features (`arch::classifier_layers`).
+pub const CLASSIFIER: &[&str] = &["fc1", "fc2"];
+
 #[derive(Debug)]
 pub struct Cnn {
     conv1: nn::Conv2D,

@@ -14,6 +14,9 @@ use tch::{Device, Kind, Tensor, nn, nn::ModuleT};
 const MEAN: &str = "standardize_mean";
 const STD: &str = "standardize_std";
 
+/// The layers after the features (`arch::classifier_layers`).
+pub const CLASSIFIER: &[&str] = &["out"];
+
 #[derive(Debug)]
 pub struct Mlp {
     /// Columns of the number features and their statistics (absent when there are none).

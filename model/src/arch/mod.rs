@@ -20,6 +20,17 @@ use tch::nn;
 /// A network: normalised inputs `[N, C*H*W]` (or `[N, C, H, W]`, or encoded rows `[N, F]`) in, `[N, classes]` logits out.
 pub type Network = Box<dyn nn::ModuleT>;
 
+/// The layers of `arch` that read the features and give the classes (the dense layers after a
+/// CNN's convolutions, a residual network's `fc`, an MLP's `out`): what `finetune.tune:
+/// classifier` trains while the rest stays as it is.
+pub fn classifier_layers(arch: &Architecture) -> &'static [&'static str] {
+    match arch {
+        Architecture::Cnn(_) => cnn::CLASSIFIER,
+        Architecture::Resnet(_) => resnet::CLASSIFIER,
+        Architecture::Mlp(_) => mlp::CLASSIFIER,
+    }
+}
+
 /// The network `arch` describes, its layers under `path`, sized for `task`.
 pub fn build(arch: &Architecture, path: &nn::Path, task: &Task) -> Network {
     match arch {

@@ -8,6 +8,9 @@ use gitops::architecture::ResnetParams;
 use gitops::task::Task;
 use tch::{Tensor, nn, nn::ModuleT};
 
+/// The layers after the features (`arch::classifier_layers`).
+pub const CLASSIFIER: &[&str] = &["fc"];
+
 #[derive(Debug)]
 pub struct Resnet {
     stem: nn::Conv2D,

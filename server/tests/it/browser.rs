@@ -710,3 +710,46 @@ async fn the_review_view_lists_doubtful_labels_and_relabels_one() {
     assert_eq!(decisions["decisions"][sha]["label"], right);
     b.close().await;
 }
+
+#[tokio::test]
+async fn the_models_card_marks_the_shadow_version_with_its_figures() {
+    let _serial = support::serial().await;
+    let (repo, _server, b) = setup(true, &[], DESKTOP).await;
+    let serving = repo.serving();
+    let shadow = repo.base_version.clone();
+    // `pipeline models shadow BASE`, as the registry records it, pushed for the server to pull.
+    let models = repo.root.join("models");
+    let mut registry = pipeline::registry::Registry::load(&models).unwrap();
+    registry.shadow = Some(shadow.clone());
+    registry.save(&models).unwrap();
+    repo.commit_and_push(&format!("Shadow {shadow}"));
+    b.wait(
+        "the server to load the shadow version",
+        "return fetch('/models').then(r => r.json()).then(m => m.shadow ? m.shadow.version : null)",
+        60,
+    )
+    .await;
+
+    // A drawn digit is answered by the serving model; the shadow (the same weights) agrees.
+    b.stroke("#pad", SEVEN, false).await;
+    b.click("#predict-btn").await;
+    let p = wait_for_prediction(&b, "").await;
+    assert_shown_prediction(&p, &serving);
+    let title = b
+        .wait(
+            "the Shadow pill with one agreeing prediction",
+            &format!(
+                "document.querySelector('#models-refresh').click();
+                 const pill = Array.from(document.querySelectorAll('#models-body tr[data-version={shadow:?}] .pill'))
+                   .find(p => p.textContent === 'Shadow');
+                 return pill && pill.title.includes('1 prediction,') ? pill.title : null;"
+            ),
+            30,
+        )
+        .await;
+    assert!(title.as_str().unwrap().contains("100.0% agreement"), "{title}");
+    let serving_pills = b.text(&format!("#models-body tr[data-version=\"{serving}\"]")).await;
+    assert!(!serving_pills.contains("Shadow"), "only the shadow version wears the pill: {serving_pills:?}");
+    b.screenshot_of("#models", "14-shadow").await;
+    b.close().await;
+}
