@@ -116,3 +116,28 @@ pub fn train(
     bar.finish_and_clear();
     Ok(log)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gitops::architecture::Architecture;
+
+    #[test]
+    fn training_the_classifier_only_leaves_the_features_as_they_were() {
+        let (task, arch) = (Task::default(), Architecture::default());
+        let vs = seeded_store(Device::Cpu, 0);
+        let net = crate::arch::build(&arch, &vs.root(), &task);
+        let before: Vec<(String, Tensor)> = vs.variables().into_iter().map(|(n, t)| (n, t.copy())).collect();
+        assert_eq!(train_only(&vs, crate::arch::classifier_layers(&arch)), 4, "fc1 and fc2, weight and bias");
+        let inputs = vec![vec![128u8; 784]; 8];
+        let labels: Vec<usize> = (0..8).map(|i| i % 10).collect();
+        let data = Batch::new(&task, &inputs, &labels, Device::Cpu);
+        let params = TrainParams { seed: 0, epochs: 1, batch_size: 4, learning_rate: 1e-2, augment_copies: 0 };
+        train(&vs, &net, &data, &params).unwrap();
+        let after = vs.variables();
+        for (name, old) in before {
+            let changed = !after[&name].equal(&old);
+            assert_eq!(changed, name.starts_with("fc"), "{name} changed: {changed}");
+        }
+    }
+}
