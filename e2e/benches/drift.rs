@@ -4,7 +4,8 @@
 //! `/feedback` as users answer (correct when the model was right, wrong and the true digit
 //! otherwise), sealing sub_sets of 10 that the `local` trigger retrains on, one after another;
 //! after every 50 the serving model is measured on the other 1,497 and on MNIST's test split.
-//! In the same run the reference fine-tunes once, offline, on the same 300 with the same recipe.
+//! In the same run the reference fine-tunes once, offline, on the same 300 with the recipe of the
+//! issue's measurements ([`ISSUE_RECIPE`]).
 //! Then the loop again with 10% and 30% of the 300 given a wrong label: what was promoted, what
 //! the label review holds, and MNIST.
 //!
@@ -178,7 +179,7 @@ struct Reference {
     seconds: f64,
 }
 
-/// Today's recipe once, offline, on the 300: the loop's yardstick.
+/// Issue 17's recipe once, offline, on the 300: the loop's yardstick.
 fn offline_reference(
     bins: &Path,
     mnist: &Path,
@@ -186,7 +187,7 @@ fn offline_reference(
     stream: &[(Vec<u8>, u8)],
     eval: &[(PathBuf, u8)],
 ) -> Reference {
-    offline_finetune(bins, mnist, &work.join("reference"), &[], stream, eval)
+    offline_finetune(bins, mnist, &work.join("reference"), ISSUE_RECIPE, stream, eval)
 }
 
 /// One fine-tune, offline: `stream` with its true labels in one store, one `pipeline repro`
@@ -256,9 +257,19 @@ fn offline_finetune(
     }
 }
 
-/// The recipes the sweep compares: a name and the params.yaml lines it changes (today's first).
+/// The fine-tuning recipe of issue 17's measurements (10 augmented copies, base images replayed
+/// 1.5 per feedback image and at least 1,000), as changes to today's params.yaml: the loop's
+/// yardstick and the start of every recipe of [`RECIPES`].
+const ISSUE_RECIPE: &[(&str, &str)] = &[
+    ("  copies: 30 ", "  copies: 10 "),
+    ("replay_ratio: 3.0 ", "replay_ratio: 1.5 "),
+    ("min_replay: 3000 ", "min_replay: 1000 "),
+];
+
+/// The recipes the sweep compares: a name and the params.yaml lines it changes after
+/// [`ISSUE_RECIPE`] (that recipe itself first).
 const RECIPES: &[(&str, &[(&str, &str)])] = &[
-    ("today", &[]),
+    ("issue 17's (10 copies, replay 1.5, at least 1000)", &[]),
     ("epochs 6", &[("  epochs: 3\n", "  epochs: 6\n")]),
     ("epochs 10", &[("  epochs: 3\n", "  epochs: 10\n")]),
     ("learning rate 1e-3", &[("learning_rate: 0.0005", "learning_rate: 0.001")]),
@@ -285,6 +296,18 @@ const RECIPES: &[(&str, &[(&str, &str)])] = &[
         &[("replay_ratio: 1.5 ", "replay_ratio: 3.0 "), ("min_replay: 1000 ", "min_replay: 3000 ")],
     ),
     ("classifier layers only", &[("tune: all ", "tune: classifier ")]),
+    (
+        "30 copies, at least 3000 replayed",
+        &[("  copies: 10 ", "  copies: 30 "), ("min_replay: 1000 ", "min_replay: 3000 ")],
+    ),
+    (
+        "30 copies, more replay (3, at least 3000): the default now",
+        &[
+            ("  copies: 10 ", "  copies: 30 "),
+            ("replay_ratio: 1.5 ", "replay_ratio: 3.0 "),
+            ("min_replay: 1000 ", "min_replay: 3000 "),
+        ],
+    ),
 ];
 
 /// Point 5 of issue 17: every recipe of [`RECIPES`] (or those named in `DRIFT_RECIPES`,
@@ -300,8 +323,9 @@ fn recipes(bins: &Path, mnist: &Path, work: &Path, stream: &[(Vec<u8>, u8)], eva
         if only.as_deref().is_some_and(|only| !only.split(';').any(|n| n == *name)) {
             continue;
         }
-        let ten = offline_finetune(bins, mnist, &work.join(format!("recipe{i}-10")), changes, &stream[..10], eval);
-        let all = offline_finetune(bins, mnist, &work.join(format!("recipe{i}-300")), changes, stream, eval);
+        let changes: Vec<(&str, &str)> = ISSUE_RECIPE.iter().chain(changes.iter()).copied().collect();
+        let ten = offline_finetune(bins, mnist, &work.join(format!("recipe{i}-10")), &changes, &stream[..10], eval);
+        let all = offline_finetune(bins, mnist, &work.join(format!("recipe{i}-300")), &changes, stream, eval);
         if i == 0 {
             println!("| base model | {:.2}% | {:.2}% | | | |", 100.0 * ten.base_drift, 100.0 * ten.base_mnist);
         }

@@ -205,6 +205,10 @@ pub struct InitArgs {
     /// Where the base model trains (auto: CUDA when a GPU is visible, else the CPU).
     #[arg(long, value_enum, default_value_t, requires = "dataset")]
     pub device: DeviceChoice,
+    /// Where model weights keep their bytes (params `storage`): git blobs, or DVC-tracked
+    /// (pointers in git, bytes in the default remote of .dvc/config: `dvc remote add -d`).
+    #[arg(long, value_enum, default_value_t, conflicts_with_all = ["dataset", "example"])]
+    pub storage: crate::storage::Storage,
 }
 
 fn parse_size(text: &str) -> Result<(u32, u32), String> {

@@ -14,3 +14,4 @@ pub mod release;
 pub mod repo;
 pub mod scaffold;
 pub mod shadow;
+pub mod storage;

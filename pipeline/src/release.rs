@@ -26,6 +26,8 @@ pub enum ReleaseError {
     AlreadyServing { version: String },
     #[error("no version runs in shadow (models/registry.json `shadow`)")]
     NoShadow,
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -56,9 +58,22 @@ pub fn prune(models: &Path, registry: &Registry, keep: usize) -> Result<Vec<Stri
         for path in [m.sidecar_path(), m.weights_path()] {
             std::fs::remove_file(&path).map_err(|source| ReleaseError::Io { path: path.clone(), source })?;
         }
+        // `storage: dvc`: the pointer goes too; the cache and the remote keep the bytes.
+        let pointer = m.weights_path().with_extension("safetensors.dvc");
+        if pointer.is_file() {
+            std::fs::remove_file(&pointer).map_err(|source| ReleaseError::Io { path: pointer.clone(), source })?;
+        }
         removed.push(m.version.clone());
     }
     Ok(removed)
+}
+
+/// Checks `version` of `repo` (task, hash, safetensors header; no libtorch), fetching its weights
+/// by hash first when the repo keeps them in DVC and this clone lacks them.
+fn verify(repo: &Path, version: &str) -> Result<(), ReleaseError> {
+    let task = gitops::params::task(&repo.join("params.yaml"))?;
+    crate::storage::open(&repo.join("models"), version)?.verify(&task, None)?;
+    Ok(())
 }
 
 /// Points the registry back at an earlier version on disk, verifying it first (task, hash and
@@ -69,8 +84,7 @@ pub fn rollback(repo: &Path, version: &str, reason: &str) -> Result<Registry, Re
     if registry.serving == version {
         return Err(ReleaseError::AlreadyServing { version: version.to_string() });
     }
-    let task = gitops::params::task(&repo.join("params.yaml"))?;
-    ModelFile::new(&models, version)?.verify(&task, None)?;
+    verify(repo, version)?;
     let registry = registry.with_event(Action::Rollback, version, reason);
     registry.save(&models)?;
     commit_and_push(repo, &[Path::new("models")], &format!("Roll back to {version}\n\n{reason}"))?;
@@ -99,8 +113,7 @@ pub fn shadow(repo: &Path, version: Option<&str>, reason: &str) -> Result<Regist
             if registry.serving == version {
                 return Err(ReleaseError::AlreadyServing { version: version.to_string() });
             }
-            let task = gitops::params::task(&repo.join("params.yaml"))?;
-            ModelFile::new(&models, version)?.verify(&task, None)?;
+            verify(repo, version)?;
             (registry.with_event(Action::Shadow, version, reason), format!("Shadow {version}\n\n{reason}"))
         }
         None => {
@@ -121,8 +134,7 @@ pub fn promote_shadow(repo: &Path, reason: &str) -> Result<Registry, ReleaseErro
     let models = repo.join("models");
     let registry = Registry::load(&models)?;
     let Some(version) = registry.shadow.clone() else { return Err(ReleaseError::NoShadow) };
-    let task = gitops::params::task(&repo.join("params.yaml"))?;
-    ModelFile::new(&models, &version)?.verify(&task, None)?;
+    verify(repo, &version)?;
     let registry = registry.with_event(Action::Promote, &version, reason);
     registry.save(&models)?;
     commit_and_push(repo, &[Path::new("models")], &format!("Promote {version} from shadow\n\n{reason}"))?;

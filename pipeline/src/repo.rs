@@ -18,7 +18,7 @@ impl RepoPaths {
     }
 
     pub fn models(&self) -> PathBuf {
-        self.root.join("models")
+        self.root.join(crate::storage::MODELS)
     }
 
     pub fn new_data(&self) -> PathBuf {

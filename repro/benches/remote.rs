@@ -15,7 +15,7 @@ mod kit;
 use std::process::Command;
 use std::time::Instant;
 
-use kit::{Moto, Repo};
+use kit::{Bucket, Moto, Repo};
 
 const FILES: usize = 10_000;
 const FILE_SIZE: usize = 800;

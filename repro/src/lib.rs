@@ -6,6 +6,7 @@
 
 pub mod cli;
 
+mod add;
 mod cache;
 mod confine;
 mod dag;
@@ -31,6 +32,7 @@ mod status;
 mod workspace;
 mod yaml;
 
+pub use add::{Added, add};
 pub use dvcyaml::{Cmd, Dep, Out, OutKind, ParamsDep, Stage};
 pub use error::{Error, Result};
 pub use graph::Graph;

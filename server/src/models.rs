@@ -19,6 +19,8 @@ use tch::Device;
 pub enum LoadError {
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error("{version}: fetching its weights: {source}")]
+    Fetch { version: String, source: pipeline::storage::StorageError },
     #[error("{version}: warm-up produced {what}; the model is not served")]
     Warmup { version: String, what: String },
 }
@@ -110,7 +112,7 @@ impl Models {
             return Ok(());
         };
         let started = Instant::now();
-        let file = ModelFile::new(&self.dir, version)?;
+        let file = self.file(version)?;
         let classifier = Classifier::new(file.load(self.device, &self.task, None)?);
         warm_up(&classifier)?;
         let reference = classifier.model().sidecar.reference.clone();
@@ -124,6 +126,13 @@ impl Models {
         Ok(())
     }
 
+    /// `version` on disk, its weights fetched by hash first when the repo keeps them in DVC
+    /// (`storage: dvc`) and this clone lacks them; verified when loaded.
+    fn file(&self, version: &str) -> Result<ModelFile, LoadError> {
+        pipeline::storage::open(&self.dir, version)
+            .map_err(|source| LoadError::Fetch { version: version.to_string(), source })
+    }
+
     /// Versions held in memory.
     pub fn loaded_versions(&self) -> Vec<String> {
         self.cache().iter().map(|s| s.version().to_string()).collect()
@@ -135,7 +144,7 @@ impl Models {
             return Ok(hit.clone());
         }
         let started = Instant::now();
-        let file = ModelFile::new(&self.dir, version)?;
+        let file = self.file(version)?;
         let mut replicas = Vec::with_capacity(self.replicas);
         for _ in 0..self.replicas {
             let classifier = Classifier::new(file.load(self.device, &self.task, Some(&self.arch))?);

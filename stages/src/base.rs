@@ -32,6 +32,8 @@ pub enum BaseError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    #[error(transparent)]
+    Storage(#[from] pipeline::storage::StorageError),
     #[error("training failed: {0}")]
     Torch(#[from] tch::TchError),
     #[error("{dataset}: the {split} split has no usable image ({bad} unreadable or blank; first: {first})")]
@@ -110,6 +112,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
     sidecar.confusion = Some(evaluation.confusion.clone());
     let file = ModelFile::fresh(&repo.models(), sidecar.created_at);
     let sidecar = file.save(&vs, sidecar)?;
+    pipeline::storage::track(&repo.root, &sidecar.version)?;
     if serve {
         Registry::new_base(&sidecar.version, "trained from scratch by `pipeline train-base`").save(&repo.models())?;
     }
@@ -122,7 +125,7 @@ pub fn train_base(repo: &RepoPaths, data_dir: &Path, device: Device, serve: bool
 pub fn write_reference(repo: &RepoPaths, data_dir: &Path, version: &str, device: Device) -> Result<Sidecar, BaseError> {
     let task = params::task(&repo.params())?;
     let data_params: params::DataParams = params::section(&repo.params(), "data")?;
-    let file = ModelFile::new(&repo.models(), version)?;
+    let file = pipeline::storage::open(&repo.models(), version)?;
     let classifier = Classifier::new(file.load(device, &task, None)?);
     let dataset = data::open_for(data_dir, data_params.test_share, &task)?;
     let test_set = prepare(&task, dataset.as_ref(), Split::Test)?;

@@ -105,7 +105,7 @@ pub fn run(args: &Args) -> Result<Comparison, StageError> {
     let holdout = batch(&|r| r.role == Role::Holdout)?;
     let earlier = batch(&|r| r.role == Role::Holdout && r.trained)?;
     let candidate_file = candidate_in(&args.candidate)?;
-    let serving_file = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
+    let serving_file = pipeline::storage::open(&args.models, &Registry::load(&args.models)?.serving)?;
     // Each model's outcomes on the three sets, in manifest order, so the two pair up.
     let outcomes = |file: &ModelFile| -> Result<[Vec<Outcome>; 3], StageError> {
         let classifier = Classifier::new(file.load(device, &task, Some(&arch))?);

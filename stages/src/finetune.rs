@@ -88,7 +88,7 @@ pub fn run(args: &Args) -> Result<ModelFile, StageError> {
     let device = model::device::resolve(args.device)?;
     let rows = manifest::read(&args.manifest)?;
     let augmented = manifest::read(&args.augmented)?;
-    let serving = ModelFile::new(&args.models, &Registry::load(&args.models)?.serving)?;
+    let serving = pipeline::storage::open(&args.models, &Registry::load(&args.models)?.serving)?;
     let model = serving.load(device, &task, Some(&arch))?;
 
     let feedback: Vec<&Row> = rows.iter().filter(|r| r.role == Role::FeedbackTrain).collect();

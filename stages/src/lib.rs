@@ -48,6 +48,8 @@ pub enum StageError {
     Feedback(#[from] gitops::feedback::FeedbackError),
     #[error(transparent)]
     Release(#[from] pipeline::release::ReleaseError),
+    #[error(transparent)]
+    Storage(#[from] pipeline::storage::StorageError),
     #[error("{0}")]
     Plot(String),
     #[error(transparent)]

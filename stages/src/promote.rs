@@ -26,6 +26,7 @@ use gitops::params;
 use pipeline::paths;
 use pipeline::registry::{Action, Registry};
 use pipeline::release::{self, Decision};
+use pipeline::storage;
 
 #[derive(Debug, Clone, clap::Args)]
 #[command(
@@ -272,6 +273,7 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         sidecar.confusion = Some(comparison.candidate.base_test.confusion);
         sidecar.reference = comparison.candidate_reference;
         let installed = release::install(&models, &candidate, sidecar)?;
+        storage::track(&args.repo, &installed.version)?;
         let action = if p.shadow { Action::Shadow } else { Action::Promote };
         let registry = registry.with_event(action, &installed.version, &decision.reasons.join("; "));
         decision.shadow = p.shadow.then(|| installed.version.clone());
@@ -293,6 +295,10 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     }
     if !fresh.is_empty() {
         changed.push(Path::new("new_data"));
+    }
+    if passed {
+        // `storage: dvc`: the weights reach the remote before any clone can see their pointer.
+        storage::publish(&args.repo)?;
     }
     write_json(&args.out, &decision)?;
     if p.commit && !changed.is_empty() {

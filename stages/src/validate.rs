@@ -20,7 +20,6 @@ use gitops::device::DeviceChoice;
 use gitops::feedback::Kind;
 use gitops::feedback::review::{ReviewParams, Suspect};
 use gitops::image_input::{ImageLimits, decode_limited};
-use gitops::model_file::ModelFile;
 use gitops::params;
 use gitops::task::Task;
 use model::data::{Loader, table};
@@ -236,7 +235,7 @@ fn check_labels(
         return Ok(Some(format!("label check skipped: no serving model in {}", models.display())));
     };
     let device = model::device::resolve(device)?;
-    let file = ModelFile::new(models, &registry.serving)?;
+    let file = pipeline::storage::open(models, &registry.serving)?;
     let classifier = Classifier::new(file.load(device, task, None)?);
     let thresholds =
         classifier.model().sidecar.reference.as_ref().map(|r| r.class_thresholds.clone()).unwrap_or_default();

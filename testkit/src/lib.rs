@@ -8,6 +8,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 pub mod child;
+pub mod moto;
 pub mod require;
 pub mod shapes;
 

@@ -9,6 +9,7 @@ mod fake_github;
 mod orphans;
 mod shadow;
 mod shapes;
+mod storage;
 mod support;
 mod tabular;
 

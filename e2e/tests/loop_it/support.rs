@@ -60,24 +60,30 @@ fn free_port() -> u16 {
 /// Starts `model-server` on `repo` with the `trigger` kind (stderr to `log`) and waits until it
 /// is ready; returns the child and its base URL.
 pub fn spawn_server(repo: &Path, trigger: &str, log: &Path) -> (Child, String) {
-    let port = free_port();
-    let log = std::fs::File::create(log).unwrap();
-    let server = testkit::child::die_with_parent(&mut Command::new(bins().join("model-server")))
-        .args(["--repo", repo.to_str().unwrap(), "--port", &port.to_string()])
-        .env("PIPELINE_TRIGGER", trigger)
-        .env("GITHUB_TOKEN", "test-token")
-        .env("PATH", path_with_bins())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let (server, base) = start_server(repo, trigger, log, &[]);
     let start = Instant::now();
     while ureq::get(&format!("{base}/readyz")).call().is_err() {
         assert!(start.elapsed() < Duration::from_secs(120), "model-server did not become ready");
         std::thread::sleep(Duration::from_millis(200));
     }
     (server, base)
+}
+
+/// Starts `model-server` on `repo` with the `trigger` kind and `env`, stderr to `log`, without
+/// waiting for it; returns the child and its base URL.
+pub fn start_server(repo: &Path, trigger: &str, log: &Path, env: &[(&str, &str)]) -> (Child, String) {
+    let port = free_port();
+    let log = std::fs::File::create(log).unwrap();
+    let mut cmd = Command::new(bins().join("model-server"));
+    cmd.args(["--repo", repo.to_str().unwrap(), "--port", &port.to_string()])
+        .env("PIPELINE_TRIGGER", trigger)
+        .env("GITHUB_TOKEN", "test-token")
+        .env("PATH", path_with_bins())
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(log);
+    let server = testkit::child::die_with_parent(&mut cmd).spawn().unwrap();
+    (server, format!("http://127.0.0.1:{port}"))
 }
 
 /// Waits until the server at `base` serves another model than `before` (the retrain the tenth
@@ -153,25 +159,7 @@ impl Loop {
     /// Ten digits turned 50 degrees, predicted then corrected over HTTP like the web page does.
     /// Returns when the tenth feedback was answered.
     pub fn give_ten_feedback(&self) -> Instant {
-        let (_dir, pngs) = export(self.repo.path(), &self.mnist, 300, 10, 50.0);
-        let mut answer = serde_json::Value::Null;
-        for png in &pngs {
-            let label: u64 = png.file_stem().unwrap().to_str().unwrap().split('_').nth(1).unwrap().parse().unwrap();
-            let mut r = ureq::post(&format!("{}/predict", self.base))
-                .content_type("image/png")
-                .send(&std::fs::read(png).unwrap())
-                .unwrap();
-            let p: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-            let kind = if p["digit"].as_u64() == Some(label) { "correct" } else { "wrong" };
-            let body = serde_json::json!({"request_id": p["request_id"], "label": label, "kind": kind});
-            let mut r = ureq::post(&format!("{}/feedback", self.base))
-                .content_type("application/json")
-                .send(&serde_json::to_vec(&body).unwrap())
-                .unwrap();
-            answer = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
-        }
-        assert_eq!(answer["retrain_triggered"], true, "the tenth sample seals the sub_set: {answer}");
-        Instant::now()
+        give_ten_feedback(&self.base, self.repo.path(), &self.mnist)
     }
 
     /// Waits until `/predict` answers with a version other than `before`.
@@ -224,6 +212,31 @@ impl Loop {
             "git log origin",
         )
     }
+}
+
+/// Ten MNIST digits turned 50 degrees (which the base model gets wrong), predicted then
+/// corrected over HTTP like the web page does, against the server at `base` on `repo`.
+/// Returns when the tenth feedback, which seals the sub_set, was answered.
+pub fn give_ten_feedback(base: &str, repo: &Path, mnist: &Path) -> Instant {
+    let (_dir, pngs) = export(repo, mnist, 300, 10, 50.0);
+    let mut answer = serde_json::Value::Null;
+    for png in &pngs {
+        let label: u64 = png.file_stem().unwrap().to_str().unwrap().split('_').nth(1).unwrap().parse().unwrap();
+        let mut r = ureq::post(&format!("{base}/predict"))
+            .content_type("image/png")
+            .send(&std::fs::read(png).unwrap())
+            .unwrap();
+        let p: serde_json::Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        let kind = if p["digit"].as_u64() == Some(label) { "correct" } else { "wrong" };
+        let body = serde_json::json!({"request_id": p["request_id"], "label": label, "kind": kind});
+        let mut r = ureq::post(&format!("{base}/feedback"))
+            .content_type("application/json")
+            .send(&serde_json::to_vec(&body).unwrap())
+            .unwrap();
+        answer = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+    }
+    assert_eq!(answer["retrain_triggered"], true, "the tenth sample seals the sub_set: {answer}");
+    Instant::now()
 }
 
 /// `count` digits of the test split from `skip` on, turned `rotate` degrees, as PNG files.

@@ -54,6 +54,8 @@ pub enum RemoteError {
     MissingLocal { oids: Vec<String> },
     #[error("{} object(s) are missing from remote '{remote}' ({url}): {}. Push them from a clone that has them", oids.len(), oids.join(", "))]
     MissingRemote { remote: String, url: String, oids: Vec<String> },
+    #[error("'{path}' is not an out of dvc.lock or of a .dvc file, so there is nothing to pull for it")]
+    NotTracked { path: String },
     #[error("checkout failed for {}: their objects are missing", paths.join(", "))]
     CheckoutFailed { paths: Vec<String> },
     #[error("Can't remove the following unsaved files without confirmation. Use `--force` to force.\n{}", paths.join("\n"))]

@@ -186,9 +186,30 @@ pub fn push(root: &Path, opts: &TransferOptions) -> Result<PushReport, RemoteErr
 /// Downloads what the outs of dvc.lock and the `.dvc` files need and the cache lacks (the
 /// `.dir` listings first, then the files they name), then checks the outs out.
 pub fn pull(root: &Path, opts: &TransferOptions, force: bool) -> Result<PullReport, RemoteError> {
+    pull_outs(root, opts, force, |_| true)
+}
+
+/// [`pull`] of the outs at the root-relative paths `only` (as `dvc pull <targets>`): a server
+/// fetching one model's weights by their hash. A path no out names is an error.
+pub fn pull_paths(root: &Path, opts: &TransferOptions, only: &[&str]) -> Result<PullReport, RemoteError> {
+    let canonical = root.canonicalize().map_err(Error::io(root))?;
+    let known = used::collect(&canonical)?;
+    if let Some(unknown) = only.iter().find(|p| !known.iter().any(|o| o.rel == **p)) {
+        return Err(RemoteError::NotTracked { path: (*unknown).to_owned() });
+    }
+    pull_outs(root, opts, false, |out| only.contains(&out.rel.as_str()))
+}
+
+fn pull_outs(
+    root: &Path,
+    opts: &TransferOptions,
+    force: bool,
+    wanted: impl Fn(&used::UsedOut) -> bool,
+) -> Result<PullReport, RemoteError> {
     let root = root.canonicalize().map_err(Error::io(root))?;
     let _lock = RepoLock::acquire(&root)?;
-    let outs = used::collect(&root)?;
+    let mut outs = used::collect(&root)?;
+    outs.retain(|o| wanted(o));
     let cfg = config::remote(&root, opts.remote.as_deref())?;
     let jobs = jobs(opts, &cfg)?;
     let cache = Cache::new(&root);

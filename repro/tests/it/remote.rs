@@ -9,7 +9,7 @@ mod kit;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use kit::{Moto, Repo, failure};
+use kit::{Bucket, Moto, Repo, failure};
 use md5::{Digest, Md5};
 
 /// A stage writing `n` small files (and a nested one) into `out/`, a model, a metric, and an

@@ -1,121 +1,43 @@
-//! What the remote tests stand on: a real S3 endpoint (moto_server on a free 127.0.0.1 port,
-//! with IAM auth on, so wrong credentials are refused as S3 refuses them), DVC with `dvc-s3`,
-//! both from PyPI in cached venvs, git + DVC repos run with a clean AWS environment, and a
-//! look at what the bucket holds.
+//! What the remote tests stand on: a real S3 endpoint and DVC (`testkit::moto`), git + DVC
+//! repos run with a clean AWS environment, and a look at what the bucket holds.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
 
 use futures_util::TryStreamExt;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
 use object_store::{ObjectStore, ObjectStoreExt};
 
-/// moto 5.2.1 (and older) checks SigV4 signatures against the decoded query string, so any
-/// authenticated `ListObjects` with a `/` in its prefix fails; 5.2.5 does not.
-const MOTO: &str = "moto[server]==5.2.5";
-/// The DVC the other DVC tests run, with its S3 plugin.
-const DVC: &str = "dvc[s3]==3.67.1";
+pub use testkit::moto::{Moto, dvc};
 
-/// The DVC executable, or `None` when python3 is missing and skipping is allowed.
-pub fn dvc() -> Option<PathBuf> {
-    python3()?;
-    Some(testkit::venv_tool("dvc-s3-venv", &[DVC], "dvc"))
-}
-
-fn python3() -> Option<PathBuf> {
-    let found = std::env::split_paths(&std::env::var_os("PATH")?).map(|d| d.join("python3")).find(|p| p.is_file());
-    testkit::require::present(
-        found,
-        "python3 on PATH (for moto_server and DVC from PyPI)",
-        "install Python 3.9+ with pip",
-    )
-}
-
-/// A moto S3 server with one IAM user allowed everything; killed when dropped or when the
-/// test's thread ends.
-pub struct Moto {
-    child: Child,
-    pub endpoint: String,
-    pub key_id: String,
-    pub secret: String,
-    python: PathBuf,
-}
-
-impl Moto {
-    /// Starts moto and creates the user (the first three requests need no signature).
-    pub fn start() -> Option<Moto> {
-        python3()?;
-        let server = testkit::venv_tool("moto-venv", &[MOTO], "moto_server");
-        let python = server.with_file_name("python");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().expect("addr").port();
-        let mut cmd = Command::new(&server);
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
-        let child = testkit::child::die_with_parent(&mut cmd).spawn().expect("start moto_server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "moto_server did not listen on {endpoint} within 60 s");
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        let mut moto = Moto { child, endpoint, key_id: String::new(), secret: String::new(), python };
-        let keys = moto.python(
-            "iam = client('iam')\n\
-             iam.create_user(UserName='dvc')\n\
-             iam.put_user_policy(UserName='dvc', PolicyName='all', PolicyDocument='{\"Version\": \"2012-10-17\", \"Statement\": [{\"Effect\": \"Allow\", \"Action\": \"*\", \"Resource\": \"*\"}]}')\n\
-             k = iam.create_access_key(UserName='dvc')['AccessKey']\n\
-             print(k['AccessKeyId'], k['SecretAccessKey'])",
-        );
-        let (key_id, secret) = keys.trim().split_once(' ').expect("a key id and a secret");
-        (moto.key_id, moto.secret) = (key_id.to_owned(), secret.to_owned());
-        Some(moto)
-    }
-
-    /// CPU seconds (user + system, all threads) moto has used so far.
-    #[allow(dead_code, reason = "benches/remote.rs reads it to show when moto is the bottleneck")]
-    pub fn cpu_seconds(&self) -> f64 {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("moto's /proc stat");
-        // Fields after the parenthesised name: state is 3rd, utime 14th, stime 15th.
-        let fields: Vec<&str> = stat.rsplit_once(')').expect("a stat line").1.split_whitespace().collect();
-        let ticks: f64 = fields[11].parse::<f64>().unwrap() + fields[12].parse::<f64>().unwrap();
-        ticks / 100.0
-    }
-
-    /// Runs Python (botocore, `client(service)` at this endpoint with the user's keys).
-    fn python(&self, body: &str) -> String {
-        let script = format!(
-            "import botocore.session\n\
-             def client(service):\n    \
-                 return botocore.session.get_session().create_client(service, endpoint_url='{}', region_name='us-east-1', aws_access_key_id='{}' or 'setup', aws_secret_access_key='{}' or 'setup')\n\
-             {body}\n",
-            self.endpoint, self.key_id, self.secret
-        );
-        testkit::run(Command::new(&self.python).arg("-c").arg(script), "botocore against moto")
-    }
-
-    pub fn create_bucket(&self, bucket: &str) {
-        self.python(&format!("client('s3').create_bucket(Bucket='{bucket}')"));
-    }
-
-    fn store(&self, bucket: &str) -> AmazonS3 {
-        AmazonS3Builder::new()
-            .with_endpoint(&self.endpoint)
-            .with_allow_http(true)
-            .with_region("us-east-1")
-            .with_bucket_name(bucket)
-            .with_access_key_id(&self.key_id)
-            .with_secret_access_key(&self.secret)
-            .build()
-            .expect("an S3 client")
-    }
-
+/// The bucket's objects, read with object_store.
+pub trait Bucket {
     /// Every object under `prefix`: key → (size, etag, last modified).
-    pub fn objects(&self, bucket: &str, prefix: &str) -> BTreeMap<String, (u64, String, String)> {
-        let store = self.store(bucket);
+    fn objects(&self, bucket: &str, prefix: &str) -> BTreeMap<String, (u64, String, String)>;
+    /// The bytes of one object.
+    fn get(&self, bucket: &str, key: &str) -> Vec<u8>;
+    /// Writes one object.
+    fn put(&self, bucket: &str, key: &str, bytes: &[u8]);
+}
+
+/// A client of `bucket` with the moto user's keys.
+fn store(moto: &Moto, bucket: &str) -> AmazonS3 {
+    AmazonS3Builder::new()
+        .with_endpoint(&moto.endpoint)
+        .with_allow_http(true)
+        .with_region("us-east-1")
+        .with_bucket_name(bucket)
+        .with_access_key_id(&moto.key_id)
+        .with_secret_access_key(&moto.secret)
+        .build()
+        .expect("an S3 client")
+}
+
+impl Bucket for Moto {
+    /// Every object under `prefix`: key → (size, etag, last modified).
+    fn objects(&self, bucket: &str, prefix: &str) -> BTreeMap<String, (u64, String, String)> {
+        let store = store(self, bucket);
         let prefix = object_store::path::Path::from(prefix);
         let metas: Vec<_> = runtime().block_on(store.list(Some(&prefix)).try_collect()).expect("list the bucket");
         metas
@@ -125,8 +47,8 @@ impl Moto {
     }
 
     /// The bytes of one object.
-    pub fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
-        let store = self.store(bucket);
+    fn get(&self, bucket: &str, key: &str) -> Vec<u8> {
+        let store = store(self, bucket);
         runtime()
             .block_on(async { store.get(&key.into()).await?.bytes().await })
             .unwrap_or_else(|e| panic!("get {key}: {e}"))
@@ -134,16 +56,9 @@ impl Moto {
     }
 
     /// Writes one object.
-    pub fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
-        let store = self.store(bucket);
+    fn put(&self, bucket: &str, key: &str, bytes: &[u8]) {
+        let store = store(self, bucket);
         runtime().block_on(store.put(&key.into(), bytes.to_vec().into())).unwrap_or_else(|e| panic!("put {key}: {e}"));
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

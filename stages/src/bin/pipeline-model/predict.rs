@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use gitops::image_input::{ImageLimits, decode_limited, read_limited};
-use gitops::model_file::ModelFile;
 use gitops::params::Params;
 use gitops::task::{ByClass, Task};
 use model::{Classifier, Weights, preprocess};
@@ -18,7 +17,7 @@ pub fn run(repo: &RepoPaths, args: PredictArgs) -> Result<ExitCode> {
         Some(v) => v,
         None => Registry::load(&repo.models())?.serving,
     };
-    let file = ModelFile::new(&repo.models(), &version)?;
+    let file = pipeline::storage::open(&repo.models(), &version)?;
     // The server's limits (params.yaml `feedback:`), checked before a file is read or decoded;
     // the trigger's environment override does not matter here.
     let params = Params::load_with_env(&repo.root, |_| None)?;

@@ -8,7 +8,6 @@ use gitops::feedback::review::{Action, Decision, ReviewParams};
 use gitops::feedback::{FeedbackStore, sealed_sub_sets};
 use gitops::git::{Credentials, FeedbackSync, PushOutcome};
 use gitops::image_input::ImageLimits;
-use gitops::model_file::ModelFile;
 use gitops::params::{self, Params};
 use model::{Classifier, Weights};
 use pipeline::cli::{ReviewAction, ReviewArgs};
@@ -80,7 +79,7 @@ fn list(repo: &RepoPaths, json: bool, device: gitops::device::DeviceChoice) -> R
     let params = Params::load(&repo.root)?;
     let task = params.task;
     let version = Registry::load(&repo.models())?.serving;
-    let file = ModelFile::new(&repo.models(), &version)?;
+    let file = pipeline::storage::open(&repo.models(), &version)?;
     let classifier = Classifier::new(file.load(model::device::resolve(device)?, &task, None)?);
     let thresholds =
         classifier.model().sidecar.reference.as_ref().map(|r| r.class_thresholds.clone()).unwrap_or_default();

@@ -1,0 +1,140 @@
+//! Where model weights keep their bytes (params `storage`): `git`, the default for one machine,
+//! commits them as blobs; `dvc` tracks each promoted version's `.safetensors` with DVC: a
+//! `<weights>.dvc` pointer (its md5) goes to git beside the sidecar and registry, the bytes to
+//! `.dvc/cache` and to the default remote of `.dvc/config` (`publish`, before the commit that
+//! names them is pushed). A clone without the bytes (a server replica, a CI checkout) fetches
+//! one version by its md5 (`materialize`) and verifies it by the sidecar's sha256 as always.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+use gitops::model_file::{ModelError, ModelFile};
+use gitops::params::{self, ParamsError};
+use repro::remote::{self, RemoteError, TransferOptions};
+
+/// The models folder, relative to the repo root.
+pub const MODELS: &str = "models";
+
+/// How weights are stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// Blobs in git.
+    #[default]
+    Git,
+    /// DVC-tracked: pointers in git, bytes in the DVC cache and remote.
+    Dvc,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error(transparent)]
+    Params(#[from] ParamsError),
+    #[error(transparent)]
+    Repo(#[from] repro::Error),
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    #[error("{} object(s) of {what} are missing from remote '{}' ({}): {}", missing.len(), remote.0, remote.1, missing.join(", "))]
+    Missing { what: String, remote: (String, String), missing: Vec<String> },
+    #[error("{} object(s) are not in the local cache, so they were not pushed: {}", .0.len(), .0.join(", "))]
+    NotPushed(Vec<String>),
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("{}: {source}", path.display())]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Storage {
+    /// The repo's setting (`storage:` in its params.yaml; `git` when absent).
+    pub fn of(repo: &Path) -> Result<Storage, ParamsError> {
+        params::section(&repo.join("params.yaml"), "storage")
+    }
+}
+
+/// The weights of `version`, relative to the repo root (the out its `.dvc` pointer names).
+fn weights_rel(version: &str) -> String {
+    format!("{MODELS}/{version}.safetensors")
+}
+
+/// The `.dvc` pointer of a version's weights, where `storage: dvc` writes it.
+pub fn pointer(repo: &Path, version: &str) -> PathBuf {
+    repo.join(format!("{}.dvc", weights_rel(version)))
+}
+
+/// Tracks the weights of `version` with DVC (into the cache, a pointer beside them, ignored by
+/// git) when the repo's storage is `dvc`; returns whether it did.
+pub fn track(repo: &Path, version: &str) -> Result<bool, StorageError> {
+    if Storage::of(repo)? != Storage::Dvc {
+        return Ok(false);
+    }
+    repro::add(repo, &weights_rel(version))?;
+    Ok(true)
+}
+
+/// Sends to the default remote what the repo's pointers and dvc.lock name and it lacks
+/// (`dvc push`), when the storage is `dvc`; returns the objects sent. Done before the commit
+/// naming them is pushed, so no clone sees a pointer whose bytes are not on the remote.
+pub fn publish(repo: &Path) -> Result<usize, StorageError> {
+    if Storage::of(repo)? != Storage::Dvc {
+        return Ok(0);
+    }
+    let report = remote::push(repo, &TransferOptions::default())?;
+    let weights: Vec<String> = report.missing.into_iter().filter(|oid| weights_oid(repo, oid)).collect();
+    if !weights.is_empty() {
+        return Err(StorageError::NotPushed(weights));
+    }
+    Ok(report.pushed)
+}
+
+/// Whether `oid` is the md5 of a version's weights (outs other than weights, such as stage
+/// outputs that were never built here, may be missing from the cache).
+fn weights_oid(repo: &Path, oid: &str) -> bool {
+    ModelFile::list(&repo.join(MODELS))
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| std::fs::read_to_string(pointer(repo, &m.version)).ok())
+        .any(|text| text.contains(oid))
+}
+
+/// Brings the weights of `version` into `models/` from the DVC cache or the remote, by the md5
+/// its pointer records, when they are missing and a pointer exists; returns whether it did.
+/// The caller verifies them against the sidecar as for any weights.
+pub fn materialize(repo: &Path, version: &str) -> Result<bool, StorageError> {
+    let rel = weights_rel(version);
+    if repo.join(&rel).exists() || !pointer(repo, version).is_file() {
+        return Ok(false);
+    }
+    let report = remote::pull_paths(repo, &TransferOptions::default(), &[&rel])?;
+    if !report.missing.is_empty() {
+        return Err(StorageError::Missing { what: rel, remote: report.remote, missing: report.missing });
+    }
+    Ok(true)
+}
+
+/// `version` in the models folder `models` (of the repo above it), its weights first brought
+/// in by [`materialize`] when the repo keeps them in DVC and this clone lacks them. Every
+/// loader of a version (stages, servers, the CLI) opens it through here.
+pub fn open(models: &Path, version: &str) -> Result<ModelFile, StorageError> {
+    let repo = models.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    materialize(repo, version)?;
+    Ok(ModelFile::new(models, version)?)
+}
+
+/// Sets `storage: dvc` in the repo's params.yaml and tracks every version's weights in
+/// `models/` (`pipeline init --storage dvc`); returns the files to commit.
+pub fn adopt(repo: &Path) -> Result<Vec<PathBuf>, StorageError> {
+    let path = repo.join("params.yaml");
+    let text = std::fs::read_to_string(&path).map_err(|source| StorageError::Io { path: path.clone(), source })?;
+    let text = match text.find("\nstorage: git") {
+        Some(at) => format!("{}\nstorage: dvc{}", &text[..at], &text[at + "\nstorage: git".len()..]),
+        None => format!("{text}\nstorage: dvc\n"),
+    };
+    std::fs::write(&path, text).map_err(|source| StorageError::Io { path: path.clone(), source })?;
+    let mut files = vec![PathBuf::from("params.yaml")];
+    for model in ModelFile::list(&repo.join(MODELS))? {
+        track(repo, &model.version)?;
+        files.push(PathBuf::from(format!("{}.dvc", weights_rel(&model.version))));
+    }
+    files.push(PathBuf::from(MODELS).join(".gitignore"));
+    Ok(files)
+}
