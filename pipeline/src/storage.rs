@@ -31,9 +31,9 @@ pub enum StorageError {
     #[error(transparent)]
     Params(#[from] ParamsError),
     #[error(transparent)]
-    Repo(#[from] repro::Error),
+    Repo(Box<repro::Error>),
     #[error(transparent)]
-    Remote(#[from] RemoteError),
+    Remote(Box<RemoteError>),
     #[error("{} object(s) of {what} are missing from remote '{}' ({}): {}", missing.len(), remote.0, remote.1, missing.join(", "))]
     Missing { what: String, remote: (String, String), missing: Vec<String> },
     #[error("{} object(s) are not in the local cache, so they were not pushed: {}", .0.len(), .0.join(", "))]
@@ -42,6 +42,19 @@ pub enum StorageError {
     Model(#[from] ModelError),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
+}
+
+// Boxed: the DVC errors carry several names each, and every release error carries these.
+impl From<repro::Error> for StorageError {
+    fn from(e: repro::Error) -> Self {
+        Self::Repo(Box::new(e))
+    }
+}
+
+impl From<RemoteError> for StorageError {
+    fn from(e: RemoteError) -> Self {
+        Self::Remote(Box::new(e))
+    }
 }
 
 impl Storage {

@@ -20,7 +20,7 @@ pub enum LoadError {
     #[error(transparent)]
     Model(#[from] ModelError),
     #[error("{version}: fetching its weights: {source}")]
-    Fetch { version: String, source: pipeline::storage::StorageError },
+    Fetch { version: String, source: Box<pipeline::storage::StorageError> },
     #[error("{version}: warm-up produced {what}; the model is not served")]
     Warmup { version: String, what: String },
 }
@@ -130,7 +130,7 @@ impl Models {
     /// (`storage: dvc`) and this clone lacks them; verified when loaded.
     fn file(&self, version: &str) -> Result<ModelFile, LoadError> {
         pipeline::storage::open(&self.dir, version)
-            .map_err(|source| LoadError::Fetch { version: version.to_string(), source })
+            .map_err(|source| LoadError::Fetch { version: version.to_string(), source: Box::new(source) })
     }
 
     /// Versions held in memory.
