@@ -299,3 +299,25 @@ fn credentials_are_read_where_dvc_reads_them() {
         assert!(repo.dvc(&["push"]).contains("Everything is up to date."), "dvc disagrees: {what}");
     }
 }
+
+#[test]
+fn our_add_writes_what_dvc_add_writes() {
+    let Some(dvc) = kit::dvc() else { return };
+    let (ours, theirs) = (Repo::init(&dvc), Repo::init(&dvc));
+    for repo in [&ours, &theirs] {
+        repo.write("weights.bin", "not really weights\n");
+        repo.write("sub_set_0/a.png", "a");
+        repo.write("sub_set_0/nested/b.png", "bb");
+    }
+    for rel in ["weights.bin", "sub_set_0"] {
+        let added = repro::add(&ours.path(), rel).unwrap();
+        theirs.dvc(&["add", "-q", rel]);
+        let pointer = format!("{rel}.dvc");
+        assert_eq!(ours.files(&pointer), theirs.files(&pointer), "{pointer}");
+        assert!(std::fs::read_to_string(&added.dvc_file).unwrap().contains(&added.md5));
+    }
+    assert_eq!(ours.files(".gitignore"), theirs.files(".gitignore"));
+    assert_eq!(ours.files(".dvc/cache"), theirs.files(".dvc/cache"), "the same objects in the cache");
+    // DVC reads our pointers as its own: nothing to add, nothing changed.
+    assert!(ours.dvc(&["status"]).contains("up to date"), "{}", ours.dvc(&["status"]));
+}
