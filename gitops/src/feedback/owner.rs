@@ -32,12 +32,22 @@ pub(crate) fn claim(tmp_dir: &Path) -> io::Result<()> {
     if held.contains_key(tmp_dir) && path.exists() {
         return Ok(());
     }
-    let staging = tmp_dir.join(fsutil::unique_name(".owner-new"));
-    let file = OpenOptions::new().write(true).create_new(true).open(&staging)?;
-    FileExt::lock_exclusive(&file)?;
-    fs::rename(&staging, &path)?;
-    held.insert(tmp_dir.to_path_buf(), file);
-    Ok(())
+    // Until the rename, this process owns nothing, so another one cleaning up orphans (under
+    // the store lock) may take the staging file for a dead writer's and remove it: then again.
+    let mut attempts = 0;
+    loop {
+        let staging = tmp_dir.join(fsutil::unique_name(".owner-new"));
+        let file = OpenOptions::new().write(true).create_new(true).open(&staging)?;
+        FileExt::lock_exclusive(&file)?;
+        match fs::rename(&staging, &path) {
+            Ok(()) => {
+                held.insert(tmp_dir.to_path_buf(), file);
+                return Ok(());
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && attempts < 10 => attempts += 1,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The temp files in `tmp_dir` left by processes that are gone, and the owner files of those
