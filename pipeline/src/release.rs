@@ -59,7 +59,7 @@ pub fn prune(models: &Path, registry: &Registry, keep: usize) -> Result<Vec<Stri
             std::fs::remove_file(&path).map_err(|source| ReleaseError::Io { path: path.clone(), source })?;
         }
         // `storage: dvc`: the pointer goes too; the cache and the remote keep the bytes.
-        let pointer = m.weights_path().with_extension("safetensors.dvc");
+        let pointer = crate::storage::pointer(&m.weights_path());
         if pointer.is_file() {
             std::fs::remove_file(&pointer).map_err(|source| ReleaseError::Io { path: pointer.clone(), source })?;
         }

@@ -69,44 +69,37 @@ fn weights_rel(version: &str) -> String {
     format!("{MODELS}/{version}.safetensors")
 }
 
-/// The `.dvc` pointer of a version's weights, where `storage: dvc` writes it.
-pub fn pointer(repo: &Path, version: &str) -> PathBuf {
-    repo.join(format!("{}.dvc", weights_rel(version)))
+/// The `.dvc` pointer beside a version's weights file, where `storage: dvc` writes it.
+pub fn pointer(weights: &Path) -> PathBuf {
+    let mut name = weights.as_os_str().to_os_string();
+    name.push(".dvc");
+    PathBuf::from(name)
 }
 
 /// Tracks the weights of `version` with DVC (into the cache, a pointer beside them, ignored by
-/// git) when the repo's storage is `dvc`; returns whether it did.
-pub fn track(repo: &Path, version: &str) -> Result<bool, StorageError> {
+/// git) when the repo's storage is `dvc`; returns their md5, or `None` under `git` storage.
+pub fn track(repo: &Path, version: &str) -> Result<Option<String>, StorageError> {
     if Storage::of(repo)? != Storage::Dvc {
-        return Ok(false);
+        return Ok(None);
     }
-    repro::add(repo, &weights_rel(version))?;
-    Ok(true)
+    Ok(Some(repro::add(repo, &weights_rel(version))?.md5))
 }
 
 /// Sends to the default remote what the repo's pointers and dvc.lock name and it lacks
-/// (`dvc push`), when the storage is `dvc`; returns the objects sent. Done before the commit
-/// naming them is pushed, so no clone sees a pointer whose bytes are not on the remote.
-pub fn publish(repo: &Path) -> Result<usize, StorageError> {
+/// (`dvc push`), when the storage is `dvc`; returns the objects sent. `required` (md5s from
+/// [`track`]) must all be on the remote afterwards; other outs, such as stage outputs never
+/// built in this clone, may be missing from the cache. Done before the commit naming them is
+/// pushed, so no clone sees a pointer whose bytes are not on the remote.
+pub fn publish(repo: &Path, required: &[String]) -> Result<usize, StorageError> {
     if Storage::of(repo)? != Storage::Dvc {
         return Ok(0);
     }
     let report = remote::push(repo, &TransferOptions::default())?;
-    let weights: Vec<String> = report.missing.into_iter().filter(|oid| weights_oid(repo, oid)).collect();
-    if !weights.is_empty() {
-        return Err(StorageError::NotPushed(weights));
+    let lost: Vec<String> = report.missing.into_iter().filter(|oid| required.contains(oid)).collect();
+    if !lost.is_empty() {
+        return Err(StorageError::NotPushed(lost));
     }
     Ok(report.pushed)
-}
-
-/// Whether `oid` is the md5 of a version's weights (outs other than weights, such as stage
-/// outputs that were never built here, may be missing from the cache).
-fn weights_oid(repo: &Path, oid: &str) -> bool {
-    ModelFile::list(&repo.join(MODELS))
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|m| std::fs::read_to_string(pointer(repo, &m.version)).ok())
-        .any(|text| text.contains(oid))
 }
 
 /// Brings the weights of `version` into `models/` from the DVC cache or the remote, by the md5
@@ -114,7 +107,7 @@ fn weights_oid(repo: &Path, oid: &str) -> bool {
 /// The caller verifies them against the sidecar as for any weights.
 pub fn materialize(repo: &Path, version: &str) -> Result<bool, StorageError> {
     let rel = weights_rel(version);
-    if repo.join(&rel).exists() || !pointer(repo, version).is_file() {
+    if repo.join(&rel).exists() || !pointer(&repo.join(&rel)).is_file() {
         return Ok(false);
     }
     let report = remote::pull_paths(repo, &TransferOptions::default(), &[&rel])?;
@@ -138,16 +131,57 @@ pub fn open(models: &Path, version: &str) -> Result<ModelFile, StorageError> {
 pub fn adopt(repo: &Path) -> Result<Vec<PathBuf>, StorageError> {
     let path = repo.join("params.yaml");
     let text = std::fs::read_to_string(&path).map_err(|source| StorageError::Io { path: path.clone(), source })?;
-    let text = match text.find("\nstorage: git") {
-        Some(at) => format!("{}\nstorage: dvc{}", &text[..at], &text[at + "\nstorage: git".len()..]),
-        None => format!("{text}\nstorage: dvc\n"),
-    };
-    std::fs::write(&path, text).map_err(|source| StorageError::Io { path: path.clone(), source })?;
+    std::fs::write(&path, with_storage_dvc(&text)).map_err(|source| StorageError::Io { path: path.clone(), source })?;
+    if Storage::of(repo)? != Storage::Dvc {
+        return Err(StorageError::Io {
+            path,
+            source: std::io::Error::other("`storage: dvc` did not take: edit it by hand"),
+        });
+    }
     let mut files = vec![PathBuf::from("params.yaml")];
     for model in ModelFile::list(&repo.join(MODELS))? {
         track(repo, &model.version)?;
-        files.push(PathBuf::from(format!("{}.dvc", weights_rel(&model.version))));
+        files.push(pointer(Path::new(&weights_rel(&model.version))));
     }
     files.push(PathBuf::from(MODELS).join(".gitignore"));
     Ok(files)
+}
+
+/// `params` with its top-level `storage:` line (whatever its value, spacing or comment) set to
+/// `dvc`, or one appended; every other line as it was.
+fn with_storage_dvc(params: &str) -> String {
+    let mut found = false;
+    let mut lines: Vec<&str> = params
+        .lines()
+        .map(|line| match line.strip_prefix("storage:") {
+            Some(_) if !found => {
+                found = true;
+                "storage: dvc"
+            }
+            _ => line,
+        })
+        .collect();
+    if !found {
+        lines.push("storage: dvc");
+    }
+    lines.join("\n") + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn adopting_dvc_rewrites_only_the_storage_line() {
+        let params = "task:\n  name: mnist\nstorage:   git   # one machine\nfinetune:\n  epochs: 3\n";
+        assert_eq!(with_storage_dvc(params), "task:\n  name: mnist\nstorage: dvc\nfinetune:\n  epochs: 3\n");
+        assert_eq!(with_storage_dvc("task:\n  name: mnist"), "task:\n  name: mnist\nstorage: dvc\n");
+        // A nested `storage:` key belongs to another section and is left alone.
+        assert_eq!(with_storage_dvc("server:\n  storage: x\n"), "server:\n  storage: x\nstorage: dvc\n");
+    }
+
+    #[test]
+    fn a_pointer_sits_beside_its_weights() {
+        assert_eq!(pointer(Path::new("models/v1.safetensors")), Path::new("models/v1.safetensors.dvc"));
+    }
 }

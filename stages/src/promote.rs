@@ -266,6 +266,7 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         at: chrono::Utc::now(),
     };
     let mut changed: Vec<&Path> = Vec::new();
+    let mut published = Vec::new();
     if passed {
         let candidate = candidate_in(&args.candidate)?;
         let mut sidecar = candidate.read_sidecar()?;
@@ -273,7 +274,7 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         sidecar.confusion = Some(comparison.candidate.base_test.confusion);
         sidecar.reference = comparison.candidate_reference;
         let installed = release::install(&models, &candidate, sidecar)?;
-        storage::track(&args.repo, &installed.version)?;
+        published.extend(storage::track(&args.repo, &installed.version)?);
         let action = if p.shadow { Action::Shadow } else { Action::Promote };
         let registry = registry.with_event(action, &installed.version, &decision.reasons.join("; "));
         decision.shadow = p.shadow.then(|| installed.version.clone());
@@ -298,7 +299,7 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     }
     if passed {
         // `storage: dvc`: the weights reach the remote before any clone can see their pointer.
-        storage::publish(&args.repo)?;
+        storage::publish(&args.repo, &published)?;
     }
     write_json(&args.out, &decision)?;
     if p.commit && !changed.is_empty() {

@@ -2,7 +2,7 @@
 //! port with IAM auth on, so wrong credentials are refused as S3 refuses them, and DVC with
 //! `dvc-s3` (PyPI) to check that what this workspace writes is what DVC reads.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -25,6 +25,23 @@ fn python3() -> Option<PathBuf> {
         "python3 on PATH (for moto_server and DVC from PyPI)",
         "install Python 3.9+ with pip",
     )
+}
+
+/// Scrubs `cmd` of the AWS settings of the machine running the tests: no `AWS_*` variable
+/// from outside, shared credentials and config files looked for in `empty` (a folder without
+/// them unless the test writes them), no instance metadata, no global or system DVC config.
+pub fn isolate_aws(cmd: &mut Command, empty: &Path) {
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("AWS_")) {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_SHARED_CREDENTIALS_FILE", empty.join("credentials"))
+        .env("AWS_CONFIG_FILE", empty.join("config"))
+        .env("DVC_GLOBAL_CONFIG_DIR", empty)
+        .env("DVC_SYSTEM_CONFIG_DIR", empty)
+        .env("DVC_NO_ANALYTICS", "1");
 }
 
 /// A moto S3 server with one IAM user allowed everything; killed when dropped or when the

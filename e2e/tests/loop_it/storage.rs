@@ -13,19 +13,8 @@ use testkit::moto::Moto;
 
 /// A command with the moto user's keys and no AWS or DVC settings from outside.
 fn clean(mut cmd: Command, moto: &Moto, key_id: &str, home: &Path) -> Command {
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("AWS_")) {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.env("AWS_ACCESS_KEY_ID", key_id)
-        .env("AWS_SECRET_ACCESS_KEY", &moto.secret)
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_SHARED_CREDENTIALS_FILE", home.join("credentials"))
-        .env("AWS_CONFIG_FILE", home.join("config"))
-        .env("DVC_GLOBAL_CONFIG_DIR", home)
-        .env("DVC_SYSTEM_CONFIG_DIR", home)
-        .env("DVC_NO_ANALYTICS", "1");
+    testkit::moto::isolate_aws(&mut cmd, home);
+    cmd.env("AWS_ACCESS_KEY_ID", key_id).env("AWS_SECRET_ACCESS_KEY", &moto.secret);
     cmd
 }
 

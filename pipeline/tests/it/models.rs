@@ -80,3 +80,30 @@ fn pruning_keeps_three_and_never_the_served_or_a_pinned_one() {
     let left: Vec<String> = ModelFile::list(&models).unwrap().into_iter().map(|m| m.version).collect();
     assert_eq!(left, vec![versions[0].clone(), versions[1].clone(), versions[4].clone()]);
 }
+
+#[test]
+fn under_dvc_storage_tracking_writes_a_pointer_and_pruning_removes_it_but_not_the_bytes() {
+    let (repo, versions) = repo_with_versions(3);
+    let root = repo.path();
+    std::fs::create_dir_all(root.join(".dvc")).unwrap();
+    std::fs::write(root.join(".dvc/config"), "").unwrap();
+    let adopted = pipeline::storage::adopt(root).unwrap();
+    assert!(adopted.contains(&std::path::PathBuf::from("params.yaml")));
+    let models = root.join("models");
+    let oldest = ModelFile::new(&models, &versions[0]).unwrap();
+    let pointer = pipeline::storage::pointer(&oldest.weights_path());
+    let text = std::fs::read_to_string(&pointer).unwrap();
+    let md5 = text.split("md5: ").nth(1).unwrap().lines().next().unwrap().to_string();
+    let cached = root.join(".dvc/cache/files/md5").join(&md5[..2]).join(&md5[2..]);
+    assert!(cached.is_file(), "the weights are in the DVC cache: {text}");
+    assert!(
+        std::fs::read_to_string(models.join(".gitignore")).unwrap().contains(&format!("/{}.safetensors", versions[0]))
+    );
+    let registry = Registry::load(&models).unwrap();
+    let removed = pipeline::release::prune(&models, &registry, 3).unwrap();
+    assert_eq!(removed, vec![versions[0].clone()]);
+    assert!(!pointer.exists(), "the pruned version's pointer is gone");
+    assert!(cached.is_file(), "the cache keeps the bytes (as the remote does)");
+    // Tracking returns the md5 that promote then requires on the remote (`storage::publish`).
+    assert_eq!(pipeline::storage::track(root, &versions[3]).unwrap().as_deref().map(str::len), Some(32));
+}

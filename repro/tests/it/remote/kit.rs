@@ -124,18 +124,7 @@ impl Repo {
     fn command(&self, program: &Path) -> Command {
         let mut cmd = Command::new(program);
         cmd.current_dir(self.path());
-        for (key, _) in std::env::vars_os() {
-            if key.to_str().is_some_and(|k| k.starts_with("AWS_")) {
-                cmd.env_remove(key);
-            }
-        }
-        let none = self.dir.path().join("none");
-        cmd.env("AWS_EC2_METADATA_DISABLED", "true")
-            .env("AWS_SHARED_CREDENTIALS_FILE", none.join("credentials"))
-            .env("AWS_CONFIG_FILE", none.join("config"))
-            .env("DVC_GLOBAL_CONFIG_DIR", &none)
-            .env("DVC_SYSTEM_CONFIG_DIR", &none)
-            .env("DVC_NO_ANALYTICS", "1");
+        testkit::moto::isolate_aws(&mut cmd, &self.dir.path().join("none"));
         for (key, value) in &self.env {
             match value.as_str() {
                 "" => cmd.env_remove(key),
