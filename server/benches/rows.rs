@@ -5,7 +5,7 @@
 //! the model's in-process batch-1 forward, in the same run.
 //!
 //! `PIPELINE_BIN` (set by xtask) is the release `pipeline` that makes the Iris repo.
-//! `BENCH_SECONDS` (default 10) per load run, `BENCH_RUNS` (default 3; medians are reported).
+//! `BENCH_SECONDS` (default 10) per load run, `BENCH_RUNS` (default 5, ours and the peer's taking turns; medians are reported).
 
 mod common;
 
@@ -23,7 +23,7 @@ const ROW: &str = r#"{"features": {"sepal_length": 6.7, "sepal_width": 3.0, "pet
 
 fn main() {
     let seconds = env_or("BENCH_SECONDS", 10);
-    let runs = env_or("BENCH_RUNS", 3) as usize;
+    let runs = env_or("BENCH_RUNS", 5) as usize;
     let pipeline = std::env::var_os("PIPELINE_BIN").expect("run it through `cargo xtask bench rows` (PIPELINE_BIN)");
     let work = tempfile::tempdir().unwrap();
     let repo = work.path().join("iris");
@@ -47,21 +47,25 @@ fn main() {
     println!("in-process forward (2 torch threads): batch 1 {ceiling:.0} rows/s ({:.3} ms)\n", 1000.0 / ceiling);
 
     let server = spawn_server(&repo);
-    println!("| server | concurrency | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|");
-    load_levels("model-server", &format!("http://{}/predict", server.1), &lua, seconds, runs);
+    let peer = spawn_peer(&models.join(format!("{version}.safetensors")));
+    let ours = format!("http://{}/predict", server.1);
+    let mut servers = vec![("model-server", ours.as_str())];
+    let theirs = peer.as_ref().map(|p| format!("http://{}/predict", p.1));
+    match &theirs {
+        Some(url) => servers.push(("fastapi peer (2 workers, 1 thread)", url)),
+        None => println!("(peer skipped: set PEER_PYTHON to a Python with fastapi, uvicorn, safetensors, torch)\n"),
+    }
+    let levels = load_levels(&servers, &lua, seconds, runs);
+    if let Some(lone) = levels[0].iter().find(|l| l.concurrency == 1) {
+        println!(
+            "\nat concurrency 1: p50 {:.2} ms, {:.1}x the in-process forward",
+            lone.p50_ms,
+            lone.p50_ms * ceiling / 1000.0
+        );
+    }
     stop(server.0);
-    match spawn_peer(&models.join(format!("{version}.safetensors"))) {
-        Some(peer) => {
-            load_levels(
-                "fastapi peer (2 workers, 1 thread)",
-                &format!("http://{}/predict", peer.1),
-                &lua,
-                seconds,
-                runs,
-            );
-            stop(peer.0);
-        }
-        None => println!("\n(peer skipped: set PEER_PYTHON to a Python with fastapi, uvicorn, safetensors, torch)"),
+    if let Some(peer) = peer {
+        stop(peer.0);
     }
 }
 

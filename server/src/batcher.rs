@@ -50,6 +50,11 @@ pub struct Batcher {
 
 static INTEROP: Once = Once::new();
 
+/// Batches of fewer images than this (a lone request's) run on one torch thread, larger ones
+/// on `torch_threads`: waking a second intra-op thread for one image costs more than it saves,
+/// most of all when the client shares the cores (BENCHMARKS.md, issue 19).
+const PARALLEL_FROM: usize = 2;
+
 impl Batcher {
     pub fn spawn(models: Arc<Models>, metrics: Arc<Metrics>, config: BatchConfig) -> Self {
         INTEROP.call_once(|| tch::set_num_interop_threads(1));
@@ -59,7 +64,9 @@ impl Batcher {
             let (rx, models, metrics) = (rx.clone(), models.clone(), metrics.clone());
             std::thread::Builder::new()
                 .name(format!("inference-{i}"))
-                .spawn(move || Worker { index: i, models, metrics, config, held: None, long: VecDeque::new() }.run(&rx))
+                .spawn(move || {
+                    Worker { index: i, models, metrics, config, held: None, long: VecDeque::new(), threads: 0 }.run(&rx)
+                })
                 .expect("spawning an inference thread");
         }
         Self { tx, metrics }
@@ -107,12 +114,12 @@ struct Worker {
     held: Option<Job>,
     /// Long jobs in progress, taking turns.
     long: VecDeque<Long>,
+    /// The torch thread count this thread last set.
+    threads: usize,
 }
 
 impl Worker {
     fn run(mut self, rx: &Receiver<Job>) {
-        // OpenMP thread counts are per calling thread, so each worker sets its own.
-        tch::set_num_threads(self.config.torch_threads.max(1) as i32);
         loop {
             // One batch of what is queued, then one piece of a long job, in turn.
             let first = match self.held.take() {
@@ -171,7 +178,17 @@ impl Worker {
         }
     }
 
-    fn run_batch(&self, jobs: Vec<Job>) {
+    /// Sets the torch threads for a batch of `size` images ([`PARALLEL_FROM`]). OpenMP thread
+    /// counts are per calling thread, so each worker sets its own.
+    fn threads_for(&mut self, size: usize) {
+        let threads = if size < PARALLEL_FROM { 1 } else { self.config.torch_threads.max(1) };
+        if threads != self.threads {
+            tch::set_num_threads(threads as i32);
+            self.threads = threads;
+        }
+    }
+
+    fn run_batch(&mut self, jobs: Vec<Job>) {
         if jobs.is_empty() {
             return;
         }
@@ -181,6 +198,7 @@ impl Worker {
         };
         let size: usize = jobs.iter().map(|j| j.inputs.len()).sum();
         self.metrics.batch_size.observe(size as f64);
+        self.threads_for(size);
         let predictions = if let [job] = jobs.as_slice()
             && let [input] = job.inputs.as_slice()
         {
@@ -197,9 +215,10 @@ impl Worker {
     }
 
     /// Runs the next piece of `long`; whether pieces remain.
-    fn run_piece(&self, long: &mut Long) -> bool {
+    fn run_piece(&mut self, long: &mut Long) -> bool {
         let done = long.predictions.len();
         let end = (done + self.config.max_batch).min(long.job.inputs.len());
+        self.threads_for(end - done);
         self.metrics.batch_size.observe((end - done) as f64);
         let piece: Vec<f32> = long.job.inputs[done..end].iter().flatten().copied().collect();
         long.predictions.extend(long.model.predict(self.index, &piece));

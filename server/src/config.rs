@@ -82,7 +82,8 @@ pub struct Config {
     /// Requests that may wait for inference; beyond it the answer is 503 with Retry-After.
     #[arg(long, env = "MODEL_SERVER_QUEUE", default_value_t = 1024)]
     pub queue_capacity: usize,
-    /// Torch intra-op threads per inference worker (default: the number of CPUs / workers).
+    /// Torch intra-op threads per inference worker for batches of 2 images or more; a batch of
+    /// one runs on one thread (default: the number of CPUs / workers).
     #[arg(long, env = "MODEL_SERVER_TORCH_THREADS")]
     pub torch_threads: Option<u32>,
     /// Inference worker threads, each taking batches off the queue.

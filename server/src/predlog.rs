@@ -1,8 +1,12 @@
 //! The prediction log's writer thread: handlers hand records over a bounded channel and never
-//! wait for the disk; when the writer falls behind, records are dropped and counted.
+//! wait for the disk; when the writer falls behind, records are dropped and counted. It writes
+//! in rounds: what is queued, one flush, then a rest of [`REST`], so under load it wakes a few
+//! dozen times a second rather than once a request (each wake-up took a core from the requests
+//! on a 2-core machine: BENCHMARKS.md, issue 19).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_channel::{Sender, TrySendError};
 use pipeline::predlog::{PredLogError, Record, Writer};
@@ -10,6 +14,8 @@ use pipeline::predlog::{PredLogError, Record, Writer};
 use crate::metrics::Metrics;
 
 const QUEUE: usize = 16 * 1024;
+/// The writer's rest between rounds: what a record may wait before it is written.
+const REST: Duration = Duration::from_millis(25);
 
 #[derive(Debug, Clone)]
 pub struct PredLog {
@@ -34,6 +40,7 @@ impl PredLog {
                     if let Err(e) = result.and_then(|()| writer.flush()) {
                         tracing::error!("prediction log: {e}");
                     }
+                    std::thread::sleep(REST);
                 }
             })
             .expect("spawning the prediction log writer");

@@ -74,27 +74,66 @@ pub fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// (concurrency, req/s, p50 ms, p99 ms) medians per level, printed as table rows.
-pub fn load_levels(name: &str, url: &str, lua: &Path, seconds: u64, runs: usize) -> Vec<(u32, f64, f64, f64)> {
-    wrk(url, lua, 2, 3);
+/// One server's medians at one concurrency.
+#[derive(Debug, Clone, Copy)]
+pub struct Level {
+    pub concurrency: u32,
+    pub rps: f64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// The concurrency levels every `/predict` bench loads.
+pub const LEVELS: [u32; 3] = [1, 8, 32];
+
+/// Loads every server of `servers` (name, url) at each of [`LEVELS`], `runs` times, the
+/// servers taking turns run by run (ours, the peer, ours, ...) so a slow minute of the machine
+/// falls on both; prints a table row per server and level (the medians, with every run's
+/// req/s) and returns the medians, per server in the order given.
+pub fn load_levels(servers: &[(&str, &str)], lua: &Path, seconds: u64, runs: usize) -> Vec<Vec<Level>> {
+    for (_, url) in servers {
+        wrk(url, lua, 2, 3);
+    }
+    let mut results: Vec<Vec<(u32, Vec<Wrk>)>> = servers.iter().map(|_| Vec::new()).collect();
+    for c in LEVELS {
+        let mut per_server: Vec<Vec<Wrk>> = servers.iter().map(|_| Vec::new()).collect();
+        for _ in 0..runs {
+            for (i, (_, url)) in servers.iter().enumerate() {
+                per_server[i].push(wrk(url, lua, c, seconds));
+            }
+        }
+        for (i, runs) in per_server.into_iter().enumerate() {
+            results[i].push((c, runs));
+        }
+    }
+    println!("| server | concurrency | req/s | p50 ms | p99 ms | errors |\n|---|---:|---:|---:|---:|---:|");
     let mut out = Vec::new();
-    for c in [1u32, 8, 32] {
-        let mut results: Vec<Wrk> = (0..runs).map(|_| wrk(url, lua, c, seconds)).collect();
-        let errors: u64 = results.iter().map(|r| r.errors).sum();
-        let median = |f: fn(&Wrk) -> f64, results: &mut Vec<Wrk>| {
-            results.sort_by(|a, b| f(a).total_cmp(&f(b)));
-            f(&results[results.len() / 2])
-        };
-        let rps = median(|r| r.rps, &mut results);
-        let p50 = median(|r| r.p50_ms, &mut results);
-        let p99 = median(|r| r.p99_ms, &mut results);
-        let spread: Vec<String> = {
-            let mut v: Vec<f64> = results.iter().map(|r| r.rps).collect();
-            v.sort_by(f64::total_cmp);
-            v.iter().map(|r| format!("{r:.0}")).collect()
-        };
-        println!("| {name} | {c} | {rps:.0} ({}) | {p50:.2} | {p99:.2} | {errors} |", spread.join("/"));
-        out.push((c, rps, p50, p99));
+    for ((name, _), levels) in servers.iter().zip(results) {
+        let mut medians = Vec::new();
+        for (c, runs) in levels {
+            let errors: u64 = runs.iter().map(|r| r.errors).sum();
+            let median = |f: fn(&Wrk) -> f64| {
+                let mut v: Vec<f64> = runs.iter().map(f).collect();
+                v.sort_by(f64::total_cmp);
+                v[v.len() / 2]
+            };
+            let level = Level {
+                concurrency: c,
+                rps: median(|r| r.rps),
+                p50_ms: median(|r| r.p50_ms),
+                p99_ms: median(|r| r.p99_ms),
+            };
+            let spread: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rps)).collect();
+            println!(
+                "| {name} | {c} | {:.0} ({}) | {:.2} | {:.2} | {errors} |",
+                level.rps,
+                spread.join("/"),
+                level.p50_ms,
+                level.p99_ms
+            );
+            medians.push(level);
+        }
+        out.push(medians);
     }
     out
 }

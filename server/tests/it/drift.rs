@@ -96,6 +96,14 @@ async fn drift_fires_on_a_shifted_stream_and_not_on_the_reference() {
         right += usize::from(reply.json()["index"] == u64::from(test.labels[i]));
     }
     assert!(right > WINDOW * 9 / 10, "the base model reads its test digits: {right}/{WINDOW}");
+    // The window is judged on the drift thread, after the last answer.
+    let judged = |result: &str, windows: u32| {
+        let series = format!("model_server_drift_windows_total{{result=\"{result}\"}}");
+        wait_for(Duration::from_secs(10), &format!("{windows} {result} window(s)"), || {
+            metric(&metrics(), &series) == f64::from(windows)
+        });
+    };
+    judged("steady", 1);
     let text = metrics();
     assert_eq!(metric(&text, "model_server_drift_reference"), 1.0);
     assert_eq!(metric(&text, "model_server_drift_windows_total{result=\"steady\"}"), 1.0, "{text}");
@@ -111,6 +119,7 @@ async fn drift_fires_on_a_shifted_stream_and_not_on_the_reference() {
             let reply = send(&app, post("/predict", "image/png", png_of(&bold(test.image(i))))).await;
             assert_eq!(reply.status, 200, "drift never changes an answer");
         }
+        judged("drift", round);
         let text = metrics();
         assert_eq!(metric(&text, "model_server_drift_windows_total{result=\"drift\"}"), f64::from(round), "{text}");
         assert_eq!(metric(&text, "model_server_drift_detected"), 1.0);
