@@ -207,7 +207,7 @@ pub struct InitArgs {
     pub device: DeviceChoice,
     /// Where model weights keep their bytes (params `storage`): git blobs, or DVC-tracked
     /// (pointers in git, bytes in the default remote of .dvc/config: `dvc remote add -d`).
-    #[arg(long, value_enum, default_value_t, conflicts_with_all = ["dataset", "example"])]
+    #[arg(long, value_enum, default_value_t)]
     pub storage: crate::storage::Storage,
 }
 

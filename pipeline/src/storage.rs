@@ -126,9 +126,13 @@ pub fn open(models: &Path, version: &str) -> Result<ModelFile, StorageError> {
     Ok(ModelFile::new(models, version)?)
 }
 
-/// Sets `storage: dvc` in the repo's params.yaml and tracks every version's weights in
-/// `models/` (`pipeline init --storage dvc`); returns the files to commit.
-pub fn adopt(repo: &Path) -> Result<Vec<PathBuf>, StorageError> {
+/// What to tell a user who just chose `storage: dvc`.
+pub const REMOTE_HINT: &str = "storage: dvc; set the remote the weights go to: `dvc remote add -d NAME s3://BUCKET/PATH` (and `dvc remote modify NAME endpointurl URL` for an S3-compatible store)";
+
+/// Sets `storage: dvc` in the repo's params.yaml, so that what trains or promotes from now on
+/// is DVC-tracked (`pipeline init --dataset/--example --storage dvc`, before the base model
+/// trains).
+pub fn choose_dvc(repo: &Path) -> Result<(), StorageError> {
     let path = repo.join("params.yaml");
     let text = std::fs::read_to_string(&path).map_err(|source| StorageError::Io { path: path.clone(), source })?;
     std::fs::write(&path, with_storage_dvc(&text)).map_err(|source| StorageError::Io { path: path.clone(), source })?;
@@ -138,6 +142,13 @@ pub fn adopt(repo: &Path) -> Result<Vec<PathBuf>, StorageError> {
             source: std::io::Error::other("`storage: dvc` did not take: edit it by hand"),
         });
     }
+    Ok(())
+}
+
+/// [`choose_dvc`], then tracks every version's weights already in `models/` (`pipeline init
+/// --storage dvc`, whose base model is embedded); returns the files to commit.
+pub fn adopt(repo: &Path) -> Result<Vec<PathBuf>, StorageError> {
+    choose_dvc(repo)?;
     let mut files = vec![PathBuf::from("params.yaml")];
     for model in ModelFile::list(&repo.join(MODELS))? {
         track(repo, &model.version)?;

@@ -3,7 +3,8 @@
 //! count) in one run and prints both with their ratio; `dag` (the runner against DVC),
 //! `preprocess` (`to_mnist` on a digit, a canvas and a photo), `feedback` (durable adds from 8
 //! writers), `serve` (model-server against the FastAPI peer), `rows` (a tabular row's `/predict`
-//! against a FastAPI server of the same MLP), `remote` (push and pull of
+//! against a FastAPI server of the same MLP; both peers run from a venv made once in the cache
+//! unless `PEER_PYTHON` names one), `remote` (push and pull of
 //! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint), `drift` (the loop on
 //! scikit-learn's digits against one offline fine-tune) and `recipe` (fine-tuning recipes
 //! compared offline on those digits) run those crates' `cargo bench`
@@ -71,6 +72,9 @@ pub fn run(suite: Suite) -> Result<()> {
                 }
                 env.push(("PIPELINE_BIN", root.join("target/release/pipeline").into_os_string()));
             }
+            if matches!(which, Suite::Serve | Suite::Rows) && std::env::var_os("PEER_PYTHON").is_none() {
+                env.extend(peer_python()?);
+            }
             if matches!(which, Suite::Drift | Suite::Recipe) {
                 setup::run()?;
                 demo::cargo(&root, &["build", "--bins"], &[])?;
@@ -82,6 +86,25 @@ pub fn run(suite: Suite) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The Python packages of the FastAPI peers (`../shared/peers/fastapi_mnist`,
+/// `xtask/bench/tabular_peer.py`), torch aside: it comes from the cached wheel.
+const PEER_PACKAGES: [&str; 6] = [
+    "fastapi==0.165.0",
+    "uvicorn==0.55.0",
+    "python-multipart==0.0.34",
+    "pillow==13.0.0",
+    "numpy==2.4.6",
+    "safetensors==0.8.0",
+];
+
+/// `PEER_PYTHON` and `PEER_PYTHONPATH` for the `/predict` benches when the caller set none: a
+/// venv of [`PEER_PACKAGES`] made once in the cache, and the cached torch wheel's site folder.
+fn peer_python() -> Result<[(&'static str, std::ffi::OsString); 2]> {
+    let site = setup::run()?.parent().context("libtorch has a parent")?.to_path_buf();
+    let uvicorn = testkit::venv_tool("peer-venv", &PEER_PACKAGES, "uvicorn");
+    Ok([("PEER_PYTHON", uvicorn.with_file_name("python").into_os_string()), ("PEER_PYTHONPATH", site.into_os_string())])
 }
 
 /// Each network (the CNN on MNIST's shape, the residual network on 3x32x32) against the same

@@ -149,3 +149,24 @@ fn wait_ready(url: &str, log: &Path) {
 fn moto_keys(moto: &Moto) -> String {
     moto.python("for o in client('s3').list_objects_v2(Bucket='weights').get('Contents', []):\n    print(o['Key'])")
 }
+
+/// `pipeline init --example iris --storage dvc`: the base model trained at init is DVC-tracked
+/// from its first commit (no remote needed until the first push).
+#[test]
+fn a_dataset_init_with_dvc_storage_commits_a_pointer_not_the_weights() {
+    let work = tempfile::tempdir().unwrap();
+    let repo = work.path().join("iris");
+    testkit::run(
+        Command::new(bins().join("pipeline")).arg("init").arg(&repo).args(["--example", "iris", "--storage", "dvc"]),
+        "pipeline init --example iris --storage dvc",
+    );
+    let params = std::fs::read_to_string(repo.join("params.yaml")).unwrap();
+    assert!(params.lines().any(|l| l == "storage: dvc"), "{params}");
+    let committed = git(&repo, &["ls-files", "models"]);
+    let pointers: Vec<&str> = committed.lines().filter(|f| f.ends_with(".safetensors.dvc")).collect();
+    assert_eq!(pointers.len(), 1, "one base model, tracked: {committed}");
+    assert!(!committed.lines().any(|f| f.ends_with(".safetensors")), "no weights in git: {committed}");
+    let md5 = pointer_md5(&repo.join(pointers[0]));
+    assert!(repo.join(".dvc/cache/files/md5").join(&md5[..2]).join(&md5[2..]).is_file(), "the bytes are in the cache");
+    assert_eq!(git(&repo, &["status", "--porcelain", "models", "params.yaml"]), "", "everything is committed");
+}

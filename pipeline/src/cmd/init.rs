@@ -17,9 +17,7 @@ pub fn run(args: &InitArgs) -> Result<ExitCode> {
         for f in storage::adopt(&args.dir).context("tracking the weights with DVC")? {
             println!("wrote {}", args.dir.join(f).display());
         }
-        println!(
-            "storage: dvc; set the remote the weights go to: `dvc remote add -d NAME s3://BUCKET/PATH` (and `dvc remote modify NAME endpointurl URL` for an S3-compatible store)"
-        );
+        println!("{}", storage::REMOTE_HINT);
     }
     println!("next: read {}/README.md for the remote, token and trigger to set", args.dir.display());
     Ok(ExitCode::SUCCESS)

@@ -5,6 +5,7 @@ use anyhow::{Context, Result, bail};
 use std::process::ExitCode;
 
 use pipeline::cli::InitArgs;
+use pipeline::storage::{self, Storage};
 use stages::init::{self as dataset, DatasetInit};
 
 pub fn run(args: InitArgs) -> Result<ExitCode> {
@@ -35,6 +36,10 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
         .with_context(|| format!("scaffolding {}", args.dir.display()))?;
     let task = &made.task;
     println!("dataset: {} -> {}", made.describe, made.data_link.display());
+    if args.storage == Storage::Dvc {
+        // Before the base model trains: train-base tracks what it writes under `storage: dvc`.
+        storage::choose_dvc(&args.dir).context("choosing DVC storage")?;
+    }
     let reads = match task.schema() {
         Some(schema) => format!("features {}", schema.names().collect::<Vec<_>>().join(", ")),
         None => format!(
@@ -62,6 +67,9 @@ pub fn run(args: InitArgs) -> Result<ExitCode> {
         100.0 * run.evaluation.accuracy,
         run.evaluation.samples
     );
+    if args.storage == Storage::Dvc {
+        println!("{}", storage::REMOTE_HINT);
+    }
     println!("next: cd {} && model-server --port 8000 (README.md says what to set)", args.dir.display());
     Ok(ExitCode::SUCCESS)
 }
