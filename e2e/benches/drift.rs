@@ -14,7 +14,6 @@
 //! once offline under each recipe of [`RECIPES`], on the first sub_set of ten and on all 300; the binaries are the workspace's `target/<profile>` ones (`DRIFT_BIN_DIR`).
 
 use std::collections::BTreeSet;
-use std::io::Cursor;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -28,7 +27,7 @@ const SIDE: u32 = 112;
 fn main() {
     let bins = bin_dir();
     let mnist = testkit::shared_mnist().expect("MNIST is needed: set MNIST_DIR");
-    let digits = sklearn_digits();
+    let digits = testkit::sklearn::digits(SIDE);
     let (stream, held) = digits.split_at(STREAM);
     let work = tempfile::tempdir().unwrap();
     let eval_dir = work.path().join("eval");
@@ -81,39 +80,6 @@ fn path_with(bins: &Path) -> std::ffi::OsString {
         std::iter::once(bins.to_path_buf()).chain(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())),
     )
     .unwrap()
-}
-
-/// The 1,797 digits as 112x112 PNGs (light ink on dark, smoothly upscaled), in a fixed
-/// shuffled order, from scikit-learn's wheel (installed once into a cached venv).
-fn sklearn_digits() -> Vec<(Vec<u8>, u8)> {
-    let python = testkit::venv_tool("sklearn-venv", &["scikit-learn==1.7.2"], "python");
-    let csv = testkit::run(
-        Command::new(python).args([
-            "-c",
-            "from sklearn.datasets import load_digits\nd = load_digits()\nfor x, y in zip(d.data, d.target):\n    print(int(y), *[int(v) for v in x], sep=',')",
-        ]),
-        "exporting scikit-learn's digits",
-    );
-    let mut digits: Vec<(u64, Vec<u8>, u8)> = csv
-        .lines()
-        .enumerate()
-        .map(|(i, line)| {
-            let values: Vec<u8> = line.split(',').map(|v| v.parse().unwrap()).collect();
-            let pixels: Vec<u8> = values[1..].iter().map(|&v| (u16::from(v) * 255 / 16) as u8).collect();
-            let small = image::GrayImage::from_raw(8, 8, pixels).unwrap();
-            let big = image::imageops::resize(&small, SIDE, SIDE, image::imageops::FilterType::Triangle);
-            let mut png = Vec::new();
-            big.write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png).unwrap();
-            // A fixed shuffle: SplitMix64 of the index.
-            let mut z = (i as u64).wrapping_add(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            (z ^ (z >> 31), png, values[0])
-        })
-        .collect();
-    assert_eq!(digits.len(), 1797, "scikit-learn ships 1,797 digits");
-    digits.sort_by_key(|d| d.0);
-    digits.into_iter().map(|(_, png, label)| (png, label)).collect()
 }
 
 /// A fresh MNIST repo (`pipeline init`, the embedded base model) with data/mnist linked and a

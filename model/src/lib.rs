@@ -8,6 +8,7 @@ pub mod arch;
 pub mod data;
 pub mod device;
 pub mod eval;
+pub mod folds;
 pub mod idle;
 pub mod predict;
 pub mod preprocess;

@@ -1,11 +1,13 @@
 //! The review queue: the sealed feedback samples no reviewer decided on, scored by a model, and
-//! those whose label it finds very unlikely (`gitops::feedback::review::suspect`). `pipeline
-//! review` and the model server's review view list it; validate applies the same rule to the
-//! samples it is about to train on.
+//! those whose label it finds very unlikely (`gitops::feedback::review::suspect`), or that the
+//! last validate run in this clone held for review (its out-of-fold check, `crate::folds`).
+//! `pipeline review` and the model server's review view list it; validate applies the same
+//! rules to the samples it is about to train on.
 
+use std::collections::HashSet;
 use std::path::Path;
 
-use gitops::feedback::review::{Decisions, ReviewParams, Suspect, suspect};
+use gitops::feedback::review::{Decisions, LABEL_NOISE, ReviewParams, Suspect, suspect};
 use gitops::feedback::{FeedbackError, Kind, sealed_sub_sets};
 use gitops::image_input::{ImageLimits, decode_limited, read_limited};
 use gitops::task::Task;
@@ -67,34 +69,117 @@ fn input(file: &Path, task: &Task, limits: &ImageLimits) -> Option<Vec<u8>> {
     }
 }
 
+/// The sha256 of every feedback sample the last validate run held for review (`label noise` in
+/// its `quarantine`: `pipeline::paths::QUARANTINE` under the repo); empty when it never ran.
+pub fn held_by_validate(quarantine: &Path) -> HashSet<String> {
+    #[derive(serde::Deserialize)]
+    struct Held {
+        sha256: String,
+        reason: String,
+    }
+    let Ok(bytes) = std::fs::read(quarantine) else { return HashSet::new() };
+    match serde_json::from_slice::<Vec<Held>>(&bytes) {
+        Ok(held) => held.into_iter().filter(|h| h.reason.starts_with(LABEL_NOISE)).map(|h| h.sha256).collect(),
+        Err(e) => {
+            tracing::warn!(path = %quarantine.display(), error = %e, "cannot read validate's quarantine");
+            HashSet::new()
+        }
+    }
+}
+
 /// The suspects among `pending`, scored by `predict` (normalised inputs one after another in,
 /// one prediction per input out) against the model's per-class `thresholds` (its mean
 /// probability for each class's own test samples: confident learning's thresholds, measured
-/// where the labels are known to be right).
+/// where the labels are known to be right), and those in `held` (sha256s validate held: see
+/// [`held_by_validate`]), with the model's answer.
 pub fn suspects(
     pending: &[Pending],
     task: &Task,
     predict: impl Fn(&[f32]) -> Vec<Prediction>,
     thresholds: &[Option<f64>],
     params: &ReviewParams,
+    held: &HashSet<String>,
 ) -> Vec<Suspect> {
     let predictions = pending.chunks(BATCH).flat_map(|chunk| {
         predict(&chunk.iter().flat_map(|p| preprocess::normalize(task, &p.input)).collect::<Vec<_>>())
     });
     let mut out = Vec::new();
     for (sample, prediction) in pending.iter().zip(predictions) {
-        if let Some(s) = suspect(&prediction.probabilities, sample.label, thresholds, params) {
-            out.push(Suspect {
-                sha256: sample.sha256.clone(),
-                sub_set: sample.sub_set,
-                path: sample.path.clone(),
-                label: task.classes[sample.label].clone(),
-                kind: sample.kind,
-                predicted: task.classes[s.predicted].clone(),
-                confidence: s.confidence,
-                p_given: s.p_given,
-            });
-        }
+        let found = suspect(&prediction.probabilities, sample.label, thresholds, params);
+        let (predicted, confidence, p_given) = match found {
+            Some(s) => (s.predicted, s.confidence, s.p_given),
+            None if held.contains(&sample.sha256) => {
+                (prediction.index, prediction.confidence, prediction.probabilities[sample.label])
+            }
+            None => continue,
+        };
+        out.push(Suspect {
+            sha256: sample.sha256.clone(),
+            sub_set: sample.sub_set,
+            path: sample.path.clone(),
+            label: task.classes[sample.label].clone(),
+            kind: sample.kind,
+            predicted: task.classes[predicted].clone(),
+            confidence,
+            p_given,
+        });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pending(sha: &str, label: usize) -> Pending {
+        Pending {
+            sha256: sha.into(),
+            sub_set: 0,
+            path: format!("new_data/sub_set_0/{label}/{sha}.png"),
+            label,
+            kind: Kind::Correct,
+            input: vec![0; 784],
+        }
+    }
+
+    #[test]
+    fn the_queue_lists_what_validate_held_beside_what_the_model_finds_suspect() {
+        let task = Task::default();
+        let samples = [pending("sure", 3), pending("held", 3), pending("fine", 3)];
+        // The model says 5 for the first two, sure of it for the first only; 3 for the third.
+        let answers = [[0.001, 0.99], [0.3, 0.6], [0.9, 0.05]];
+        let predict = |flat: &[f32]| {
+            assert_eq!(flat.len(), 3 * 784);
+            answers
+                .iter()
+                .map(|[three, five]| {
+                    let mut p = vec![(1.0 - three - five) / 8.0; 10];
+                    (p[3], p[5]) = (*three, *five);
+                    Prediction::from_probabilities(&p)
+                })
+                .collect()
+        };
+        let params = ReviewParams::default();
+        let by_rule = suspects(&samples, &task, predict, &[], &params, &HashSet::new());
+        assert_eq!(by_rule.iter().map(|s| s.sha256.as_str()).collect::<Vec<_>>(), ["sure"]);
+        let held = HashSet::from(["held".to_string(), "elsewhere".to_string()]);
+        let queue = suspects(&samples, &task, predict, &[], &params, &held);
+        assert_eq!(queue.iter().map(|s| s.sha256.as_str()).collect::<Vec<_>>(), ["sure", "held"]);
+        let listed = &queue[1];
+        assert_eq!((listed.label.as_str(), listed.predicted.as_str()), ("3", "5"));
+        assert!((listed.p_given - 0.3).abs() < 1e-6 && (listed.confidence - 0.6).abs() < 1e-6, "{listed:?}");
+    }
+
+    #[test]
+    fn validate_s_held_samples_are_read_from_its_quarantine() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("quarantine.json");
+        assert!(held_by_validate(&file).is_empty(), "no validate run yet");
+        let entries = serde_json::json!([
+            {"path": "a.png", "sha256": "aa", "label": 1, "sub_set": 0, "reason": "label noise: labelled 1 but ..."},
+            {"path": "b.png", "sha256": "bb", "label": 2, "sub_set": 0, "reason": "blank: no ink"},
+        ]);
+        std::fs::write(&file, entries.to_string()).unwrap();
+        assert_eq!(held_by_validate(&file), HashSet::from(["aa".to_string()]));
+    }
 }

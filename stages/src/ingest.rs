@@ -116,7 +116,7 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
                 role,
                 trained: sub_set.trained,
                 pixels: None,
-                review: decision.map(|d| format!("{:?}", d.action).to_lowercase()),
+                review: decision.map(|d| d.action.name().to_string()),
             });
         }
     }

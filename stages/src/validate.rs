@@ -4,9 +4,10 @@
 //! good image as the task's input, as the model sees it. For a tabular task every row is checked
 //! against the schema instead (a feedback row whose file changed or breaks the schema is bad),
 //! and the same row with two labels is quarantined like the same image. Feedback whose label
-//! the serving model finds very unlikely is held for review (`check_labels`), unless a reviewer
-//! decided on it. The run fails when the bad share of the
-//! feedback passes `validate.max_bad_share`, after writing the report.
+//! the serving model, or a copy of it fine-tuned without the sample's fold (`model::folds`),
+//! finds very unlikely is held for review (`check_labels`), unless a reviewer decided on it.
+//! The run fails when the bad share of the feedback passes `validate.max_bad_share`, after
+//! writing the report.
 
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,15 +15,18 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use crate::augment::{self, AugmentParams};
 use crate::manifest::{self, Role, Row};
 use crate::{StageError, write_file, write_json};
 use gitops::device::DeviceChoice;
 use gitops::feedback::Kind;
-use gitops::feedback::review::{ReviewParams, Suspect};
+pub use gitops::feedback::review::LABEL_NOISE;
+use gitops::feedback::review::{Action, FoldParams, ReviewParams, Suspect};
 use gitops::image_input::{ImageLimits, decode_limited};
 use gitops::params;
 use gitops::task::Task;
 use model::data::{Loader, table};
+use model::folds::{self, Example};
 use model::review::{self, Pending};
 use model::{Classifier, Weights, preprocess};
 use pipeline::paths;
@@ -31,7 +35,7 @@ use pipeline::registry::Registry;
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Check every image of the manifest; quarantine bad samples",
-    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the input the model sees: params task), the quarantine list (JSON: bad samples, and feedback whose label the serving model in --models finds very unlikely, held for review: params review) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
+    long_about = "Reads the ingest manifest and the images it names; writes the clean manifest (Parquet, with each image as the input the model sees: params task), the quarantine list (JSON: bad samples, and feedback whose label the serving model in --models, or a copy of it fine-tuned without the sample's fold, finds very unlikely, held for review: params review) and a report (JSON and text). Fails when the bad share of the feedback passes params validate.max_bad_share."
 )]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
@@ -131,7 +135,8 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     flag_duplicates_and_conflicts(&mut checked);
     let review: ReviewParams = params::section(&args.params, "review")?;
     let mut warnings = Vec::new();
-    if let Some(why) = check_labels(&mut checked, &task, &review, &args.models, args.device)? {
+    let augmenting: AugmentParams = params::section(&args.params, "augment")?;
+    if let Some(why) = check_labels(&mut checked, &task, &review, &augmenting, &args.models, args.device)? {
         warnings.push(why);
     }
 
@@ -202,25 +207,26 @@ pub fn run(args: &Args) -> Result<Report, StageError> {
     Ok(report)
 }
 
-/// The reason of a sample held for review, and of one a reviewer rejected.
-pub const LABEL_NOISE: &str = "label noise";
+/// The reason of a sample a reviewer rejected (one held for review: [`LABEL_NOISE`]).
 pub const REJECTED: &str = "rejected in review";
 
 /// Confident learning on the feedback (`feedback::review::suspect`, params `review:`): the
-/// serving model scores every clean feedback sample no reviewer decided on, and a suspect label
-/// goes to quarantine (the review queue) instead of training and evaluation. A sample a reviewer
+/// serving model scores every clean feedback sample no reviewer decided on, and so do the
+/// out-of-fold copies (`review.out_of_fold`); a label either finds suspect goes to quarantine
+/// (the review queue) instead of training and evaluation, with both opinions in its reason. A sample a reviewer
 /// rejected goes there too; one accepted or relabelled is trusted. Without a serving model the
 /// check is skipped, and the returned warning says so.
 fn check_labels(
     checked: &mut [Result<Row, (Row, String)>],
     task: &Task,
     params: &ReviewParams,
+    augmenting: &AugmentParams,
     models: &Path,
     device: DeviceChoice,
 ) -> Result<Option<String>, StageError> {
     for slot in checked.iter_mut() {
         if let Ok(row) = slot
-            && row.review.as_deref() == Some("reject")
+            && row.review.as_deref().and_then(Action::from_name) == Some(Action::Reject)
         {
             *slot = Err((row.clone(), REJECTED.to_string()));
         }
@@ -253,20 +259,76 @@ fn check_labels(
             }
         })
         .collect();
-    let found = review::suspects(&pending, task, |flat| classifier.predict(flat), &thresholds, params);
-    let found: HashMap<(&str, &str), &Suspect> =
+    let none_held = Default::default();
+    let found = review::suspects(&pending, task, |flat| classifier.predict(flat), &thresholds, params, &none_held);
+    let mut why: HashMap<usize, String> = HashMap::new();
+    let by_key: HashMap<(&str, &str), &Suspect> =
         found.iter().map(|s| ((s.sha256.as_str(), s.path.as_str()), s)).collect();
-    for i in open {
-        let Ok(row) = &checked[i] else { continue };
-        if let Some(s) = found.get(&(row.sha256.as_str(), row.path.as_str())) {
-            let why = format!(
-                "{LABEL_NOISE}: labelled {} but {} gives it {:.4} and says {} at {:.4}",
-                s.label, registry.serving, s.p_given, s.predicted, s.confidence
+    for (&i, sample) in open.iter().zip(&pending) {
+        if let Some(s) = by_key.get(&(sample.sha256.as_str(), sample.path.as_str())) {
+            why.insert(
+                i,
+                format!(
+                    "{} gives it {:.4} and says {} at {:.4}",
+                    registry.serving, s.p_given, s.predicted, s.confidence
+                ),
             );
-            checked[i] = Err((row.clone(), why));
         }
     }
+    let load = || Ok(file.load(device, task, None)?);
+    let folds = out_of_fold(checked, &open, task, &params.out_of_fold, augmenting, load)?;
+    if let Some(predictions) = folds {
+        let k = params.out_of_fold.folds;
+        for (&i, prediction) in open.iter().zip(predictions) {
+            let label = checked[i].as_ref().expect("filtered").label;
+            let p_given = prediction.probabilities[label];
+            if prediction.index != label && f64::from(p_given) < params.out_of_fold.max_given_probability {
+                let said = format!(
+                    "a copy fine-tuned without it ({k} folds) gives it {p_given:.4} and says {} at {:.4}",
+                    task.classes[prediction.index], prediction.confidence
+                );
+                why.entry(i).and_modify(|w| *w = format!("{w}; {said}")).or_insert(said);
+            }
+        }
+    }
+    for (i, why) in why {
+        let Ok(row) = &checked[i] else { continue };
+        let reason = format!("{LABEL_NOISE}: labelled {} but {why}", task.classes[row.label]);
+        checked[i] = Err((row.clone(), reason));
+    }
     Ok(None)
+}
+
+/// Out-of-fold predictions for the `open` feedback rows (`model::folds`): the serving model
+/// (`load` gives a fresh copy) fine-tuned on the other folds, the feedback a reviewer vouched
+/// for and replayed base rows. `None` when the check is off or there are too few samples.
+fn out_of_fold(
+    checked: &[Result<Row, (Row, String)>],
+    open: &[usize],
+    task: &Task,
+    p: &FoldParams,
+    augmenting: &AugmentParams,
+    load: impl Fn() -> Result<model::LoadedModel, StageError>,
+) -> Result<Option<Vec<model::Prediction>>, StageError> {
+    fn example(row: &Row) -> Example<'_> {
+        Example {
+            key: &row.sha256,
+            input: row.pixels.as_deref().expect("validated rows carry their input"),
+            label: row.label,
+        }
+    }
+    let rows = || checked.iter().filter_map(|c| c.as_ref().ok());
+    let samples: Vec<Example<'_>> = open.iter().map(|&i| example(checked[i].as_ref().expect("filtered"))).collect();
+    let trusted: Vec<Example<'_>> = rows()
+        .filter(|r| r.sub_set.is_some() && r.review.as_deref().and_then(Action::from_name).is_some_and(Action::trusts))
+        .map(example)
+        .collect();
+    let replay: Vec<Example<'_>> = rows().filter(|r| r.role == Role::Train).map(example).collect();
+    let copy = |e: &Example<'_>, k: usize| match task.schema() {
+        Some(_) => e.input.to_vec(),
+        None => augment::augment(task, e.input, augmenting, e.key, k),
+    };
+    folds::out_of_fold(load, task, &samples, &trusted, &replay, copy, p)
 }
 
 /// A row's input or why it is bad, and the colour mode of a feedback image.

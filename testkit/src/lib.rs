@@ -11,6 +11,7 @@ pub mod child;
 pub mod moto;
 pub mod require;
 pub mod shapes;
+pub mod sklearn;
 
 /// The workspace root.
 pub fn workspace_root() -> PathBuf {

@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use super::layout::{Layout, REVIEW_FILE};
 use super::{FeedbackError, FeedbackStore, io_err, sealed_sub_sets};
 
+/// How validate's quarantine names a sample held for review: `label noise: ...`.
+pub const LABEL_NOISE: &str = "label noise";
+
 /// `review:` in params.yaml.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -26,11 +29,58 @@ pub struct ReviewParams {
     /// for its own samples on the test set (from the model's drift reference), but never more
     /// than this (and this where the model has none).
     pub max_class_threshold: f64,
+    /// A second opinion: copies of the serving model fine-tuned without each fold of the
+    /// feedback judge that fold by the same rule (`model::folds`).
+    pub out_of_fold: FoldParams,
 }
 
 impl Default for ReviewParams {
     fn default() -> Self {
-        Self { label_noise: true, max_given_probability: 0.02, max_class_threshold: 0.8 }
+        Self {
+            label_noise: true,
+            max_given_probability: 0.02,
+            max_class_threshold: 0.8,
+            out_of_fold: FoldParams::default(),
+        }
+    }
+}
+
+/// `review.out_of_fold:` how the fold models are trained.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FoldParams {
+    /// Folds; fewer than 2 turns the out-of-fold check off.
+    pub folds: usize,
+    /// Samples to judge before the check runs at all: with fewer, each copy learns from a few
+    /// dozen, too few to know a new population, and it takes the population's novelty for
+    /// wrong labels (ten faint shapes the base model misreads: it held two right ones).
+    pub min_samples: usize,
+    pub epochs: usize,
+    /// Each feedback sample trains as this many augmented copies (params `augment`; a row
+    /// repeated), since a fold holds few.
+    pub copies: usize,
+    /// Base rows replayed beside them, so a fold model keeps what it knew.
+    pub replay: usize,
+    pub learning_rate: f64,
+    pub seed: u64,
+    /// A sample is a suspect when its fold's copy answers another class and gives its label
+    /// less than this. No confidence is asked of that answer: a copy tuned on a few hundred
+    /// samples spreads its probabilities wider than the serving model on its test set.
+    pub max_given_probability: f64,
+}
+
+impl Default for FoldParams {
+    fn default() -> Self {
+        Self {
+            folds: 5,
+            min_samples: 50,
+            epochs: 2,
+            copies: 10,
+            replay: 1000,
+            learning_rate: 5e-4,
+            seed: 0,
+            max_given_probability: 0.1,
+        }
     }
 }
 
@@ -44,6 +94,30 @@ pub enum Action {
     Relabel,
     /// Neither: keep the sample out of training for good.
     Reject,
+}
+
+impl Action {
+    /// Every action, in the order of [`Action::name`]'s names.
+    const ALL: [Action; 3] = [Action::Accept, Action::Relabel, Action::Reject];
+
+    /// The name `review.json` and the stages' manifests use (`accept`, `relabel`, `reject`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Accept => "accept",
+            Action::Relabel => "relabel",
+            Action::Reject => "reject",
+        }
+    }
+
+    /// The action of a [`Action::name`].
+    pub fn from_name(name: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.name() == name)
+    }
+
+    /// Whether the sample trains (on its label, or on the relabel's).
+    pub fn trusts(self) -> bool {
+        matches!(self, Action::Accept | Action::Relabel)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -174,6 +248,17 @@ impl FeedbackStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_actions_name_is_what_review_json_holds_and_names_it_back() {
+        for action in Action::ALL {
+            assert_eq!(serde_json::to_string(&action).unwrap(), format!("\"{}\"", action.name()));
+            assert_eq!(Action::from_name(action.name()), Some(action));
+        }
+        assert_eq!(Action::from_name("Accept"), None);
+        let trusted: Vec<Action> = Action::ALL.into_iter().filter(|a| a.trusts()).collect();
+        assert_eq!(trusted, [Action::Accept, Action::Relabel]);
+    }
 
     #[test]
     fn a_label_is_suspect_only_when_the_model_is_sure_of_another_class_and_not_of_it() {

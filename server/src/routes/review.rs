@@ -47,8 +47,9 @@ pub async fn queue(State(state): State<AppState>, headers: HeaderMap) -> Result<
         let task = &settings.task;
         let pending = model::review::pending(&settings.root, task, &settings.limits)?;
         let thresholds = served.reference().map(|r| r.class_thresholds.clone()).unwrap_or_default();
-        let found =
-            model::review::suspects(&pending, task, |batch| served.predict(0, batch), &thresholds, &settings.review);
+        let held = model::review::held_by_validate(&settings.root.join(pipeline::paths::QUARANTINE));
+        let predict = |batch: &[f32]| served.predict(0, batch);
+        let found = model::review::suspects(&pending, task, predict, &thresholds, &settings.review, &held);
         let inputs: std::collections::HashMap<&str, &[u8]> =
             pending.iter().map(|p| (p.sha256.as_str(), p.input.as_slice())).collect();
         let suspects = found
@@ -108,7 +109,6 @@ pub async fn decide(
     let settled = tokio::task::spawn_blocking(move || feedback.decide(&sha256, decision))
         .await
         .map_err(|e| AppError::internal("storing the decision", e))??;
-    let action = format!("{:?}", body.action).to_lowercase();
-    state.metrics.review_decisions.with_label_values(&[&action]).inc();
+    state.metrics.review_decisions.with_label_values(&[body.action.name()]).inc();
     Ok(Json(Decided { sha256: body.sha256, action: body.action, label: body.label, settled }))
 }

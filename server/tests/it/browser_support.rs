@@ -236,9 +236,20 @@ impl Browser {
         element.send_keys(text).await.unwrap_or_else(|e| panic!("type into {css}: {e}"));
     }
 
+    /// The element's text; found again when the page re-rendered it between the find and the
+    /// read (a stale element), as the Models card does on every refresh.
     pub async fn text(&self, css: &str) -> String {
-        let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
-        element.text().await.unwrap_or_else(|e| panic!("text of {css}: {e}"))
+        for _ in 0..10 {
+            let element = self.client.find(Locator::Css(css)).await.unwrap_or_else(|e| panic!("find {css}: {e}"));
+            match element.text().await {
+                Ok(text) => return text,
+                Err(e) if e.to_string().contains("stale element") => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("text of {css}: {e}"),
+            }
+        }
+        panic!("text of {css}: the element went stale ten times in a row")
     }
 
     /// Draws one stroke through `points` (offsets in CSS pixels from the element's centre) with

@@ -238,9 +238,9 @@ fn params_text(task: &Task, arch: &Architecture, data: &Path, epochs: Option<usi
     text = set_section(&text, "data", "model::data: the base dataset (git-ignored; a DVC dependency)", &data);
     text = set_section(&text, "model", "model::arch: the network", &yaml(arch));
     if let Some(epochs) = epochs {
-        text = text.replacen("\n  epochs: 8\n", &format!("\n  epochs: {epochs}\n"), 1);
+        text = set_key(&text, "train", "epochs", &epochs.to_string());
     }
-    text.replacen("\n  augment_copies: 0 ", &format!("\n  augment_copies: {BASE_AUGMENT_COPIES} "), 1)
+    set_key(&text, "train", "augment_copies", &BASE_AUGMENT_COPIES.to_string())
 }
 
 fn yaml(value: &impl serde::Serialize) -> String {
@@ -268,6 +268,31 @@ fn set_section(text: &str, name: &str, comment: &str, body: &str) -> String {
             lines[..first].concat() + &block + "\n" + &lines[first..].concat()
         }
     }
+}
+
+/// Sets `key` of the top-level section `section` (a line `  key: value  # comment`) to `value`,
+/// keeping its comment in its column.
+///
+/// # Panics
+/// When the section has no such key: the embedded `params.yaml` and its callers disagree.
+fn set_key(text: &str, section: &str, key: &str, value: &str) -> String {
+    let lines: Vec<&str> = text.split_inclusive('\n').collect();
+    let start = lines.iter().position(|l| l.starts_with(&format!("{section}:")));
+    let prefix = format!("  {key}: ");
+    let at = start.and_then(|start| {
+        lines[start + 1..]
+            .iter()
+            .take_while(|l| l.starts_with(' ') || l.trim().is_empty())
+            .position(|l| l.starts_with(&prefix))
+            .map(|i| start + 1 + i)
+    });
+    let at = at.unwrap_or_else(|| panic!("params.yaml has no {section}.{key}"));
+    let rest = &lines[at][prefix.len()..];
+    let line = match rest.find('#') {
+        Some(hash) => format!("{prefix}{value:<width$}{}", &rest[hash..], width = hash.max(value.len() + 1)),
+        None => format!("{prefix}{value}\n"),
+    };
+    lines[..at].concat() + &line + &lines[at + 1..].concat()
 }
 
 /// The embedded `dvc.yaml`, reading the base dataset from `data`.
@@ -324,6 +349,22 @@ mod tests {
         assert!(out.contains("  name: x\n\ndata:"), "{out}");
         let last = set_section(text, "model", "m", "arch: cnn\n");
         assert!(last.ends_with("model:                      # m\n  arch: cnn\n"), "{last}");
+    }
+
+    #[test]
+    fn a_key_is_set_in_its_own_section_keeping_its_comment() {
+        let text = "train:\n  epochs: 8     # passes\n  copies: 0\naugment:\n  copies: 30  # per sample\n";
+        let out = set_key(text, "augment", "copies", "0");
+        assert_eq!(out, "train:\n  epochs: 8     # passes\n  copies: 0\naugment:\n  copies: 0   # per sample\n");
+        let out = set_key(&out, "train", "epochs", "1234567");
+        assert!(out.starts_with("train:\n  epochs: 1234567 # passes\n"), "{out}");
+        assert_eq!(set_key(text, "train", "copies", "4"), text.replacen("copies: 0", "copies: 4", 1));
+    }
+
+    #[test]
+    #[should_panic(expected = "params.yaml has no train.missing")]
+    fn a_missing_key_is_a_scaffold_bug() {
+        set_key("train:\n  epochs: 8\naugment:\n  missing: 1\n", "train", "missing", "0");
     }
 
     #[test]

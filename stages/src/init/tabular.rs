@@ -12,7 +12,7 @@ use gitops::task::Task;
 use model::data::table::{self, Derived};
 use pipeline::scaffold::ScaffoldError;
 
-use super::{DatasetInit, Own, Scaffolded, dvc_text, folder_name, set_section, write_repo, yaml};
+use super::{DatasetInit, Own, Scaffolded, dvc_text, folder_name, set_key, set_section, write_repo, yaml};
 
 /// The bundled examples: name, file name, label column and the table's bytes.
 pub const EXAMPLES: [(&str, &str, &str, &[u8]); 1] =
@@ -95,7 +95,7 @@ fn params_text(task: &Task, arch: &Architecture, data: &Path, epochs: usize) -> 
     text = set_section(&text, "train", "pipeline train-base (epochs from the table's size)", &train);
     let finetune = "seed: 0\nepochs: 30\nbatch_size: 32\nlearning_rate: 0.001\nreplay_ratio: 3.0\nmin_replay: 200\nfeedback_weight: 2.0\n";
     text = set_section(&text, "finetune", "stages::finetune (rows: more epochs over fewer samples)", finetune);
-    text.replacen("\n  copies: 10 ", "\n  copies: 0  ", 1)
+    set_key(&text, "augment", "copies", "0")
 }
 
 fn readme_text(task: &Task, derived: &Derived, described: &str) -> String {

@@ -1,7 +1,9 @@
 //! The label check on planted wrong labels: MNIST digits the base model reads, given as
 //! feedback with their right labels and, for one in eleven, a wrong one. Validate holds the
 //! planted ones for review and keeps the right ones; the review queue lists exactly the held
-//! ones; a reviewer's relabel, accept and reject reach the next run.
+//! ones; a reviewer's relabel, accept and reject reach the next run. On digits of another
+//! population, which the base model reads poorly, the out-of-fold copies catch wrong labels the
+//! serving model alone lets through.
 
 use chrono::Utc;
 use gitops::feedback::review::{Action, Decision, ReviewParams};
@@ -89,8 +91,9 @@ fn planted_wrong_labels_are_held_for_review_and_decisions_reach_the_next_run() {
     let limits = ImageLimits { max_bytes: 1 << 20, max_pixels: 1 << 20 };
     let pending = model::review::pending(root, &task, &limits).unwrap();
     assert_eq!(pending.len(), 110);
-    let queue =
-        model::review::suspects(&pending, &task, |b| classifier.predict(b), &thresholds, &ReviewParams::default());
+    let held_here = model::review::held_by_validate(&root.join(pipeline::paths::QUARANTINE));
+    let predict = |b: &[f32]| classifier.predict(b);
+    let queue = model::review::suspects(&pending, &task, predict, &thresholds, &ReviewParams::default(), &held_here);
     let listed: BTreeSet<String> = queue.iter().map(|s| s.sha256.clone()).collect();
     assert_eq!(listed, held);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline-model"))
@@ -159,4 +162,60 @@ fn planted_wrong_labels_are_held_for_review_and_decisions_reach_the_next_run() {
     assert_eq!(still, held.len() - 3, "the undecided stay held");
     let pending = model::review::pending(root, &task, &limits).unwrap();
     assert_eq!(pending.len(), 107, "decided samples leave the queue");
+}
+
+/// Runs ingest and validate; the sha256s held for review.
+fn held_for_review(root: &Path) -> BTreeSet<String> {
+    let project = repro::Project::open(root).unwrap();
+    let opts =
+        repro::ReproOptions { path: vec![crate::bin_dir()], targets: vec!["validate".into()], ..Default::default() };
+    project.repro(&opts).unwrap_or_else(|e| panic!("pipeline repro validate failed: {e}"));
+    quarantine(root).into_iter().filter(|q| q.reason.starts_with(LABEL_NOISE)).map(|q| q.sha256).collect()
+}
+
+#[test]
+fn out_of_fold_copies_catch_wrong_labels_the_serving_model_lets_through() {
+    let Some(mnist) = testkit::shared_mnist() else { return };
+    // scikit-learn's writers, upscaled as an upload would be: the base model reads 80% of them.
+    let digits = testkit::sklearn::digits(112);
+    let repo = testkit::PipelineRepo::new(Some(&mnist));
+    repo.set_param("trigger", "kind", "none");
+    let root = repo.path();
+    let store = FeedbackStore::open(root).unwrap();
+    // 150 digits; every third gets another digit's label (30%, as the drift benchmark plants).
+    let mut planted = BTreeSet::new();
+    for (i, (image, right)) in digits.into_iter().take(150).enumerate() {
+        let wrong = i % 3 == 1;
+        let label = if wrong { (right + 1 + (i % 9) as u8) % 10 } else { right };
+        let kind = if wrong { Kind::Wrong } else { Kind::Correct };
+        let sample = Sample {
+            image,
+            label: label.to_string(),
+            kind,
+            predicted: None,
+            confidence: None,
+            model_version: None,
+            source: "test".into(),
+        };
+        let stored = store.add(sample).unwrap();
+        if wrong {
+            planted.insert(stored.sha256);
+        }
+    }
+    assert_eq!(planted.len(), 50);
+
+    repo.set_param("review", "out_of_fold", "{folds: 0}");
+    let alone = held_for_review(root);
+    repo.set_param("review", "out_of_fold", "{folds: 5, epochs: 2, copies: 10, replay: 1000}");
+    let both = held_for_review(root);
+    let (caught_alone, caught) = (alone.intersection(&planted).count(), both.intersection(&planted).count());
+    let right_held = both.difference(&planted).count();
+    println!(
+        "FIGURES of 50 planted wrong labels: serving model alone held {caught_alone}, with out-of-fold copies {caught}; right labels held: {} then {right_held} of 100",
+        alone.difference(&planted).count()
+    );
+    assert!(alone.is_subset(&both), "the out-of-fold check only adds suspects");
+    assert!(caught >= caught_alone + 10, "out-of-fold copies caught {caught}, the serving model alone {caught_alone}");
+    assert!(caught >= 40, "{caught} of 50 planted labels held");
+    assert!(right_held <= 8, "{right_held} of 100 right labels held");
 }

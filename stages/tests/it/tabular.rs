@@ -33,6 +33,9 @@ fn rows_are_added_from_a_csv_and_classified() {
     let params = std::fs::read_to_string(repo.join("params.yaml")).unwrap();
     assert!(params.contains("kind: tabular") && params.contains("arch: mlp"), "{params}");
     assert!(!params.contains("preprocess: digit"), "image fields stay out of a tabular task: {params}");
+    let parsed: serde_yaml::Value = serde_yaml::from_str(&params).unwrap();
+    assert_eq!(parsed["augment"]["copies"].as_u64(), Some(0), "rows are not augmented: {params}");
+    assert_eq!(parsed["finetune"]["epochs"].as_u64(), Some(30), "{params}");
 
     // One bad row stops the whole file: nothing is stored.
     let bad = dir.path().join("bad.csv");
