@@ -34,6 +34,20 @@ fn clean(root: &Path) -> Vec<Row> {
     manifest::read(&root.join("artifacts/validate/clean.parquet")).unwrap()
 }
 
+/// Stores a digit's PNG with `label` as feedback of `kind`; its sha256.
+fn add(store: &FeedbackStore, image: Vec<u8>, label: u8, kind: Kind) -> String {
+    let sample = Sample {
+        image,
+        label: label.to_string(),
+        kind,
+        predicted: None,
+        confidence: None,
+        model_version: None,
+        source: "test".into(),
+    };
+    store.add(sample).unwrap().sha256
+}
+
 fn decision(action: Action, label: Option<&str>) -> Decision {
     Decision { action, label: label.map(str::to_string), at: Utc::now(), by: "test".into() }
 }
@@ -52,18 +66,9 @@ fn planted_wrong_labels_are_held_for_review_and_decisions_reach_the_next_run() {
         let image = png(test.image(i));
         let right = test.labels[i];
         let (label, kind) = if i % 11 == 5 { ((right + 1) % 10, Kind::Wrong) } else { (right, Kind::Correct) };
-        let sample = Sample {
-            image,
-            label: label.to_string(),
-            kind,
-            predicted: None,
-            confidence: None,
-            model_version: None,
-            source: "test".into(),
-        };
-        let stored = store.add(sample).unwrap();
+        let sha256 = add(&store, image, label, kind);
         if kind == Kind::Wrong {
-            planted.insert(stored.sha256);
+            planted.insert(sha256);
         }
     }
     assert_eq!(planted.len(), 10);
@@ -188,18 +193,9 @@ fn out_of_fold_copies_catch_wrong_labels_the_serving_model_lets_through() {
         let wrong = i % 3 == 1;
         let label = if wrong { (right + 1 + (i % 9) as u8) % 10 } else { right };
         let kind = if wrong { Kind::Wrong } else { Kind::Correct };
-        let sample = Sample {
-            image,
-            label: label.to_string(),
-            kind,
-            predicted: None,
-            confidence: None,
-            model_version: None,
-            source: "test".into(),
-        };
-        let stored = store.add(sample).unwrap();
+        let sha256 = add(&store, image, label, kind);
         if wrong {
-            planted.insert(stored.sha256);
+            planted.insert(sha256);
         }
     }
     assert_eq!(planted.len(), 50);
