@@ -12,6 +12,7 @@
 //! most the last line, which the reader skips. Python's `polars.read_ndjson` reads the files too.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use gitops::feedback::Kind;
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -197,7 +198,7 @@ pub fn mine(log: DataFrame, below: f32) -> Result<DataFrame, PredLogError> {
     let all = log.lazy();
     let predictions = all.clone().filter(col("event").eq(lit("prediction")));
     let wrong = all
-        .filter(col("event").eq(lit("feedback")).and(col("feedback_kind").eq(lit("wrong"))))
+        .filter(col("event").eq(lit("feedback")).and(col("feedback_kind").eq(lit(Kind::Wrong.name()))))
         .group_by([col("input_sha256")])
         .agg([col("at").max().alias("marked_at"), col("label").last().alias("true_label")]);
     let marked = col("marked_at").is_not_null().and(col("marked_at").gt_eq(col("at")));

@@ -110,7 +110,7 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
                 label,
                 source: record.source,
                 sub_set: Some(sub_set.index),
-                kind: format!("{:?}", record.kind).to_lowercase(),
+                kind: record.kind.name().to_string(),
                 time: Some(record.time.to_rfc3339()),
                 weight: p.feedback_weight,
                 role,

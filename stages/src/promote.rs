@@ -4,7 +4,9 @@
 //! sample — and McNemar's test does not find it less accurate there (nor its accuracy below
 //! `promote.min_feedback_gain`); and if it is non-inferior within margins elsewhere: its base
 //! test Brier score rises by at most `promote.max_base_brier_increase` (bound) and its accuracy
-//! drops by at most `promote.max_base_drop`, no class's recall drops by more than
+//! drops by at most `promote.max_base_drop` against the serving model and by at most
+//! `promote.max_line_base_drop` against the model its line of promotions started from (so
+//! small steps cannot add up to a slide), no class's recall drops by more than
 //! `promote.max_class_recall_drop`, and it loses at most `promote.max_earlier_feedback_drop`
 //! on the feedback held back from earlier retrains (new labels that contradict trusted ones
 //! show up there). The decision and every reason, with its numbers, are written either way. On promotion the candidate becomes a new timestamped model
@@ -22,6 +24,7 @@ use crate::manifest::{self, Role};
 use crate::validate::Quarantined;
 use crate::{StageError, read_json, write_json};
 use gitops::feedback::FeedbackStore;
+use gitops::model_file::ModelFile;
 use gitops::params;
 use pipeline::paths;
 use pipeline::registry::{Action, Registry};
@@ -56,6 +59,9 @@ pub struct PromoteParams {
     pub max_earlier_feedback_drop: f64,
     pub max_base_brier_increase: f64,
     pub max_base_drop: f64,
+    /// The most base test accuracy a candidate may have lost against the line's origin, the
+    /// first model before any promotion of the line ([`Origin`]).
+    pub max_line_base_drop: f64,
     pub max_class_recall_drop: f64,
     pub keep: usize,
     pub commit: bool,
@@ -71,6 +77,7 @@ impl Default for PromoteParams {
             max_earlier_feedback_drop: 0.02,
             max_base_brier_increase: 0.02,
             max_base_drop: 0.01,
+            max_line_base_drop: 0.003,
             max_class_recall_drop: 0.05,
             keep: 3,
             commit: true,
@@ -79,8 +86,19 @@ impl Default for PromoteParams {
     }
 }
 
+/// The base test accuracy of the model a line of promotions started from (a base model), which
+/// every model promoted in the line carries in its sidecar's metrics as [`ORIGIN_METRIC`].
+pub const ORIGIN_METRIC: &str = "origin_base_test_accuracy";
+
+/// The serving model's line origin's base test accuracy: what its sidecar carries, or, for a
+/// model no promotion made (a base model), the serving model's own as evaluate measured it.
+pub fn origin_of_serving(models: &Path, c: &Comparison) -> Result<f64, StageError> {
+    let sidecar = ModelFile::new(models, &c.serving_version)?.read_sidecar()?;
+    Ok(sidecar.metrics.get(ORIGIN_METRIC).copied().unwrap_or(c.serving.base_test.accuracy))
+}
+
 /// Applies the evidence rules; returns whether to promote and the reasons, met or not.
-pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
+pub fn judge(c: &Comparison, origin: f64, p: &PromoteParams) -> (bool, Vec<String>) {
     let mut ok = true;
     let mut reasons = Vec::new();
     let mut check = |met: bool, reason: String| {
@@ -176,6 +194,18 @@ pub fn judge(c: &Comparison, p: &PromoteParams) -> (bool, Vec<String>) {
             mcnemar(base, false)
         ),
     );
+    let line_drop = origin - c.candidate.base_test.accuracy;
+    check(
+        line_drop <= p.max_line_base_drop + 1e-9,
+        format!(
+            "base test accuracy {:.2}% vs {:.2}% of the line's origin (the model before its first promotion): drop {:.2} points {} the allowed {:.2}",
+            100.0 * c.candidate.base_test.accuracy,
+            100.0 * origin,
+            100.0 * line_drop.max(0.0),
+            if line_drop <= p.max_line_base_drop + 1e-9 { "within" } else { "exceeds" },
+            100.0 * p.max_line_base_drop
+        ),
+    );
     let recalls = c.serving.base_test.recall.iter().zip(&c.candidate.base_test.recall);
     for (class, (serving, candidate)) in recalls.enumerate() {
         let drop = serving - candidate;
@@ -225,7 +255,8 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
             ),
         });
     }
-    let (passed, mut reasons) = judge(&comparison, &p);
+    let origin = origin_of_serving(&models, &comparison)?;
+    let (passed, mut reasons) = judge(&comparison, origin, &p);
     let promote = passed && !p.shadow;
     if passed && p.shadow {
         reasons.push(
@@ -236,6 +267,7 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     let mut metrics = BTreeMap::from([
         ("base_test_accuracy".to_string(), comparison.candidate.base_test.accuracy),
         ("serving_base_test_accuracy".to_string(), comparison.serving.base_test.accuracy),
+        (ORIGIN_METRIC.to_string(), origin),
     ]);
     let base = &comparison.evidence.base_test;
     metrics.insert("base_test_log_loss".into(), base.candidate_log_loss);

@@ -254,7 +254,8 @@ fn check_labels(
                 sub_set: row.sub_set.unwrap_or_default(),
                 path: row.path.clone(),
                 label: row.label,
-                kind: if row.kind == "correct" { Kind::Correct } else { Kind::Wrong },
+                // Ingest writes feedback rows of kind correct or wrong only.
+                kind: Kind::from_name(&row.kind).unwrap_or(Kind::Wrong),
                 input: row.pixels.clone().expect("validated rows carry their input"),
             }
         })

@@ -79,6 +79,26 @@ pub enum Kind {
     Unsure,
 }
 
+impl Kind {
+    /// Every kind, in the order of [`Kind::name`]'s names.
+    pub const ALL: [Kind; 3] = [Kind::Correct, Kind::Wrong, Kind::Unsure];
+
+    /// The name journals, the API, manifests and the prediction log use (`correct`, `wrong`,
+    /// `unsure`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Correct => "correct",
+            Kind::Wrong => "wrong",
+            Kind::Unsure => "unsure",
+        }
+    }
+
+    /// The kind of a [`Kind::name`].
+    pub fn from_name(name: &str) -> Option<Kind> {
+        Self::ALL.into_iter().find(|k| k.name() == name)
+    }
+}
+
 /// One piece of feedback to store.
 #[derive(Debug, Clone)]
 pub struct Sample {
@@ -93,6 +113,21 @@ pub struct Sample {
     pub model_version: Option<String>,
     /// Where it came from (`cli:<file>`, `http`, ...).
     pub source: String,
+}
+
+impl Sample {
+    /// A sample with no prediction attached (no predicted class, confidence or model).
+    pub fn new(image: Vec<u8>, label: impl Into<String>, kind: Kind, source: impl Into<String>) -> Self {
+        Self {
+            image,
+            label: label.into(),
+            kind,
+            predicted: None,
+            confidence: None,
+            model_version: None,
+            source: source.into(),
+        }
+    }
 }
 
 /// One line of `sub_set_N/feedback.jsonl`.
@@ -278,5 +313,19 @@ impl FeedbackStore {
     /// fixes what can be fixed and rewrites `count.json`.
     pub fn fsck(&self, repair: bool) -> Result<FsckReport, FeedbackError> {
         self.lock()?.fsck(repair)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Kind;
+
+    #[test]
+    fn a_kinds_name_is_what_journals_hold_and_names_it_back() {
+        for kind in Kind::ALL {
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{}\"", kind.name()));
+            assert_eq!(Kind::from_name(kind.name()), Some(kind));
+        }
+        assert_eq!(Kind::from_name("Correct"), None);
     }
 }

@@ -129,7 +129,7 @@ fn record(
     kind: Kind,
     label: String,
 ) {
-    let kind_name = serde_json::to_value(kind).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+    let kind_name = kind.name().to_string();
     state.metrics.feedback.with_label_values(&[&kind_name]).inc();
     if let Some(entry) = cached {
         state.history.mark(&entry.request_id, FeedbackMark { kind, label: label.clone() });
@@ -190,13 +190,13 @@ fn from_form(file: Option<Vec<u8>>, mut fields: HashMap<String, String>) -> Give
 }
 
 fn parse_kind(kind: Option<&str>) -> Result<Kind, AppError> {
-    match kind.map(str::trim) {
-        Some("correct") => Ok(Kind::Correct),
-        Some("wrong") => Ok(Kind::Wrong),
-        Some("unsure") => Ok(Kind::Unsure),
-        Some(other) => Err(AppError::Unprocessable(format!("kind `{other}` is not one of correct, wrong, unsure"))),
-        None => Err(AppError::Unprocessable("`kind` (correct, wrong or unsure) is required".into())),
-    }
+    let Some(kind) = kind.map(str::trim) else {
+        return Err(AppError::Unprocessable("`kind` (correct, wrong or unsure) is required".into()));
+    };
+    Kind::from_name(kind).ok_or_else(|| {
+        let names: Vec<&str> = Kind::ALL.iter().map(|k| k.name()).collect();
+        AppError::Unprocessable(format!("kind `{kind}` is not one of {}", names.join(", ")))
+    })
 }
 
 /// A class name or index of the task, as the class name.

@@ -660,15 +660,7 @@ async fn the_review_view_lists_doubtful_labels_and_relabels_one() {
         } else {
             (label, gitops::feedback::Kind::Correct)
         };
-        let sample = gitops::feedback::Sample {
-            image: png,
-            label: label.to_string(),
-            kind,
-            predicted: None,
-            confidence: None,
-            model_version: None,
-            source: "test".into(),
-        };
+        let sample = gitops::feedback::Sample::new(png, label.to_string(), kind, "test");
         store.add(sample).unwrap();
     }
     repo.commit_and_push("ten feedback samples");

@@ -110,15 +110,7 @@ fn what_a_killed_server_left_is_pushed_at_start_and_its_seal_fires() {
     // committed.
     let store = FeedbackStore::open(&repo.server()).unwrap();
     for seed in 0..4 {
-        let sample = Sample {
-            image: noise_png(seed),
-            label: "7".into(),
-            kind: Kind::Correct,
-            predicted: None,
-            confidence: None,
-            model_version: None,
-            source: "model-server".into(),
-        };
+        let sample = Sample::new(noise_png(seed), "7", Kind::Correct, "model-server");
         store.add(sample).unwrap();
     }
     assert!(samples_on(&repo.origin()).is_empty());

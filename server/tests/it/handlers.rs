@@ -123,6 +123,10 @@ async fn feedback_is_validated_stored_committed_pushed_and_seals_with_a_trigger(
     ] {
         send(&app, fb(bad)).await.error(StatusCode::UNPROCESSABLE_ENTITY);
     }
+    let said = send(&app, fb(json!({ "request_id": id0, "label": 1, "kind": "maybe" })))
+        .await
+        .error(StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(said, "kind `maybe` is not one of correct, wrong, unsure");
     send(&app, fb(json!({ "request_id": "unknown", "label": 1, "kind": "wrong" }))).await.error(StatusCode::NOT_FOUND);
     send(&app, with_token(post("/feedback", "application/json", "{"), "fb-secret"))
         .await

@@ -1,7 +1,8 @@
 //! promote's gate on evidence, case by case, on outcomes built by hand (no model needed): a
 //! candidate better only in how sure it is, where both models are right on every sample, is
-//! promoted; one that is no better, less accurate, worse on a class, or worse in base test
-//! Brier score is refused, and each reason carries its numbers.
+//! promoted; one that is no better, less accurate, worse on a class, worse in base test
+//! Brier score, or further below the line's origin on the base test than its margin is
+//! refused, and each reason carries its numbers.
 
 use model::Evaluation;
 use model::eval::Outcome;
@@ -66,10 +67,17 @@ fn comparison(candidate: &Side, serving: &Side) -> Comparison {
     }
 }
 
-/// Judges `candidate` against `serving` with the default thresholds; checks the verdict and
-/// that some reason contains each of `reasons`.
+/// Judges `candidate` against `serving` with the default thresholds, serving being the line's
+/// origin; checks the verdict and that some reason contains each of `reasons`.
 fn check(case: &str, candidate: Side, serving: Side, promoted: bool, reasons: &[&str]) {
-    let (verdict, given) = judge(&comparison(&candidate, &serving), &PromoteParams::default());
+    let origin = scores(&serving).base_test.accuracy;
+    check_in_line(case, candidate, serving, origin, promoted, reasons);
+}
+
+/// [`check`] for a serving model that promotions made from an origin of base test accuracy
+/// `origin`.
+fn check_in_line(case: &str, candidate: Side, serving: Side, origin: f64, promoted: bool, reasons: &[&str]) {
+    let (verdict, given) = judge(&comparison(&candidate, &serving), origin, &PromoteParams::default());
     assert_eq!(verdict, promoted, "{case}: reasons {given:#?}");
     for want in reasons {
         assert!(given.iter().any(|r| r.contains(want)), "{case}: no reason contains {want:?} in {given:#?}");
@@ -153,5 +161,34 @@ fn the_gate_decides_on_paired_evidence() {
         Side { base_test: base(0.95), feedback: feedback(0.5) },
         false,
         &["the candidate is less accurate"],
+    );
+    // Small steps cannot add up to a slide. Serving and candidate read the base test alike
+    // (one mistake in 100), so the serving margin is met; the line's origin read all 100.
+    let one_wrong = || {
+        let mut outcomes = base(0.95);
+        outcomes[0] = outcome(0, 1, 0.3);
+        outcomes
+    };
+    let in_line = || Side { base_test: one_wrong(), feedback: feedback(0.7) };
+    check_in_line(
+        "level with serving, a point below the line's origin",
+        Side { base_test: one_wrong(), feedback: feedback(0.9) },
+        in_line(),
+        1.0,
+        false,
+        &[
+            "drop 0.00 points within the allowed 1.00",
+            "99.00% vs 100.00% of the line's origin (the model before its first promotion): drop 1.00 points exceeds the allowed 0.30",
+        ],
+    );
+    check_in_line(
+        "level with serving, 0.2 points below the line's origin",
+        Side { base_test: one_wrong(), feedback: feedback(0.9) },
+        in_line(),
+        0.992,
+        true,
+        &[
+            "99.00% vs 99.20% of the line's origin (the model before its first promotion): drop 0.20 points within the allowed 0.30",
+        ],
     );
 }

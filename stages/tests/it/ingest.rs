@@ -29,15 +29,7 @@ fn adds(from: usize, count: usize) -> Vec<Add> {
 }
 
 fn store_add(store: &FeedbackStore, add: Add) {
-    let sample = Sample {
-        image: fixture::png(&fixture::digit(add.n)),
-        label: add.label.to_string(),
-        kind: add.kind,
-        predicted: None,
-        confidence: None,
-        model_version: None,
-        source: "test".into(),
-    };
+    let sample = Sample::new(fixture::png(&fixture::digit(add.n)), add.label.to_string(), add.kind, "test");
     store.add(sample).unwrap();
 }
 

@@ -36,15 +36,7 @@ fn clean(root: &Path) -> Vec<Row> {
 
 /// Stores a digit's PNG with `label` as feedback of `kind`; its sha256.
 fn add(store: &FeedbackStore, image: Vec<u8>, label: u8, kind: Kind) -> String {
-    let sample = Sample {
-        image,
-        label: label.to_string(),
-        kind,
-        predicted: None,
-        confidence: None,
-        model_version: None,
-        source: "test".into(),
-    };
+    let sample = Sample::new(image, label.to_string(), kind, "test");
     store.add(sample).unwrap().sha256
 }
 

@@ -47,15 +47,7 @@ fn accuracy(classifier: &Classifier, digits: &[[u8; PIXELS]], labels: &[u8]) -> 
 }
 
 fn add(store: &FeedbackStore, pixels: &[u8; PIXELS], label: u8) {
-    let sample = Sample {
-        image: png(pixels),
-        label: label.to_string(),
-        kind: Kind::Wrong,
-        predicted: None,
-        confidence: None,
-        model_version: None,
-        source: "test".into(),
-    };
+    let sample = Sample::new(png(pixels), label.to_string(), Kind::Wrong, "test");
     store.add(sample).unwrap();
 }
 
