@@ -334,6 +334,11 @@ fn spawn_server(bins: &Path, repo: &Path, log: &Path) -> (Child, String) {
     (child, url)
 }
 
+/// What the loops change in today's defaults: issue 17's MNIST target (at most 0.3 points
+/// down) as promote's floor against the line's origin; the default (1 point) lets the demo's
+/// turned digits, which cost the base test set half a point, be learned.
+const LOOP_SETTINGS: &[(&str, &str)] = &[("max_line_base_drop: 0.01 ", "max_line_base_drop: 0.003")];
+
 /// The loop: the 300 through the server, `wrong_share` of them with a planted wrong label.
 fn run_loop(
     bins: &Path,
@@ -347,7 +352,7 @@ fn run_loop(
     let name = if wrong_share == 0.0 { "clean".to_string() } else { format!("{:.0}% wrong", 100.0 * wrong_share) };
     let dir = work.join(name.replace(['%', ' '], ""));
     std::fs::create_dir_all(&dir).unwrap();
-    let repo = new_repo(bins, mnist, &dir, &[]);
+    let repo = new_repo(bins, mnist, &dir, LOOP_SETTINGS);
     let log = dir.join("model-server.log");
     let (mut server, url) = spawn_server(bins, &repo, &log);
     let plant_every = if wrong_share > 0.0 { (1.0 / wrong_share).round() as usize } else { usize::MAX };

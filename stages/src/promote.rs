@@ -77,7 +77,7 @@ impl Default for PromoteParams {
             max_earlier_feedback_drop: 0.02,
             max_base_brier_increase: 0.02,
             max_base_drop: 0.01,
-            max_line_base_drop: 0.003,
+            max_line_base_drop: 0.01,
             max_class_recall_drop: 0.05,
             keep: 3,
             commit: true,

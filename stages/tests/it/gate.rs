@@ -163,32 +163,33 @@ fn the_gate_decides_on_paired_evidence() {
         &["the candidate is less accurate"],
     );
     // Small steps cannot add up to a slide. Serving and candidate read the base test alike
-    // (one mistake in 100), so the serving margin is met; the line's origin read all 100.
-    let one_wrong = || {
+    // (two mistakes in 100), so the serving margin is met; the line's origin read all 100.
+    let two_wrong = || {
         let mut outcomes = base(0.95);
         outcomes[0] = outcome(0, 1, 0.3);
+        outcomes[1] = outcome(1, 2, 0.3);
         outcomes
     };
-    let in_line = || Side { base_test: one_wrong(), feedback: feedback(0.7) };
+    let in_line = || Side { base_test: two_wrong(), feedback: feedback(0.7) };
     check_in_line(
-        "level with serving, a point below the line's origin",
-        Side { base_test: one_wrong(), feedback: feedback(0.9) },
+        "level with serving, two points below the line's origin",
+        Side { base_test: two_wrong(), feedback: feedback(0.9) },
         in_line(),
         1.0,
         false,
         &[
             "drop 0.00 points within the allowed 1.00",
-            "99.00% vs 100.00% of the line's origin (the model before its first promotion): drop 1.00 points exceeds the allowed 0.30",
+            "98.00% vs 100.00% of the line's origin (the model before its first promotion): drop 2.00 points exceeds the allowed 1.00",
         ],
     );
     check_in_line(
-        "level with serving, 0.2 points below the line's origin",
-        Side { base_test: one_wrong(), feedback: feedback(0.9) },
+        "level with serving, half a point below the line's origin",
+        Side { base_test: two_wrong(), feedback: feedback(0.9) },
         in_line(),
-        0.992,
+        0.985,
         true,
         &[
-            "99.00% vs 99.20% of the line's origin (the model before its first promotion): drop 0.20 points within the allowed 0.30",
+            "98.00% vs 98.50% of the line's origin (the model before its first promotion): drop 0.50 points within the allowed 1.00",
         ],
     );
 }
