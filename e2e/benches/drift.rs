@@ -421,10 +421,16 @@ fn run_loop(
                 .iter()
                 .find(|r| {
                     r.as_str().is_some_and(|r| {
-                        r.contains("below")
-                            || r.contains("exceeds")
-                            || r.contains("drops")
-                            || r.contains("no held-back")
+                        [
+                            "is below the required",
+                            "exceeds",
+                            "more than the allowed",
+                            "no evidence",
+                            "less accurate",
+                            "no held-back",
+                        ]
+                        .iter()
+                        .any(|failed| r.contains(failed))
                     })
                 })
                 .and_then(|r| r.as_str().map(str::to_string))
