@@ -176,7 +176,9 @@ pub fn serve(state: AppState, request_timeout: Duration) -> Running {
             let shutdown = async move {
                 let _ = stopped.await;
             };
-            model_server::server::serve(listener, served, request_timeout, Duration::from_secs(10), shutdown).await
+            // The grace is the request timeout: a request in flight at shutdown (swap.rs sends
+            // 4,000 digits through a debug build) must finish however loaded the machine is.
+            model_server::server::serve(listener, served, request_timeout, request_timeout, shutdown).await
         })
     });
     let addr = rx.recv().unwrap();
