@@ -60,7 +60,7 @@ pub struct PromoteParams {
     pub max_base_brier_increase: f64,
     pub max_base_drop: f64,
     /// The most base test accuracy a candidate may have lost against the line's origin, the
-    /// first model before any promotion of the line ([`Origin`]).
+    /// model before the line's first promotion ([`ORIGIN_METRIC`]).
     pub max_line_base_drop: f64,
     pub max_class_recall_drop: f64,
     pub keep: usize,
@@ -97,7 +97,8 @@ pub fn origin_of_serving(models: &Path, c: &Comparison) -> Result<f64, StageErro
     Ok(sidecar.metrics.get(ORIGIN_METRIC).copied().unwrap_or(c.serving.base_test.accuracy))
 }
 
-/// Applies the evidence rules; returns whether to promote and the reasons, met or not.
+/// Applies the evidence rules, `origin` being the base test accuracy of the serving model's
+/// line origin ([`origin_of_serving`]); returns whether to promote and the reasons, met or not.
 pub fn judge(c: &Comparison, origin: f64, p: &PromoteParams) -> (bool, Vec<String>) {
     let mut ok = true;
     let mut reasons = Vec::new();
