@@ -47,6 +47,24 @@ pub struct Params {
     pub train: TrainParams,
 }
 
+/// Where model weights and sealed feedback keep their bytes (params `storage`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    /// Blobs in git.
+    #[default]
+    Git,
+    /// DVC-tracked: pointers (and feedback journals) in git, bytes in the DVC cache and remote.
+    Dvc,
+}
+
+impl Storage {
+    /// The repo's setting (`storage:` in its params.yaml; `git` when absent).
+    pub fn of(repo: &Path) -> Result<Storage, ParamsError> {
+        section(&repo.join("params.yaml"), "storage")
+    }
+}
+
 /// The `task:` section of the params file at `path`, checked: what the models of this repo
 /// classify and read.
 pub fn task(path: &Path) -> Result<crate::task::Task, ParamsError> {

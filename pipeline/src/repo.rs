@@ -22,7 +22,7 @@ impl RepoPaths {
     }
 
     pub fn new_data(&self) -> PathBuf {
-        self.root.join("new_data")
+        self.root.join(gitops::feedback::NEW_DATA)
     }
 
     /// A path from params.yaml, taken relative to the repo root unless absolute.

@@ -5,26 +5,15 @@
 //! names them is pushed). A clone without the bytes (a server replica, a CI checkout) fetches
 //! one version by its md5 (`materialize`) and verifies it by the sidecar's sha256 as always.
 
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
 use gitops::model_file::{ModelError, ModelFile};
-use gitops::params::{self, ParamsError};
+use gitops::params::ParamsError;
+pub use gitops::params::Storage;
 use repro::remote::{self, RemoteError, TransferOptions};
 
 /// The models folder, relative to the repo root.
 pub const MODELS: &str = "models";
-
-/// How weights are stored.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Storage {
-    /// Blobs in git.
-    #[default]
-    Git,
-    /// DVC-tracked: pointers in git, bytes in the DVC cache and remote.
-    Dvc,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -40,6 +29,8 @@ pub enum StorageError {
     NotPushed(Vec<String>),
     #[error(transparent)]
     Model(#[from] ModelError),
+    #[error(transparent)]
+    Feedback(#[from] gitops::feedback::FeedbackError),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -54,13 +45,6 @@ impl From<repro::Error> for StorageError {
 impl From<RemoteError> for StorageError {
     fn from(e: RemoteError) -> Self {
         Self::Remote(Box::new(e))
-    }
-}
-
-impl Storage {
-    /// The repo's setting (`storage:` in its params.yaml; `git` when absent).
-    pub fn of(repo: &Path) -> Result<Storage, ParamsError> {
-        params::section(&repo.join("params.yaml"), "storage")
     }
 }
 
@@ -115,6 +99,31 @@ pub fn materialize(repo: &Path, version: &str) -> Result<bool, StorageError> {
         return Err(StorageError::Missing { what: rel, remote: report.remote, missing: report.missing });
     }
     Ok(true)
+}
+
+/// Brings the samples of the sealed feedback sub_sets (the folders their `.dvc` pointers name)
+/// from the DVC cache or the remote, when the storage is `dvc`; returns how many folders the
+/// pointers name. A retrain runs it (`pipeline data fetch`) before it reads them.
+pub fn fetch_feedback(repo: &Path) -> Result<usize, StorageError> {
+    if Storage::of(repo)? != Storage::Dvc {
+        return Ok(0);
+    }
+    let new_data = repo.join(gitops::feedback::NEW_DATA);
+    let folders = gitops::feedback::tracked_folders(&new_data)?;
+    if folders.is_empty() {
+        return Ok(0);
+    }
+    let rels: Vec<String> = folders.iter().map(|f| format!("{}/{}", gitops::feedback::NEW_DATA, f.display())).collect();
+    let paths: Vec<&str> = rels.iter().map(String::as_str).collect();
+    let report = remote::pull_paths(repo, &TransferOptions::default(), &paths)?;
+    if !report.missing.is_empty() {
+        return Err(StorageError::Missing {
+            what: "sealed feedback".into(),
+            remote: report.remote,
+            missing: report.missing,
+        });
+    }
+    Ok(folders.len())
 }
 
 /// `version` in the models folder `models` (of the repo above it), its weights first brought

@@ -4,11 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use md5::{Digest, Md5};
+
 use crate::cache::Cache;
 use crate::error::{Error, Result};
 use crate::fsutil::write_atomic;
 use crate::gitignore;
-use crate::hash::{Hashed, Hasher};
+use crate::hash::{DirEntry, Hashed, Hasher, dir_listing};
 use crate::repolock::RepoLock;
 use crate::yaml::{self, Value};
 
@@ -33,11 +35,37 @@ pub fn add(root: &Path, rel: &str) -> Result<Added> {
         .ok_or_else(|| Error::Io { path: path.clone(), source: std::io::ErrorKind::NotFound.into() })?;
     hasher.save_state()?;
     Cache::new(&root).save(&path, &hashed)?;
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or(rel).to_owned();
     let (md5, size, nfiles) = match &hashed {
         Hashed::File { md5, size, .. } => (md5.clone(), *size, None),
         Hashed::Dir { md5, size, nfiles, .. } => (md5.clone(), *size, Some(*nfiles)),
     };
+    let added = write_pointer(&root, rel, md5, size, nfiles)?;
+    gitignore::ignore(&root, rel)?;
+    Ok(added)
+}
+
+/// Tracks the directory `rel` as made of `entries`, whose files the cache already holds (the
+/// feedback committer saves each sample into the cache when it commits its journal line): its
+/// `.dir` listing goes into the cache and `<rel>.dvc` beside it, the same pointer [`add`]
+/// would write for those files, without reading them. It takes no repo lock and leaves git's
+/// ignore files alone (the caller's own ignore rule covers `rel`).
+pub fn add_listed(root: &Path, rel: &str, mut entries: Vec<DirEntry>) -> Result<Added> {
+    entries.sort_by(|a, b| a.relpath.cmp(&b.relpath));
+    let listing = dir_listing(&entries);
+    let md5 = format!("{}.dir", hex::encode(Md5::digest(&listing)));
+    let cache = Cache::new(root);
+    if let Some(missing) = entries.iter().find(|e| !cache.contains(&e.md5_hex())) {
+        return Err(Error::CacheMissing(missing.md5_hex()));
+    }
+    cache.save_bytes(&md5, &listing)?;
+    let size = entries.iter().map(|e| e.size).sum();
+    write_pointer(root, rel, md5, size, Some(entries.len() as u64))
+}
+
+/// Writes `<rel>.dvc` in DVC 3's layout for an out of this md5, size and (for a directory)
+/// file count.
+fn write_pointer(root: &Path, rel: &str, md5: String, size: u64, nfiles: Option<u64>) -> Result<Added> {
+    let name = Path::new(rel).file_name().and_then(|n| n.to_str()).unwrap_or(rel).to_owned();
     let mut out = vec![("md5".to_owned(), Value::Str(md5.clone())), ("size".into(), Value::Int(size as i64))];
     if let Some(n) = nfiles {
         out.push(("nfiles".into(), Value::Int(n as i64)));
@@ -47,6 +75,5 @@ pub fn add(root: &Path, rel: &str) -> Result<Added> {
     let doc = Value::Map(vec![("outs".into(), Value::List(vec![Value::Map(out)]))]);
     let dvc_file = root.join(format!("{rel}.dvc"));
     write_atomic(&dvc_file, yaml::dump(&doc).as_bytes())?;
-    gitignore::ignore(&root, rel)?;
     Ok(Added { md5, size, dvc_file })
 }

@@ -12,6 +12,7 @@ use crate::fsutil::remove_path;
 use crate::hash::{DirContents, DirEntry, Hashed};
 
 /// The object database under `.dvc/cache/files/md5`.
+#[derive(Debug)]
 pub struct Cache {
     dir: PathBuf,
 }
@@ -52,11 +53,20 @@ impl Cache {
         }
     }
 
-    fn save_file(&self, src: &Path, md5: &str) -> Result<()> {
+    /// Saves the file `src`, whose md5 the caller computed, unless the cache has it.
+    pub fn save_file(&self, src: &Path, md5: &str) -> Result<()> {
         if self.contains(md5) {
             return Ok(());
         }
         self.write_object(md5, |tmp| std::fs::copy(src, tmp).map(drop))
+    }
+
+    /// Saves `bytes` as the object `md5` (a `.dir` listing), unless the cache has it.
+    pub fn save_bytes(&self, md5: &str, bytes: &[u8]) -> Result<()> {
+        if self.contains(md5) {
+            return Ok(());
+        }
+        self.write_object(md5, |tmp| std::fs::write(tmp, bytes))
     }
 
     fn write_object(&self, md5: &str, fill: impl FnOnce(&Path) -> std::io::Result<()>) -> Result<()> {

@@ -32,9 +32,11 @@ mod status;
 mod workspace;
 mod yaml;
 
-pub use add::{Added, add};
+pub use add::{Added, add, add_listed};
+pub use cache::Cache;
 pub use dvcyaml::{Cmd, Dep, Out, OutKind, ParamsDep, Stage};
 pub use error::{Error, Result};
 pub use graph::Graph;
+pub use hash::DirEntry;
 pub use project::{Project, ReproOptions, ReproReport};
 pub use status::{Change, StageStatus, Status};

@@ -102,9 +102,16 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
             if !seen.insert((record.sha256.clone(), label)) {
                 continue;
             }
+            let file = sub_set.dir.join(&record.path);
+            if !file.is_file() {
+                return Err(StageError::Invalid {
+                    path: file,
+                    what: "missing: this clone has the journal line but not the sample (under `storage: dvc` a sealed sub_set's samples are in the DVC remote: `pipeline data fetch` brings them)".into(),
+                });
+            }
             let role = if hash_share(&record.sha256) < p.holdout_share { Role::Holdout } else { Role::FeedbackTrain };
             rows.push(Row {
-                path: sub_set.dir.join(&record.path).display().to_string(),
+                path: file.display().to_string(),
                 index: None,
                 sha256: record.sha256,
                 label,

@@ -14,7 +14,13 @@
 //!     feedback.jsonl                one line per stored sample
 //!     sealed.json                   present once N is sealed: the sealing state lives here
 //!     trained.json                  present once a model was trained on N
+//!     <class>.dvc  unsure.dvc       under `storage: dvc`, once N is sealed: DVC pointers to
+//!                                   its sample folders, whose files git never holds there
+//!                                   (see `git::dvc`)
 //! ```
+//!
+//! A sub_set with DVC pointers is described by its journal, not by the files checked out:
+//! a clone may have none of them (`pipeline data fetch` brings them for a retrain).
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -26,11 +32,13 @@ use serde::{Deserialize, Serialize};
 use super::Kind;
 use crate::task::valid_class_name;
 
-pub(crate) const NEW_DATA: &str = "new_data";
+pub const NEW_DATA: &str = "new_data";
 pub(crate) const COUNT_FILE: &str = "count.json";
 pub(crate) const JOURNAL: &str = "feedback.jsonl";
 pub(crate) const SEALED: &str = "sealed.json";
 pub(crate) const TRAINED: &str = "trained.json";
+/// The extension of a DVC pointer file (`<class>.dvc` in a sealed sub_set).
+pub(crate) const POINTER_EXT: &str = ".dvc";
 pub(crate) const REVIEW_FILE: &str = "review.json";
 pub(crate) const UNSURE: &str = "unsure";
 pub(crate) const LOCK: &str = ".lock";
@@ -39,6 +47,11 @@ pub(crate) const TMP: &str = ".tmp";
 /// [`crate::fsutil::exchange_or_rename`]); it then holds the previous one.
 pub(crate) const COUNT_SPARE: &str = "count.json.spare";
 pub(crate) const GITIGNORE_TEXT: &str = "/.lock\n/.tmp/\n";
+/// The line `storage: dvc` adds to `new_data/.gitignore`: the sample folders of every sub_set
+/// (`<class>/`, `unsure/`), so git holds the journals, markers and pointers and never a sample.
+/// `?*` rather than `*`: DVC's gitignore matcher (dulwich) lets a `*` match nothing, so it
+/// would take `sub_set_N/` itself as ignored and never see the pointers in it.
+pub(crate) const DVC_IGNORE_LINE: &str = "/sub_set_*/?*/";
 
 /// Paths of one store.
 #[derive(Debug, Clone)]
@@ -133,6 +146,8 @@ pub(crate) struct SubSetScan {
     pub stray: Vec<PathBuf>,
     pub sealed: bool,
     pub trained: bool,
+    /// Its sample folders are DVC-tracked (it has `.dvc` pointers): the journal lists them.
+    pub tracked: bool,
 }
 
 impl SubSetScan {
@@ -166,11 +181,30 @@ impl SubSetScan {
                     }
                 }
                 _ if is_dir => scan.read_label_dir(&entry.path(), true, Kind::Correct)?,
+                _ if name.ends_with(POINTER_EXT) => scan.tracked = true,
                 _ => scan.stray.push(entry.path()),
             }
         }
+        if scan.tracked {
+            scan.read_journal(&dir.join(JOURNAL))?;
+        }
         scan.keys.sort_unstable();
         Ok(scan)
+    }
+
+    /// Takes the samples from the journal instead of the files (a DVC-tracked sub_set).
+    fn read_journal(&mut self, journal: &Path) -> io::Result<()> {
+        self.by_label.clear();
+        self.unsure = 0;
+        self.keys.clear();
+        let text = fs::read_to_string(journal)?;
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+            let record: super::FeedbackRecord = serde_json::from_str(line).map_err(|e| {
+                io::Error::new(io::ErrorKind::InvalidData, format!("{}: line {}: {e}", journal.display(), i + 1))
+            })?;
+            self.add(record.path.clone(), &record.label, record.kind);
+        }
+        Ok(())
     }
 
     fn read_label_dir(&mut self, dir: &Path, is_dir: bool, kind: Kind) -> io::Result<()> {

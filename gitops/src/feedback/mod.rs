@@ -28,10 +28,14 @@ use serde::{Deserialize, Serialize};
 
 pub use count::{CountFile, Totals};
 pub use fsck::{FsckIssue, FsckReport, IssueKind};
-pub(crate) use layout::{JOURNAL, NEW_DATA, SEALED, TRAINED, parse_key, parse_sub_set_name, sub_set_name};
+/// The store's folder, relative to the repo root.
+pub use layout::NEW_DATA;
+pub(crate) use layout::{
+    DVC_IGNORE_LINE, JOURNAL, POINTER_EXT, SEALED, TRAINED, parse_key, parse_sub_set_name, sub_set_name,
+};
 pub use layout::{SealMarker, TrainedMarker};
 pub use locked::{Locked, SubSetStatus};
-pub use read::{SealedSubSet, read_count, sealed_sub_sets};
+pub use read::{SealedSubSet, read_count, sealed_sub_sets, tracked_folders};
 
 use crate::image_input::ImageInputError;
 use crate::params::{FeedbackParams, Params, ParamsError};
@@ -143,6 +147,10 @@ pub struct FeedbackRecord {
     pub confidence: Option<f32>,
     pub model_version: Option<String>,
     pub sha256: String,
+    /// md5 of the stored file: its name in a DVC cache and remote (`storage: dvc` keeps the
+    /// bytes there, and a clone fetches them by it). Absent in lines written before it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub md5: Option<String>,
     pub source: String,
     /// The sample's path inside its sub_set folder.
     pub path: String,
@@ -164,6 +172,7 @@ impl FeedbackRecord {
             confidence: None,
             model_version: None,
             sha256: sha.to_string(),
+            md5: None,
             source: source.to_string(),
             path: key.to_string(),
             recovered: true,

@@ -92,6 +92,7 @@ pub(crate) fn prepare(
         confidence: sample.confidence,
         model_version: sample.model_version,
         sha256,
+        md5: Some(md5_hex(&content)),
         source: sample.source,
         path: key.clone(),
         recovered: false,
@@ -118,9 +119,15 @@ pub(crate) fn prepare_stored(
     }
     let key = sample_key(&record.label, record.kind, &sha256, &ext);
     record.path = key.clone();
+    record.md5 = Some(md5_hex(png));
     let tmp = layout.tmp().join(fsutil::unique_name(&format!(".{ext}")));
     fsutil::write_new(&tmp, png).map_err(|source| FeedbackError::Io { path: tmp.clone(), source })?;
     Ok(Prepared { tmp, key, record })
+}
+
+/// The md5 a DVC cache names these bytes by.
+pub(crate) fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(md5::Md5::digest(bytes))
 }
 
 fn validate_record(record: &FeedbackRecord) -> Result<(), FeedbackError> {

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::layout::{COUNT_FILE, JOURNAL, Layout, SEALED, TRAINED};
+use super::layout::{COUNT_FILE, JOURNAL, Layout, POINTER_EXT, SEALED, TRAINED, sub_set_name};
 use super::{CountFile, FeedbackError, FeedbackRecord, io_err};
 
 /// A sealed sub_set: its journal's records in order, each with its line number.
@@ -42,6 +42,25 @@ pub fn sealed_sub_sets(new_data: &Path) -> Result<Vec<SealedSubSet>, FeedbackErr
         }
         out.push(SealedSubSet { index, trained: dir.join(TRAINED).is_file(), dir, journal, records });
     }
+    Ok(out)
+}
+
+/// The sample folders of the store in `new_data` that DVC tracks (`sub_set_N/<class>` beside
+/// its `<class>.dvc` pointer), relative to `new_data`: what a retrain fetches under
+/// `storage: dvc`.
+pub fn tracked_folders(new_data: &Path) -> Result<Vec<PathBuf>, FeedbackError> {
+    let layout = Layout { data: new_data.to_path_buf() };
+    let mut out = Vec::new();
+    for index in layout.sub_sets().map_err(io_err(new_data))? {
+        let dir = layout.sub_set(index);
+        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let name = entry.map_err(io_err(&dir))?.file_name().to_string_lossy().into_owned();
+            if let Some(folder) = name.strip_suffix(POINTER_EXT) {
+                out.push(PathBuf::from(sub_set_name(index)).join(folder));
+            }
+        }
+    }
+    out.sort();
     Ok(out)
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 use git2::{AutotagOption, ErrorCode, FetchOptions, Oid, Repository, build::CheckoutBuilder};
 
 use super::credentials::Credentials;
+use super::dvc::DvcSamples;
 use super::{GitError, push::NetFailure, repolock};
 use crate::params::GitParams;
 
@@ -24,7 +25,8 @@ impl FastForward {
 
 /// Fetches `git.branch` from `git.remote` and fast-forwards the local branch and working tree
 /// to it. Local commits not on the remote are an error ([`GitError::Diverged`]); a local branch
-/// ahead of the remote is left as it is.
+/// ahead of the remote is left as it is. Under `storage: dvc` the new commit's open feedback
+/// samples come from the DVC remote first (`dvc`).
 pub fn fetch_fast_forward(repo_root: &Path, params: &GitParams, creds: &Credentials) -> Result<FastForward, GitError> {
     let repo = Repository::open(repo_root)?;
     let upstream = fetch(&repo, params, creds).map_err(NetFailure::into_error)?;
@@ -37,7 +39,13 @@ pub fn fetch_fast_forward(repo_root: &Path, params: &GitParams, creds: &Credenti
             Err(GitError::Diverged { branch: params.branch.clone() })
         }
         _ => {
+            // `storage: dvc`: the samples the new commit names, fetched before the branch moves.
+            let dvc = DvcSamples::of(repo_root)?;
+            let prefetched = dvc.as_ref().map(|d| d.prefetch(&repo, upstream)).transpose()?;
             move_branch(&repo, &params.branch, upstream, "fast-forward")?;
+            if let Some(prefetched) = prefetched {
+                prefetched.link()?;
+            }
             Ok(FastForward { old_head, new_head: upstream })
         }
     }

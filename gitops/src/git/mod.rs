@@ -14,6 +14,7 @@
 
 mod commit;
 mod credentials;
+mod dvc;
 mod fetch;
 mod push;
 mod replay;
@@ -57,6 +58,14 @@ pub enum GitError {
     Locked { paths: Vec<PathBuf>, reason: String },
     #[error(transparent)]
     Feedback(#[from] crate::feedback::FeedbackError),
+    /// `storage: dvc`: the DVC cache.
+    #[error(transparent)]
+    Dvc(Box<repro::Error>),
+    /// `storage: dvc`: the DVC remote.
+    #[error(transparent)]
+    DvcRemote(Box<repro::remote::RemoteError>),
+    #[error("{} sample(s) of {what} are in neither the working tree nor the DVC cache: {}", missing.len(), missing.join(", "))]
+    SamplesMissing { what: String, missing: Vec<String> },
     /// One failure handed to everyone who waited for the same sync.
     #[error("{0}")]
     Shared(std::sync::Arc<GitError>),

@@ -20,6 +20,7 @@ use git2::{ObjectType, Oid, Repository, Tree, TreeWalkMode, TreeWalkResult};
 use super::GitError;
 use super::commit::commit_in;
 use super::credentials::Credentials;
+use super::dvc::DvcSamples;
 use super::fetch::move_branch;
 use super::push::{PushOutcome, push_with_retry};
 use super::replay::{Replay, rebase_excluding};
@@ -88,7 +89,14 @@ impl FeedbackSync {
     pub fn commit(&self, message: &str) -> Result<Option<Oid>, GitError> {
         let mut locked = self.store.lock()?;
         let repo = Repository::open(self.store.repo_root())?;
-        recover_replay(&repo, &mut locked)?;
+        let dvc = DvcSamples::of(self.store.repo_root())?;
+        if let Some(dvc) = &dvc {
+            dvc.restore()?;
+        }
+        recover_replay(&repo, &mut locked, dvc.as_ref())?;
+        if let Some(dvc) = &dvc {
+            dvc.stage()?;
+        }
         let before = head(&repo);
         let commit = commit_in(&repo, &[Path::new(NEW_DATA)], message)?;
         if let Some(now) = head(&repo) {
@@ -108,6 +116,9 @@ impl FeedbackSync {
         let commit = self.commit(message)?;
         let repo = Repository::open(self.store.repo_root())?;
         let (push, landed) = if self.pushes(&repo) {
+            if let (Some(dvc), Some(head)) = (DvcSamples::of(self.store.repo_root())?, head(&repo)) {
+                dvc.upload(&repo, repo.refname_to_id(&self.tracking()).ok(), head)?;
+            }
             let mut replay = FeedbackReplay { sync: self };
             let push = push_with_retry(self.store.repo_root(), &self.params, &self.creds, &mut replay)?;
             let landed = match &push {
@@ -133,22 +144,19 @@ fn head(repo: &Repository) -> Option<Oid> {
 
 /// Adds back the samples of an interrupted replay's commit (see the module docs) that the
 /// store lacks, then forgets that commit.
-fn recover_replay(repo: &Repository, locked: &mut Locked<'_>) -> Result<(), GitError> {
+fn recover_replay(repo: &Repository, locked: &mut Locked<'_>, dvc: Option<&DvcSamples>) -> Result<(), GitError> {
     let Ok(saved) = repo.refname_to_id(REPLAYING) else { return Ok(()) };
     // The checkout may have stopped halfway: what is stored is what the files say now.
     locked.recompute()?;
     let tree = repo.find_commit(saved)?.tree()?;
-    let (samples, journals) = samples_in(repo, &tree)?;
+    let (samples, journals) = samples_in(repo, &tree, dvc.is_some())?;
     let mut missing = Vec::new();
     for (key, (sub_set, blob)) in samples {
         if locked.contains(&key)? {
             continue;
         }
-        let record = journals
-            .get(&(sub_set, key.clone()))
-            .cloned()
-            .unwrap_or_else(|| FeedbackRecord::recovered(&key, "git replay").expect("keys come from parse_key"));
-        missing.push((repo.find_blob(blob)?.content().to_vec(), record));
+        let record = record_of(&journals, sub_set, &key);
+        missing.push((sample_bytes(repo, dvc, blob, sub_set, &record)?, record));
     }
     if !missing.is_empty() {
         tracing::warn!(samples = missing.len(), "a replay was interrupted: adding its samples back");
@@ -166,52 +174,96 @@ struct FeedbackReplay<'a> {
 impl Replay for FeedbackReplay<'_> {
     fn replay(&mut self, repo: &Repository, base: Oid, ours: Oid, upstream: Oid) -> Result<Oid, GitError> {
         let mut locked = self.sync.store.lock()?;
+        let dvc = DvcSamples::of(self.sync.store.repo_root())?;
+        if let Some(dvc) = &dvc {
+            dvc.stage()?;
+        }
         // Samples added since the last commit go along.
         let ours = commit_in(repo, &[Path::new(NEW_DATA)], "feedback: pending samples")?.unwrap_or(ours);
         let onto = rebase_excluding(repo, base, ours, upstream, Some(NEW_DATA))?;
-        let samples = our_samples(repo, &repo.find_commit(ours)?.tree()?, &repo.find_commit(upstream)?.tree()?)?;
+        let samples =
+            our_samples(repo, &repo.find_commit(ours)?.tree()?, &repo.find_commit(upstream)?.tree()?, dvc.as_ref())?;
+        let prefetched = dvc.as_ref().map(|d| d.prefetch(repo, onto)).transpose()?;
         repolock::write(repo, || Ok(repo.reference(REPLAYING, ours, true, "replay: our samples")?.target()))?;
+        if let Some(dvc) = &dvc {
+            // Git leaves ignored files alone: ours go where the store puts them back.
+            for (sub_set, _, record) in &samples {
+                dvc.remove(*sub_set, record)?;
+            }
+        }
         move_branch(repo, &self.sync.params.branch, onto, "replay onto remote")?;
+        if let Some(prefetched) = prefetched {
+            prefetched.link()?;
+        }
         let n = samples.len();
-        locked.adopt(samples)?;
+        locked.adopt(samples.into_iter().map(|(_, bytes, record)| (bytes, record)).collect())?;
         locked.recompute()?;
+        if let Some(dvc) = &dvc {
+            dvc.stage()?;
+        }
         let message = format!("feedback: replay {n} samples on {}", &upstream.to_string()[..10]);
         let head = commit_in(repo, &[Path::new(NEW_DATA)], &message)?.unwrap_or(onto);
         repolock::write(repo, || Ok(repo.find_reference(REPLAYING)?.delete()?))?;
         seals::record(repo, head, Some(upstream))?;
+        if let Some(dvc) = &dvc {
+            dvc.upload(repo, Some(upstream), head)?;
+        }
         Ok(head)
     }
 }
 
 /// Samples in `ours` (by label, kind and sha256, whatever the sub_set) that `upstream` lacks,
-/// with their PNG bytes and journal records.
+/// with the sub_set `ours` has them in, their bytes and their journal records.
 fn our_samples(
     repo: &Repository,
     ours: &Tree<'_>,
     upstream: &Tree<'_>,
-) -> Result<Vec<(Vec<u8>, FeedbackRecord)>, GitError> {
-    let theirs: BTreeSet<String> = samples_in(repo, upstream)?.0.into_keys().collect();
-    let (mine, journals) = samples_in(repo, ours)?;
+    dvc: Option<&DvcSamples>,
+) -> Result<Vec<(u32, Vec<u8>, FeedbackRecord)>, GitError> {
+    let theirs: BTreeSet<String> = samples_in(repo, upstream, dvc.is_some())?.0.into_keys().collect();
+    let (mine, journals) = samples_in(repo, ours, dvc.is_some())?;
     let mut out = Vec::new();
     for (key, (sub_set, blob)) in mine {
         if theirs.contains(&key) {
             continue;
         }
-        let record = journals
-            .get(&(sub_set, key.clone()))
-            .cloned()
-            .unwrap_or_else(|| FeedbackRecord::recovered(&key, "git replay").expect("keys come from parse_key"));
-        out.push((repo.find_blob(blob)?.content().to_vec(), record));
+        let record = record_of(&journals, sub_set, &key);
+        out.push((sub_set, sample_bytes(repo, dvc, blob, sub_set, &record)?, record));
     }
-    out.sort_by_key(|s| s.1.time);
+    out.sort_by_key(|s| s.2.time);
     Ok(out)
 }
 
-type Samples = BTreeMap<String, (u32, Oid)>;
+/// The journal record of a sample, or one rebuilt from its key when its line was lost.
+fn record_of(journals: &Journals, sub_set: u32, key: &str) -> FeedbackRecord {
+    journals
+        .get(&(sub_set, key.to_string()))
+        .cloned()
+        .unwrap_or_else(|| FeedbackRecord::recovered(key, "git replay").expect("keys come from parse_key"))
+}
+
+/// A sample's bytes: its blob, or (`storage: dvc`, where git holds none) its file or cache copy.
+fn sample_bytes(
+    repo: &Repository,
+    dvc: Option<&DvcSamples>,
+    blob: Option<Oid>,
+    sub_set: u32,
+    record: &FeedbackRecord,
+) -> Result<Vec<u8>, GitError> {
+    match (blob, dvc) {
+        (Some(blob), _) => Ok(repo.find_blob(blob)?.content().to_vec()),
+        (None, Some(dvc)) => dvc.bytes(sub_set, record),
+        (None, None) => unreachable!("samples without a blob are listed only under storage: dvc"),
+    }
+}
+
+/// Sample key -> (sub_set, its blob if git holds it).
+type Samples = BTreeMap<String, (u32, Option<Oid>)>;
 type Journals = BTreeMap<(u32, String), FeedbackRecord>;
 
-/// Sample key -> (sub_set, blob) and the parsed journals of `tree`'s `new_data/`.
-fn samples_in(repo: &Repository, tree: &Tree<'_>) -> Result<(Samples, Journals), GitError> {
+/// Sample key -> (sub_set, blob) and the parsed journals of `tree`'s `new_data/`. With
+/// `journaled` (`storage: dvc`), a journal line whose sample git does not hold is a sample too.
+fn samples_in(repo: &Repository, tree: &Tree<'_>, journaled: bool) -> Result<(Samples, Journals), GitError> {
     let mut samples = Samples::new();
     let mut journal_blobs = Vec::new();
     let Some(entry) = tree.get_name(NEW_DATA) else { return Ok((samples, Journals::new())) };
@@ -229,7 +281,7 @@ fn samples_in(repo: &Repository, tree: &Tree<'_>) -> Result<(Samples, Journals),
         if rest == JOURNAL {
             journal_blobs.push((sub_set, entry.id()));
         } else if parse_key(rest).is_some() {
-            samples.insert(rest.to_string(), (sub_set, entry.id()));
+            samples.insert(rest.to_string(), (sub_set, Some(entry.id())));
         }
         TreeWalkResult::Ok
     })?;
@@ -238,6 +290,9 @@ fn samples_in(repo: &Repository, tree: &Tree<'_>) -> Result<(Samples, Journals),
         let blob = repo.find_blob(blob)?;
         for line in String::from_utf8_lossy(blob.content()).lines() {
             if let Ok(record) = serde_json::from_str::<FeedbackRecord>(line) {
+                if journaled && parse_key(&record.path).is_some() {
+                    samples.entry(record.path.clone()).or_insert((sub_set, None));
+                }
                 journals.insert((sub_set, record.path.clone()), record);
             }
         }

@@ -3,6 +3,7 @@
 mod bad_input;
 mod cli;
 mod concurrency;
+mod dvc;
 mod git;
 mod github;
 mod recovery;

@@ -153,10 +153,25 @@ pub fn push(root: &Path, opts: &TransferOptions) -> Result<PushReport, RemoteErr
     let root = root.canonicalize().map_err(Error::io(root))?;
     let _lock = RepoLock::acquire(&root)?;
     let outs = used::collect(&root)?;
-    let cfg = config::remote(&root, opts.remote.as_deref())?;
+    push_outs(&root, opts, &outs)
+}
+
+/// [`push`] of the cache objects `oids` (files, or `.dir` listings with their files) rather
+/// than of what dvc.lock and the `.dvc` files name. It takes no repo lock: objects are
+/// content-addressed and the cache writes each one atomically, so the feedback committer
+/// sends samples while a repro holds the lock.
+pub fn push_objects(root: &Path, opts: &TransferOptions, oids: &[String]) -> Result<PushReport, RemoteError> {
+    let root = root.canonicalize().map_err(Error::io(root))?;
+    let outs: Vec<used::UsedOut> =
+        oids.iter().map(|oid| used::UsedOut { rel: String::new(), md5: oid.clone(), isexec: false }).collect();
+    push_outs(&root, opts, &outs)
+}
+
+fn push_outs(root: &Path, opts: &TransferOptions, outs: &[used::UsedOut]) -> Result<PushReport, RemoteError> {
+    let cfg = config::remote(root, opts.remote.as_deref())?;
     let jobs = jobs(opts, &cfg)?;
-    let cache = Cache::new(&root);
-    let local = Local::collect(&cache, &outs)?;
+    let cache = Cache::new(root);
+    let local = Local::collect(&cache, outs)?;
     let pushed = runtime()?.block_on(async {
         let backend = open(&cfg).await?;
         let backend = backend.as_ref();
@@ -181,6 +196,18 @@ pub fn push(root: &Path, opts: &TransferOptions) -> Result<PushReport, RemoteErr
         Ok::<_, RemoteError>(todo_files.len() + todo_dirs.len())
     })?;
     Ok(PushReport { pushed, missing: local.missing.into_iter().collect() })
+}
+
+/// Downloads into the cache those of the objects `oids` (files, or `.dir` listings with their
+/// files) it lacks, checking nothing out; returns how many it fetched and those the remote
+/// lacks. Like [`push_objects`], it takes no repo lock.
+pub fn fetch_objects(root: &Path, opts: &TransferOptions, oids: &[String]) -> Result<PullReport, RemoteError> {
+    let root = root.canonicalize().map_err(Error::io(root))?;
+    let outs: Vec<used::UsedOut> =
+        oids.iter().map(|oid| used::UsedOut { rel: String::new(), md5: oid.clone(), isexec: false }).collect();
+    let cfg = config::remote(&root, opts.remote.as_deref())?;
+    let (fetched, missing) = fetch_into_cache(&root, &cfg, jobs(opts, &cfg)?, &outs)?;
+    Ok(PullReport { fetched, missing, remote: (cfg.name, cfg.url), changes: Changes::default() })
 }
 
 /// Downloads what the outs of dvc.lock and the `.dvc` files need and the cache lacks (the
@@ -213,8 +240,22 @@ fn pull_outs(
     let cfg = config::remote(&root, opts.remote.as_deref())?;
     let jobs = jobs(opts, &cfg)?;
     let cache = Cache::new(&root);
-    let (fetched, missing) = runtime()?.block_on(async {
-        let backend = open(&cfg).await?;
+    let (fetched, missing) = fetch_into_cache(&root, &cfg, jobs, &outs)?;
+    let changes = checkout::checkout(&root, &cache, &outs, force)?;
+    Ok(PullReport { fetched, missing, remote: (cfg.name, cfg.url), changes })
+}
+
+/// Downloads what `outs` need and the cache lacks: the `.dir` listings first, then the files
+/// they name; returns how many objects came and those the remote lacks.
+fn fetch_into_cache(
+    root: &Path,
+    cfg: &config::RemoteConfig,
+    jobs: usize,
+    outs: &[used::UsedOut],
+) -> Result<(usize, Vec<String>), RemoteError> {
+    let cache = Cache::new(root);
+    runtime()?.block_on(async {
+        let backend = open(cfg).await?;
         let backend = backend.as_ref();
         transfer::check(backend).await?;
         let lacking = |oids: &mut dyn Iterator<Item = String>| -> Vec<String> {
@@ -225,7 +266,7 @@ fn pull_outs(
         let bar = progress(dirs.len(), "Fetching");
         let mut missing = transfer::download(backend, &cache, &as_strs(&dirs), jobs, &bar).await?;
         let mut wanted = Vec::new();
-        for out in &outs {
+        for out in outs {
             if !out.md5.ends_with(".dir") {
                 wanted.push(out.md5.clone());
             } else if cache.contains(&out.md5) {
@@ -237,9 +278,7 @@ fn pull_outs(
         missing.extend(transfer::download(backend, &cache, &as_strs(&files), jobs, &bar).await?);
         bar.finish_and_clear();
         Ok::<_, RemoteError>((dirs.len() + files.len() - missing.len(), missing))
-    })?;
-    let changes = checkout::checkout(&root, &cache, &outs, force)?;
-    Ok(PullReport { fetched, missing, remote: (cfg.name, cfg.url), changes })
+    })
 }
 
 /// The objects the remote lacks, or has at another size.

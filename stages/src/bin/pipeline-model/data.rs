@@ -53,7 +53,17 @@ fn export(repo: &RepoPaths, a: ExportArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The base dataset, then (`storage: dvc`) the sealed feedback sub_sets' samples.
 fn fetch(repo: &RepoPaths, from: Option<PathBuf>, to: Option<PathBuf>) -> Result<ExitCode> {
+    fetch_base(repo, from, to)?;
+    let folders = pipeline::storage::fetch_feedback(&repo.root).context("fetching the sealed feedback samples")?;
+    if folders > 0 {
+        println!("ok {folders} sealed feedback folders from the DVC cache or remote");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn fetch_base(repo: &RepoPaths, from: Option<PathBuf>, to: Option<PathBuf>) -> Result<()> {
     let dest = match to {
         Some(dir) => dir,
         None => stages::base::data_dir(repo)?,
@@ -74,12 +84,12 @@ fn fetch(repo: &RepoPaths, from: Option<PathBuf>, to: Option<PathBuf>) -> Result
             )
         })?;
         println!("ok {}", dataset.describe());
-        return Ok(ExitCode::SUCCESS);
+        return Ok(());
     }
     let source = from.map_or(Source::Mirrors, Source::Dir);
     let files = fetch::fetch(&source, &dest).with_context(|| format!("fetching MNIST into {}", dest.display()))?;
     for file in files {
         println!("ok {}", file.display());
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
