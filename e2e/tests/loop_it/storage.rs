@@ -2,7 +2,9 @@
 //! DVC: a repo made with `pipeline init --storage dvc` keeps its weights as `.dvc` pointers in
 //! git and their bytes in the bucket; the loop promotes a model and pushes its bytes before its
 //! pointer; a fresh clone's model-server fetches it by hash, verifies and serves it; `dvc pull`
-//! reads the same bytes; wrong credentials are named; nothing is deleted from the remote.
+//! reads the same bytes; wrong credentials are named; nothing is deleted from the remote. The
+//! feedback that triggered the loop is in git as journals and pointers only, its samples in
+//! the bucket, where `dvc pull` finds them too.
 
 use std::path::Path;
 use std::process::Command;
@@ -90,6 +92,23 @@ fn promoted_weights_live_in_the_s3_remote_and_a_fresh_clone_serves_them() {
     assert!(objects.contains(&format!("store/files/md5/{}/{}", &md5[..2], &md5[2..])), "{objects}");
     let weights = std::fs::read(repo.join(format!("models/{promoted}.safetensors"))).unwrap();
 
+    // The feedback that sealed sub_set_0: its journal, seal and pointer in git, its samples
+    // in the bucket.
+    let feedback = git(&repo, &["ls-tree", "-r", "--name-only", "origin/main", "new_data"]);
+    assert!(!feedback.contains(".png"), "a feedback sample went to git: {feedback}");
+    assert!(feedback.contains("new_data/sub_set_0/sealed.json"), "{feedback}");
+    assert!(feedback.contains("new_data/sub_set_0/samples.dvc"), "sealed sub_set_0 has no DVC pointer: {feedback}");
+    let pointer = std::fs::read_to_string(repo.join("new_data/sub_set_0/samples.dvc")).unwrap();
+    let listings: Vec<&str> =
+        pointer.lines().filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("md5: ")).collect();
+    assert!(!listings.is_empty(), "{pointer}");
+    for md5 in listings {
+        assert!(
+            objects.contains(&format!("{}/{}", &md5[..2], &md5[2..])),
+            "{md5} (a folder of sub_set_0) is not in the bucket"
+        );
+    }
+
     // A fresh clone has pointers only; its server fetches the promoted weights by hash and serves.
     let replica = clone(&origin, work.path(), "replica");
     assert!(!replica.join(format!("models/{promoted}.safetensors")).exists());
@@ -104,6 +123,14 @@ fn promoted_weights_live_in_the_s3_remote_and_a_fresh_clone_serves_them() {
     let checkout = clone(&origin, work.path(), "dvc-checkout");
     real_dvc(&checkout, &["pull"]);
     assert_eq!(std::fs::read(checkout.join(format!("models/{promoted}.safetensors"))).unwrap(), weights);
+    let samples = files_under(&checkout.join("new_data/sub_set_0"), "png");
+    assert_eq!(samples.len(), 10, "dvc pull checks out the ten samples of sub_set_0");
+    for sample in samples {
+        assert_eq!(
+            std::fs::read(&sample).unwrap(),
+            std::fs::read(repo.join(sample.strip_prefix(&checkout).unwrap())).unwrap()
+        );
+    }
 
     // Wrong credentials: the server names them and serves nothing it could not verify.
     let denied = clone(&origin, work.path(), "denied");
@@ -169,4 +196,18 @@ fn a_dataset_init_with_dvc_storage_commits_a_pointer_not_the_weights() {
     let md5 = pointer_md5(&repo.join(pointers[0]));
     assert!(repo.join(".dvc/cache/files/md5").join(&md5[..2]).join(&md5[2..]).is_file(), "the bytes are in the cache");
     assert_eq!(git(&repo, &["status", "--porcelain", "models", "params.yaml"]), "", "everything is committed");
+}
+
+/// The files with extension `ext` under `dir`, at any depth.
+fn files_under(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path, ext));
+        } else if path.extension().is_some_and(|e| e == ext) {
+            out.push(path);
+        }
+    }
+    out
 }

@@ -14,12 +14,12 @@
 //!     feedback.jsonl                one line per stored sample
 //!     sealed.json                   present once N is sealed: the sealing state lives here
 //!     trained.json                  present once a model was trained on N
-//!     <class>.dvc  unsure.dvc       under `storage: dvc`, once N is sealed: DVC pointers to
-//!                                   its sample folders, whose files git never holds there
-//!                                   (see `git::dvc`)
+//!     samples.dvc                   under `storage: dvc`, once N is sealed: the DVC pointer
+//!                                   to its sample folders, whose files git never holds
+//!                                   there (see `git::dvc`)
 //! ```
 //!
-//! A sub_set with DVC pointers is described by its journal, not by the files checked out:
+//! A sub_set with a DVC pointer is described by its journal, not by the files checked out:
 //! a clone may have none of them (`pipeline data fetch` brings them for a retrain).
 
 use std::collections::BTreeMap;
@@ -37,8 +37,9 @@ pub(crate) const COUNT_FILE: &str = "count.json";
 pub(crate) const JOURNAL: &str = "feedback.jsonl";
 pub(crate) const SEALED: &str = "sealed.json";
 pub(crate) const TRAINED: &str = "trained.json";
-/// The extension of a DVC pointer file (`<class>.dvc` in a sealed sub_set).
-pub(crate) const POINTER_EXT: &str = ".dvc";
+/// In a sealed sub_set under `storage: dvc`: the DVC pointer to its sample folders, one out
+/// per folder (`<class>`, `unsure`).
+pub(crate) const SAMPLES_POINTER: &str = "samples.dvc";
 pub(crate) const REVIEW_FILE: &str = "review.json";
 pub(crate) const UNSURE: &str = "unsure";
 pub(crate) const LOCK: &str = ".lock";
@@ -146,7 +147,7 @@ pub(crate) struct SubSetScan {
     pub stray: Vec<PathBuf>,
     pub sealed: bool,
     pub trained: bool,
-    /// Its sample folders are DVC-tracked (it has `.dvc` pointers): the journal lists them.
+    /// Its sample folders are DVC-tracked (it has [`SAMPLES_POINTER`]): the journal lists them.
     pub tracked: bool,
 }
 
@@ -181,7 +182,7 @@ impl SubSetScan {
                     }
                 }
                 _ if is_dir => scan.read_label_dir(&entry.path(), true, Kind::Correct)?,
-                _ if name.ends_with(POINTER_EXT) => scan.tracked = true,
+                SAMPLES_POINTER => scan.tracked = true,
                 _ => scan.stray.push(entry.path()),
             }
         }

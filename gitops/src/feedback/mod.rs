@@ -31,7 +31,7 @@ pub use fsck::{FsckIssue, FsckReport, IssueKind};
 /// The store's folder, relative to the repo root.
 pub use layout::NEW_DATA;
 pub(crate) use layout::{
-    DVC_IGNORE_LINE, JOURNAL, POINTER_EXT, SEALED, TRAINED, parse_key, parse_sub_set_name, sub_set_name,
+    DVC_IGNORE_LINE, JOURNAL, SAMPLES_POINTER, SEALED, TRAINED, parse_key, parse_sub_set_name, sub_set_name,
 };
 pub use layout::{SealMarker, TrainedMarker};
 pub use locked::{Locked, SubSetStatus};

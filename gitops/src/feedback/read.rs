@@ -2,9 +2,10 @@
 //! the server's status route do: the sealed sub_sets with their journals, and `count.json`.
 //! Readers go through these functions, never through the layout's file names.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::layout::{COUNT_FILE, JOURNAL, Layout, POINTER_EXT, SEALED, TRAINED, sub_set_name};
+use super::layout::{COUNT_FILE, JOURNAL, Layout, SAMPLES_POINTER, SEALED, TRAINED};
 use super::{CountFile, FeedbackError, FeedbackRecord, io_err};
 
 /// A sealed sub_set: its journal's records in order, each with its line number.
@@ -45,23 +46,20 @@ pub fn sealed_sub_sets(new_data: &Path) -> Result<Vec<SealedSubSet>, FeedbackErr
     Ok(out)
 }
 
-/// The sample folders of the store in `new_data` that DVC tracks (`sub_set_N/<class>` beside
-/// its `<class>.dvc` pointer), relative to `new_data`: what a retrain fetches under
+/// The sample folders of the store in `new_data` that DVC tracks (`sub_set_N/<class>`, named
+/// by `sub_set_N/samples.dvc`), relative to `new_data`: what a retrain fetches under
 /// `storage: dvc`.
 pub fn tracked_folders(new_data: &Path) -> Result<Vec<PathBuf>, FeedbackError> {
-    let layout = Layout { data: new_data.to_path_buf() };
-    let mut out = Vec::new();
-    for index in layout.sub_sets().map_err(io_err(new_data))? {
-        let dir = layout.sub_set(index);
-        for entry in std::fs::read_dir(&dir).map_err(io_err(&dir))? {
-            let name = entry.map_err(io_err(&dir))?.file_name().to_string_lossy().into_owned();
-            if let Some(folder) = name.strip_suffix(POINTER_EXT) {
-                out.push(PathBuf::from(sub_set_name(index)).join(folder));
+    let mut out = BTreeSet::new();
+    for sub_set in sealed_sub_sets(new_data)?.into_iter().filter(|s| s.dir.join(SAMPLES_POINTER).is_file()) {
+        let name = sub_set.dir.file_name().map(PathBuf::from).unwrap_or_default();
+        for (_, record) in &sub_set.records {
+            if let Some((folder, _)) = record.path.split_once('/') {
+                out.insert(name.join(folder));
             }
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(out.into_iter().collect())
 }
 
 /// `count.json` of the store under `repo_root`, when there is one that parses.

@@ -1,14 +1,15 @@
 //! `storage: dvc` for feedback: git holds the journals, the seal markers and, for each sealed
-//! sub_set, DVC pointers to its sample folders (`<class>.dvc`, `unsure.dvc`); the sample files
+//! sub_set, a DVC pointer to its sample folders (`samples.dvc`, one out per `<class>/` and
+//! `unsure/`); the sample files
 //! live in the working tree (ignored by git), the DVC cache and the default remote of
 //! `.dvc/config`, each named by the md5 its journal line records. What `pipeline push` or a real
-//! `dvc pull` moves is what these pointers name.
+//! `dvc pull` moves is what those pointers name.
 //!
 //! The feedback sync calls this at four points, so no clone ever sees a journal line whose
 //! bytes it cannot get:
 //! - before it commits `new_data/` ([`DvcSamples::stage`]): the sample folders are ignored,
 //!   every sample a journal names is saved into the cache, and each sealed sub_set gets its
-//!   pointers (their `.dir` listings made from the journal's md5s, `repro::add_listed`);
+//!   pointer (its folders' `.dir` listings made from the journal's md5s, `repro::add_listed`);
 //! - before it pushes ([`DvcSamples::upload`]): the objects the pushed commits add (samples of
 //!   new journal lines, new pointers' listings) go to the remote first;
 //! - before the branch moves to a commit made elsewhere, a fast-forward or a replay
@@ -33,7 +34,7 @@ use repro::{Cache, DirEntry};
 
 use super::GitError;
 use crate::feedback::{
-    DVC_IGNORE_LINE, FeedbackRecord, JOURNAL, NEW_DATA, POINTER_EXT, SEALED, parse_sub_set_name, sub_set_name,
+    DVC_IGNORE_LINE, FeedbackRecord, JOURNAL, NEW_DATA, SAMPLES_POINTER, SEALED, parse_sub_set_name, sub_set_name,
 };
 use crate::params::Storage;
 
@@ -49,8 +50,8 @@ pub(crate) struct DvcSamples {
 struct SubSet {
     records: Vec<FeedbackRecord>,
     sealed: bool,
-    /// Names of its `.dvc` pointers (`7.dvc`), with their blob in a commit.
-    pointers: BTreeMap<String, Option<Oid>>,
+    /// Its `samples.dvc` is there (with its blob, in a commit).
+    pointer: Option<Option<Oid>>,
 }
 
 impl DvcSamples {
@@ -66,16 +67,13 @@ impl DvcSamples {
 
     /// Readies the working tree's `new_data/` for a commit (see the module docs); run under the
     /// store's lock. A sealed sub_set whose samples are in neither the tree nor the cache is an
-    /// error: its pointers could not name them.
+    /// error: its pointer could not name them.
     pub(crate) fn stage(&self) -> Result<(), GitError> {
         let data = self.data();
         self.ignore_sample_folders(&data)?;
         for (n, sub_set) in working_sub_sets(&data)? {
             let dir = data.join(sub_set_name(n));
-            let folder_of = |r: &FeedbackRecord| r.path.split_once('/').map_or(String::new(), |(f, _)| f.to_string());
-            if !sub_set.pointers.is_empty()
-                && sub_set.records.iter().all(|r| sub_set.pointers.contains_key(&pointer_name(&folder_of(r))))
-            {
+            if sub_set.pointer.is_some() {
                 continue; // tracked already: its samples are in the cache or the remote
             }
             let mut folders: BTreeMap<String, Vec<DirEntry>> = BTreeMap::new();
@@ -114,18 +112,11 @@ impl DvcSamples {
                 }
                 continue;
             }
-            let unwritten: Vec<_> =
-                folders.into_iter().filter(|(f, _)| !sub_set.pointers.contains_key(&pointer_name(f))).collect();
-            if unwritten.is_empty() {
-                continue;
-            }
             if !missing.is_empty() {
                 return Err(GitError::SamplesMissing { what: format!("sealed {}", dir.display()), missing });
             }
-            for (folder, entries) in unwritten {
-                let rel = format!("{NEW_DATA}/{}/{folder}", sub_set_name(n));
-                repro::add_listed(&self.root, &rel, entries).map_err(dvc_err)?;
-            }
+            let pointer = format!("{NEW_DATA}/{}/{SAMPLES_POINTER}", sub_set_name(n));
+            repro::add_listed(&self.root, &pointer, folders.into_iter().collect()).map_err(dvc_err)?;
         }
         Ok(())
     }
@@ -161,8 +152,7 @@ impl DvcSamples {
             None => BTreeMap::new(),
         };
         let known: BTreeSet<&str> = theirs.values().flat_map(|s| &s.records).filter_map(|r| r.md5.as_deref()).collect();
-        let known_pointers: BTreeSet<Oid> =
-            theirs.values().flat_map(|s| s.pointers.values().flatten().copied()).collect();
+        let known_pointers: BTreeSet<Oid> = theirs.values().filter_map(|s| s.pointer.flatten()).collect();
         let mut oids = BTreeSet::new();
         for sub_set in ours.values() {
             oids.extend(
@@ -173,8 +163,8 @@ impl DvcSamples {
                     .filter(|m| !known.contains(m))
                     .map(str::to_string),
             );
-            for blob in sub_set.pointers.values().flatten().filter(|b| !known_pointers.contains(b)) {
-                oids.extend(pointer_md5(repo.find_blob(*blob)?.content()));
+            if let Some(blob) = sub_set.pointer.flatten().filter(|b| !known_pointers.contains(b)) {
+                oids.extend(pointer_md5s(repo.find_blob(blob)?.content()));
             }
         }
         if oids.is_empty() {
@@ -225,7 +215,7 @@ impl DvcSamples {
     fn lacking(&self, sub_sets: &BTreeMap<u32, SubSet>) -> Vec<(PathBuf, String)> {
         let data = self.data();
         let mut items = Vec::new();
-        for (n, sub_set) in sub_sets.iter().filter(|(_, s)| s.pointers.is_empty()) {
+        for (n, sub_set) in sub_sets.iter().filter(|(_, s)| s.pointer.is_none()) {
             let dir = data.join(sub_set_name(*n));
             for record in &sub_set.records {
                 let dst = dir.join(&record.path);
@@ -290,14 +280,12 @@ impl Prefetched<'_> {
     }
 }
 
-fn pointer_name(folder: &str) -> String {
-    format!("{folder}{POINTER_EXT}")
-}
-
-/// The md5 a `.dvc` pointer's out records.
-fn pointer_md5(text: &[u8]) -> Option<String> {
+/// The md5s a `.dvc` pointer's outs record.
+fn pointer_md5s(text: &[u8]) -> Vec<String> {
     let text = String::from_utf8_lossy(text);
-    text.lines().find_map(|l| l.trim().trim_start_matches("- ").strip_prefix("md5: ").map(|m| m.trim().to_string()))
+    text.lines()
+        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("md5: ").map(|m| m.trim().to_string()))
+        .collect()
 }
 
 fn parse_journal(text: &str) -> Vec<FeedbackRecord> {
@@ -325,8 +313,8 @@ fn working_sub_sets(data: &Path) -> Result<BTreeMap<u32, SubSet>, GitError> {
             let name = file.map_err(io(&dir))?.file_name().to_string_lossy().into_owned();
             if name == SEALED {
                 sub_set.sealed = true;
-            } else if name.ends_with(POINTER_EXT) {
-                sub_set.pointers.insert(name, None);
+            } else if name == SAMPLES_POINTER {
+                sub_set.pointer = Some(None);
             } else if name == JOURNAL {
                 let path = dir.join(JOURNAL);
                 sub_set.records = parse_journal(&fs::read_to_string(&path).map_err(io(&path))?);
@@ -351,8 +339,8 @@ fn tree_sub_sets(repo: &Repository, tree: &Tree<'_>) -> Result<BTreeMap<u32, Sub
             let name = file.name().unwrap_or_default();
             if name == SEALED {
                 sub_set.sealed = true;
-            } else if name.ends_with(POINTER_EXT) {
-                sub_set.pointers.insert(name.to_string(), Some(file.id()));
+            } else if name == SAMPLES_POINTER {
+                sub_set.pointer = Some(Some(file.id()));
             } else if name == JOURNAL {
                 sub_set.records = parse_journal(&String::from_utf8_lossy(repo.find_blob(file.id())?.content()));
             }
