@@ -54,7 +54,7 @@ pub enum Storage {
     /// Blobs in git.
     #[default]
     Git,
-    /// DVC-tracked: pointers (and feedback journals) in git, bytes in the DVC cache and remote.
+    /// DVC-tracked: pointers and feedback journals in git, the bytes in the DVC cache and remote.
     Dvc,
 }
 

@@ -40,7 +40,8 @@ pub enum ModelCommand {
 pub enum DataCommand {
     /// Copy MNIST from a local folder (checked against its SHA256SUMS) or download it from the
     /// canonical mirrors (checked against the official checksums) into params `data.dir`. For
-    /// another task, check that its base dataset is in place.
+    /// another task, check that its base dataset is in place. Under `storage: dvc`, also bring
+    /// the sealed feedback sub_sets' samples from the DVC cache or remote.
     Fetch {
         /// A folder holding the four MNIST .gz files.
         #[arg(long, env = "MNIST_DIR")]

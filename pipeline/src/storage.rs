@@ -31,6 +31,8 @@ pub enum StorageError {
     Model(#[from] ModelError),
     #[error(transparent)]
     Feedback(#[from] gitops::feedback::FeedbackError),
+    #[error(transparent)]
+    Git(#[from] Box<gitops::git::GitError>),
     #[error("{}: {source}", path.display())]
     Io { path: PathBuf, source: std::io::Error },
 }
@@ -101,13 +103,16 @@ pub fn materialize(repo: &Path, version: &str) -> Result<bool, StorageError> {
     Ok(true)
 }
 
-/// Brings the samples of the sealed feedback sub_sets (the folders their `.dvc` pointers name)
-/// from the DVC cache or the remote, when the storage is `dvc`; returns how many folders the
-/// pointers name. A retrain runs it (`pipeline data fetch`) before it reads them.
+/// Brings the feedback samples this clone lacks from the DVC cache or the remote, when the
+/// storage is `dvc`: those of the open sub_set (and of a sealed one whose pointer is not
+/// committed yet) by their journals' md5s, then the folders the sealed sub_sets' pointers
+/// name; returns how many such folders there are. A retrain runs it (`pipeline data fetch`)
+/// before it reads them.
 pub fn fetch_feedback(repo: &Path) -> Result<usize, StorageError> {
     if Storage::of(repo)? != Storage::Dvc {
         return Ok(0);
     }
+    gitops::git::restore_samples(&gitops::feedback::FeedbackStore::open(repo)?).map_err(Box::new)?;
     let new_data = repo.join(gitops::feedback::NEW_DATA);
     let folders = gitops::feedback::tracked_folders(&new_data)?;
     if folders.is_empty() {

@@ -5,7 +5,8 @@
 //! writers), `serve` (model-server against the FastAPI peer), `rows` (a tabular row's `/predict`
 //! against a FastAPI server of the same MLP; both peers run from a venv made once in the cache
 //! unless `PEER_PYTHON` names one), `remote` (push and pull of
-//! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint), `drift` (the loop on
+//! 10,000 files against `dvc push` / `dvc pull`, same moto S3 endpoint), `storage` (a repo of
+//! 10,000 feedback images under `storage: git` and `storage: dvc`: size, clone), `drift` (the loop on
 //! scikit-learn's digits against one offline fine-tune) and `recipe` (fine-tuning recipes
 //! compared offline on those digits) run those crates' `cargo bench`
 //! harnesses, which print their own figures.
@@ -34,6 +35,9 @@ pub enum Suite {
     Rows,
     /// `repro push` / `pull` against `dvc push` / `pull` to one S3 endpoint (issue 18).
     Remote,
+    /// A repo of 10,000 feedback images under `storage: git` and `storage: dvc`: the origin's
+    /// size, a replica's clone and first sync (issue 18).
+    Storage,
     /// Learning from drifted feedback: scikit-learn's digits through the live loop against one
     /// offline fine-tune, clean and with 10% / 30% wrong labels (issue 17). Accuracy, not speed:
     /// it runs the debug binaries.
@@ -53,6 +57,7 @@ pub fn run(suite: Suite) -> Result<()> {
         (Suite::Serve, "model-server", "serve"),
         (Suite::Rows, "model-server", "rows"),
         (Suite::Remote, "repro", "remote"),
+        (Suite::Storage, "gitops", "storage"),
         (Suite::Drift, "e2e", "drift"),
         (Suite::Recipe, "e2e", "drift"),
     ];

@@ -37,6 +37,9 @@ pub enum CliError {
     Feedback(#[from] FeedbackError),
     #[error("the samples are stored, but git failed: {0}")]
     Git(#[from] GitError),
+    /// `storage: dvc`: the open sub_set's samples could not be brought in before a check.
+    #[error("cannot check the store before its samples are here: {0}")]
+    Restore(GitError),
     #[error("the samples are stored, but the retrain trigger failed: {0}")]
     Trigger(#[from] TriggerError),
     #[error("the samples are stored and pushed, but the retrain trigger failed: {0}")]

@@ -44,6 +44,9 @@ pub(super) fn status(repo_root: &Path, args: &StatusArgs) -> Result<ExitCode, Cl
 
 pub(super) fn fsck(repo_root: &Path, args: &FsckArgs) -> Result<ExitCode, CliError> {
     let store = FeedbackStore::open(repo_root)?;
+    // Under `storage: dvc`, journal lines of the open sub_set whose sample has not come yet
+    // must not read as lost samples (which --repair would drop).
+    crate::git::restore_samples(&store).map_err(CliError::Restore)?;
     let report = store.fsck(args.repair)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);

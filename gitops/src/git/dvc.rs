@@ -10,8 +10,10 @@
 //! - before it commits `new_data/` ([`DvcSamples::stage`]): the sample folders are ignored,
 //!   every sample a journal names is saved into the cache, and each sealed sub_set gets its
 //!   pointer (its folders' `.dir` listings made from the journal's md5s, `repro::add_listed`);
-//! - before it pushes ([`DvcSamples::upload`]): the objects the pushed commits add (samples of
-//!   new journal lines, new pointers' listings) go to the remote first;
+//! - before every push (`push_with_retry`, whoever pushes: the committer, promote, publish)
+//!   ([`DvcSamples::upload`]): the objects the pushed commits add (samples of new journal
+//!   lines, new pointers' listings) go to the remote first, saved into the cache from the
+//!   working tree when a commit took them in without [`DvcSamples::stage`];
 //! - before the branch moves to a commit made elsewhere, a fast-forward or a replay
 //!   ([`DvcSamples::prefetch`]): the samples of that commit's untracked sub_sets (the open one)
 //!   that this clone lacks come into the cache, and [`Prefetched::link`] copies them into place
@@ -48,7 +50,11 @@ pub(crate) struct DvcSamples {
 /// One sub_set as a commit or the working tree has it.
 #[derive(Debug, Default)]
 struct SubSet {
+    /// Its journal's lines; read only for a sub_set without a pointer (a tracked one's samples
+    /// are what its pointer names).
     records: Vec<FeedbackRecord>,
+    /// Its tree, in a commit.
+    tree: Option<Oid>,
     sealed: bool,
     /// Its `samples.dvc` is there (with its blob, in a commit).
     pointer: Option<Option<Oid>>,
@@ -143,8 +149,9 @@ impl DvcSamples {
     }
 
     /// Uploads what `head`'s `new_data/` names and `base`'s (the remote head it builds on)
-    /// does not: the samples of new journal lines and the listings of new pointers; returns how
-    /// many objects went. A push must not go out before this returns.
+    /// does not: the samples of new journal lines and the listings of new pointers (with the
+    /// files they list); returns how many objects went. A push must not go out before this
+    /// returns. Sub_sets whose tree is the same in both are not read.
     pub(crate) fn upload(&self, repo: &Repository, base: Option<Oid>, head: Oid) -> Result<usize, GitError> {
         let ours = tree_sub_sets(repo, &repo.find_commit(head)?.tree()?)?;
         let theirs = match base {
@@ -154,15 +161,18 @@ impl DvcSamples {
         let known: BTreeSet<&str> = theirs.values().flat_map(|s| &s.records).filter_map(|r| r.md5.as_deref()).collect();
         let known_pointers: BTreeSet<Oid> = theirs.values().filter_map(|s| s.pointer.flatten()).collect();
         let mut oids = BTreeSet::new();
-        for sub_set in ours.values() {
-            oids.extend(
-                sub_set
-                    .records
-                    .iter()
-                    .filter_map(|r| r.md5.as_deref())
-                    .filter(|m| !known.contains(m))
-                    .map(str::to_string),
-            );
+        for (n, sub_set) in &ours {
+            if theirs.get(n).is_some_and(|t| t.tree == sub_set.tree) {
+                continue;
+            }
+            for record in &sub_set.records {
+                let Some(md5) = record.md5.as_deref().filter(|m| !known.contains(m)) else { continue };
+                let file = self.data().join(sub_set_name(*n)).join(&record.path);
+                if !self.cache.contains(md5) && file.is_file() {
+                    self.cache.save_file(&file, md5).map_err(dvc_err)?;
+                }
+                oids.insert(md5.to_string());
+            }
             if let Some(blob) = sub_set.pointer.flatten().filter(|b| !known_pointers.contains(b)) {
                 oids.extend(pointer_md5s(repo.find_blob(blob)?.content()));
             }
@@ -309,16 +319,19 @@ fn working_sub_sets(data: &Path) -> Result<BTreeMap<u32, SubSet>, GitError> {
         let Some(n) = entry.file_name().to_str().and_then(parse_sub_set_name) else { continue };
         let dir = entry.path();
         let mut sub_set = SubSet::default();
+        let mut journal = false;
         for file in fs::read_dir(&dir).map_err(io(&dir))? {
             let name = file.map_err(io(&dir))?.file_name().to_string_lossy().into_owned();
-            if name == SEALED {
-                sub_set.sealed = true;
-            } else if name == SAMPLES_POINTER {
-                sub_set.pointer = Some(None);
-            } else if name == JOURNAL {
-                let path = dir.join(JOURNAL);
-                sub_set.records = parse_journal(&fs::read_to_string(&path).map_err(io(&path))?);
+            match name.as_str() {
+                SEALED => sub_set.sealed = true,
+                SAMPLES_POINTER => sub_set.pointer = Some(None),
+                JOURNAL => journal = true,
+                _ => {}
             }
+        }
+        if journal && sub_set.pointer.is_none() {
+            let path = dir.join(JOURNAL);
+            sub_set.records = parse_journal(&fs::read_to_string(&path).map_err(io(&path))?);
         }
         out.insert(n, sub_set);
     }
@@ -334,16 +347,18 @@ fn tree_sub_sets(repo: &Repository, tree: &Tree<'_>) -> Result<BTreeMap<u32, Sub
         if entry.kind() != Some(ObjectType::Tree) {
             continue;
         }
-        let mut sub_set = SubSet::default();
+        let mut sub_set = SubSet { tree: Some(entry.id()), ..SubSet::default() };
+        let mut journal = None;
         for file in repo.find_tree(entry.id())?.iter() {
-            let name = file.name().unwrap_or_default();
-            if name == SEALED {
-                sub_set.sealed = true;
-            } else if name == SAMPLES_POINTER {
-                sub_set.pointer = Some(Some(file.id()));
-            } else if name == JOURNAL {
-                sub_set.records = parse_journal(&String::from_utf8_lossy(repo.find_blob(file.id())?.content()));
+            match file.name().unwrap_or_default() {
+                SEALED => sub_set.sealed = true,
+                SAMPLES_POINTER => sub_set.pointer = Some(Some(file.id())),
+                JOURNAL => journal = Some(file.id()),
+                _ => {}
             }
+        }
+        if let Some(blob) = journal.filter(|_| sub_set.pointer.is_none()) {
+            sub_set.records = parse_journal(&String::from_utf8_lossy(repo.find_blob(blob)?.content()));
         }
         out.insert(n, sub_set);
     }

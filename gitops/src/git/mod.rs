@@ -11,6 +11,8 @@
 //!   one retrain trigger per seal, fired by the writer whose push landed it (`seals`).
 //! - [`RepoLock`]: every local git write holds it; it clears the git lock files a killed
 //!   writer left (`repolock`).
+//! - `dvc`: under `storage: dvc`, the feedback samples live in the DVC cache and remote, and
+//!   git holds their journals and pointers; [`restore_samples`] brings a clone's missing ones.
 
 mod commit;
 mod credentials;
@@ -31,6 +33,16 @@ pub use replay::{Rebase, Replay};
 pub use repolock::{GitLockFile, RepoLock, STALE_AFTER, lock_files, remove as remove_lock_file};
 pub use seals::FiredSeal;
 pub use sync::{Committer, FeedbackSync, SyncOutcome};
+
+/// Under `storage: dvc`, puts in place (from the DVC cache or remote) the samples the store's
+/// open sub_sets name and this clone lacks, under the store's lock; nothing under `git`.
+pub fn restore_samples(store: &crate::feedback::FeedbackStore) -> Result<(), GitError> {
+    let _locked = store.lock()?;
+    match dvc::DvcSamples::of(store.repo_root())? {
+        Some(dvc) => dvc.restore(),
+        None => Ok(()),
+    }
+}
 
 use std::path::PathBuf;
 

@@ -9,6 +9,7 @@ use fs4::fs_std::FileExt;
 use git2::{ErrorClass, ErrorCode, Oid, PushOptions, Repository};
 
 use super::credentials::Credentials;
+use super::dvc::DvcSamples;
 use super::fetch::{fetch, move_branch, remote_url};
 use super::replay::Replay;
 use super::{GitError, repolock};
@@ -82,7 +83,8 @@ impl NetFailure {
 
 /// Pushes `git.branch` to `git.remote`. A rejected push fetches, lets `replay` put our
 /// commits on the remote head, and tries again after a doubling backoff (at most 5 s), up to
-/// `git.push_attempts` times. A bad credential fails at once with [`GitError::Auth`].
+/// `git.push_attempts` times. A bad credential fails at once with [`GitError::Auth`]. Under
+/// `storage: dvc` each attempt first uploads the feedback samples its commits name (`dvc`).
 pub fn push_with_retry(
     repo_root: &Path,
     params: &GitParams,
@@ -99,6 +101,10 @@ pub fn push_with_retry(
         let tracking = format!("refs/remotes/{}/{}", params.remote, params.branch);
         if repo.refname_to_id(&tracking).ok() == Some(head) {
             return Ok(PushOutcome::UpToDate);
+        }
+        if let Some(dvc) = DvcSamples::of(repo_root)? {
+            // `storage: dvc`: the samples the pushed commits name reach the DVC remote first.
+            dvc.upload(&repo, repo.refname_to_id(&tracking).ok(), head)?;
         }
         match push_once(&repo, params, creds) {
             Ok(()) => {

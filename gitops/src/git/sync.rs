@@ -7,6 +7,11 @@
 //! commit exists, `refs/gitops/replaying` names the commit that holds them, so a writer killed
 //! in between loses nothing: the next sync adds back whatever that commit holds and the store
 //! lacks, then commits.
+//!
+//! Under `storage: dvc` (`dvc`), git holds no sample: each commit is staged first (samples into
+//! the DVC cache, pointers for new seals), a replay reads our samples' bytes from the working
+//! tree or the cache, deletes the files it re-adds, and fetches the other writers' open samples
+//! before it moves the branch; `push_with_retry` uploads before it pushes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -116,9 +121,6 @@ impl FeedbackSync {
         let commit = self.commit(message)?;
         let repo = Repository::open(self.store.repo_root())?;
         let (push, landed) = if self.pushes(&repo) {
-            if let (Some(dvc), Some(head)) = (DvcSamples::of(self.store.repo_root())?, head(&repo)) {
-                dvc.upload(&repo, repo.refname_to_id(&self.tracking()).ok(), head)?;
-            }
             let mut replay = FeedbackReplay { sync: self };
             let push = push_with_retry(self.store.repo_root(), &self.params, &self.creds, &mut replay)?;
             let landed = match &push {
@@ -205,9 +207,6 @@ impl Replay for FeedbackReplay<'_> {
         let head = commit_in(repo, &[Path::new(NEW_DATA)], &message)?.unwrap_or(onto);
         repolock::write(repo, || Ok(repo.find_reference(REPLAYING)?.delete()?))?;
         seals::record(repo, head, Some(upstream))?;
-        if let Some(dvc) = &dvc {
-            dvc.upload(repo, Some(upstream), head)?;
-        }
         Ok(head)
     }
 }
