@@ -117,6 +117,10 @@ fn promoted_weights_live_in_the_s3_remote_and_a_fresh_clone_serves_them() {
     wait_ready(&url, &log);
     assert_eq!(get_json(&format!("{url}/models"))["serving"], promoted.as_str());
     assert_eq!(std::fs::read(replica.join(format!("models/{promoted}.safetensors"))).unwrap(), weights);
+    // Its review queue reads the sealed samples, which it fetches from the bucket first.
+    assert!(!replica.join("new_data/sub_set_0").read_dir().unwrap().any(|e| e.unwrap().path().is_dir()));
+    get_json(&format!("{url}/api/review"));
+    assert_eq!(files_under(&replica.join("new_data/sub_set_0"), "png").len(), 10, "the review fetched sub_set_0");
     let _ = server.kill();
 
     // The real DVC reads the same bytes from the same remote.

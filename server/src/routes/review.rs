@@ -2,7 +2,8 @@
 //! serving model finds very unlikely, `model::review`), with thumbnails or rows; `POST
 //! /api/review` (`{"sha256", "action": "accept"|"relabel"|"reject", "label"}`): a reviewer's
 //! decision, stored in `new_data/review.json` and committed like feedback. Both behind the
-//! feedback token when one is set: the queue shows users' inputs.
+//! feedback token when one is set: the queue shows users' inputs. Under `storage: dvc` the
+//! queue first brings the sealed samples this clone lacks from the DVC remote.
 
 use axum::Json;
 use axum::extract::State;
@@ -45,6 +46,10 @@ pub async fn queue(State(state): State<AppState>, headers: HeaderMap) -> Result<
     let queue = tokio::task::spawn_blocking(move || {
         let settings = &task_state.settings;
         let task = &settings.task;
+        // `storage: dvc`: a replica has the sealed samples only once it fetched them.
+        if let Err(e) = pipeline::storage::fetch_feedback(&settings.root) {
+            tracing::warn!("the review queue covers the sealed samples this clone has: fetching the others: {e}");
+        }
         let pending = model::review::pending(&settings.root, task, &settings.limits)?;
         let thresholds = served.reference().map(|r| r.class_thresholds.clone()).unwrap_or_default();
         let held = model::review::held_by_validate(&settings.root.join(pipeline::paths::QUARANTINE));
