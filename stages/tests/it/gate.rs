@@ -2,12 +2,14 @@
 //! candidate better only in how sure it is, where both models are right on every sample, is
 //! promoted; one that is no better, less accurate, worse on a class, worse in base test
 //! Brier score, or further below the line's origin on the base test than its margin is
-//! refused, and each reason carries its numbers.
+//! refused, and each reason carries its numbers. The line's origin is what the serving sidecar
+//! carries, or the serving model itself when no promotion made it.
 
+use gitops::model_file::ModelFile;
 use model::Evaluation;
 use model::eval::Outcome;
 use stages::evaluate::{Comparison, EvaluateParams, Evidence, Scores, paired};
-use stages::promote::{PromoteParams, judge};
+use stages::promote::{ORIGIN_METRIC, PromoteParams, judge, origin_of_serving};
 
 /// One model's outcomes on the three sets.
 struct Side {
@@ -192,4 +194,26 @@ fn the_gate_decides_on_paired_evidence() {
             "98.00% vs 98.50% of the line's origin (the model before its first promotion): drop 0.50 points within the allowed 1.00",
         ],
     );
+}
+
+#[test]
+fn the_line_origin_comes_from_the_serving_sidecar_or_from_serving_itself() {
+    let workspace = testkit::workspace_root().join("models");
+    let sidecar = ModelFile::list(&workspace).unwrap()[0].read_sidecar().unwrap();
+    let models = tempfile::tempdir().unwrap();
+    // A base model: no promotion made it, so it is its line's origin.
+    let origin = ModelFile::new(models.path(), "model_20260101T000000Z").unwrap();
+    origin.write_sidecar(&sidecar).unwrap();
+    // A promoted model carries its line's origin in its metrics.
+    let promoted = ModelFile::new(models.path(), "model_20260102T000000Z").unwrap();
+    let mut carried = sidecar.clone();
+    carried.metrics.insert(ORIGIN_METRIC.to_string(), 0.97);
+    promoted.write_sidecar(&carried).unwrap();
+
+    let side = || Side { base_test: base(0.9), feedback: feedback(0.9) };
+    let mut c = comparison(&side(), &side());
+    c.serving_version = origin.version.clone();
+    assert_eq!(origin_of_serving(models.path(), &c).unwrap(), c.serving.base_test.accuracy);
+    c.serving_version = promoted.version.clone();
+    assert_eq!(origin_of_serving(models.path(), &c).unwrap(), 0.97);
 }
