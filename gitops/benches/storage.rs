@@ -167,15 +167,7 @@ fn main() {
         let dir = work.path().join(storage);
         std::fs::create_dir_all(&dir).unwrap();
         let f = measure(&dir, storage, &moto, images);
-        eprintln!(
-            "{storage}: adds {:.1} s, sync {:.1} s, origin {:.1} MiB, clone {:.2} s / {:.1} MiB, replica's first sync {:.2} s",
-            f.add_s,
-            f.sync_s,
-            mib(f.origin_bytes),
-            f.clone_s,
-            mib(f.clone_bytes),
-            f.replica_sync_s
-        );
+        eprintln!("{storage}: done");
         rows.push((storage, f));
     }
     let objects = moto.python(&format!(

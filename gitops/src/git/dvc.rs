@@ -1,12 +1,11 @@
 //! `storage: dvc` for feedback: git holds the journals, the seal markers and, for each sealed
 //! sub_set, a DVC pointer to its sample folders (`samples.dvc`, one out per `<class>/` and
-//! `unsure/`); the sample files
-//! live in the working tree (ignored by git), the DVC cache and the default remote of
-//! `.dvc/config`, each named by the md5 its journal line records. What `pipeline push` or a real
-//! `dvc pull` moves is what those pointers name.
+//! `unsure/`); the sample files live in the working tree (ignored by git), the DVC cache and
+//! the default remote of `.dvc/config`, each named by the md5 its journal line records. What
+//! `pipeline push` or a real `dvc pull` moves is what those pointers name.
 //!
-//! The feedback sync calls this at four points, so no clone ever sees a journal line whose
-//! bytes it cannot get:
+//! The git layer calls this at four points, so no clone ever sees a journal line whose bytes
+//! it cannot get:
 //! - before it commits `new_data/` ([`DvcSamples::stage`]): the sample folders are ignored,
 //!   every sample a journal names is saved into the cache, and each sealed sub_set gets its
 //!   pointer (its folders' `.dir` listings made from the journal's md5s, `repro::add_listed`);
