@@ -85,8 +85,12 @@ pub fn run(args: &Args) -> Result<Vec<Row>, StageError> {
 
 /// One augmented copy of an input of `task` (channel planes one after another). Digits get
 /// stroke thickening or thinning and black beyond the edges; other inputs repeat their edges,
-/// and get the flips and colour jitter the task allows.
+/// and get the flips and colour jitter the task allows. A tabular task's row is never
+/// transformed: its copy is the row itself (and `run` writes none).
 pub fn augment(task: &Task, input: &[u8], p: &AugmentParams, sha256: &str, copy: usize) -> Vec<u8> {
+    if task.schema().is_some() {
+        return input.to_vec();
+    }
     let mut rng = copy_rng(p.seed, sha256, copy);
     let (w, h) = (task.input.width as usize, task.input.height as usize);
     let angle = rng.symmetric(p.rotation_deg).to_radians();

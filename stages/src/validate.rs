@@ -325,10 +325,7 @@ fn out_of_fold(
         .map(example)
         .collect();
     let replay: Vec<Example<'_>> = rows().filter(|r| r.role == Role::Train).map(example).collect();
-    let copy = |e: &Example<'_>, k: usize| match task.schema() {
-        Some(_) => e.input.to_vec(),
-        None => augment::augment(task, e.input, augmenting, e.key, k),
-    };
+    let copy = |e: &Example<'_>, k: usize| augment::augment(task, e.input, augmenting, e.key, k);
     folds::out_of_fold(load, task, &samples, &trusted, &replay, copy, p)
 }
 
