@@ -2,7 +2,8 @@
 //! real DVC: git holds the journals, seals and pointers, never a sample; every sample reaches
 //! the bucket before the commit naming it reaches the origin; replays between writers lose
 //! nothing; a fresh clone counts from the journals and fetches its open sub_set; `dvc pull`
-//! checks the sealed sub_sets out byte for byte.
+//! checks the sealed sub_sets out byte for byte. A refused upload keeps the commit from the
+//! origin, names the credentials and keeps the sample.
 
 use std::path::Path;
 use std::process::Command;
@@ -172,4 +173,36 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
         if path.is_dir() { out.extend(walk_files(&path)) } else { out.push(path) }
     }
     out
+}
+
+#[test]
+fn a_refused_upload_keeps_the_commit_from_the_origin_until_the_bytes_can_go() {
+    let Some(moto) = Moto::start() else { return };
+    moto.create_bucket(BUCKET);
+    let remote = Remote::new(4);
+    use_dvc(&remote, &moto);
+    let writer = dvc_clone(&remote, &moto, "writer");
+    let keys = std::fs::read_to_string(writer.join(".dvc/config.local")).unwrap();
+    let wrong = keys.replace(&moto.secret, "not-the-secret");
+    std::fs::write(writer.join(".dvc/config.local"), &wrong).unwrap();
+    let before = tree_files(&remote.path(), "main");
+
+    let (store, sync) = sync_for(&writer);
+    store.add(sample(1, 1)).unwrap();
+    let err = sync.sync("feedback").unwrap_err().to_string();
+    assert!(err.contains("credentials"), "the error names the credentials: {err}");
+    assert_eq!(tree_files(&remote.path(), "main"), before, "nothing reached the origin");
+    assert_eq!(store.status().unwrap().0.current_count, 1, "the sample is kept");
+
+    // Right keys again: the next sync sends the bytes, then the commit.
+    std::fs::write(writer.join(".dvc/config.local"), keys).unwrap();
+    let outcome = sync.sync("feedback").unwrap();
+    assert!(matches!(outcome.push, Some(PushOutcome::Pushed { .. })), "{outcome:?}");
+    let files = tree_files(&remote.path(), "main");
+    let md5s = journal_md5s(&remote, &files);
+    assert_eq!(md5s.len(), 1);
+    let keys = moto.python(&format!(
+        "for o in client('s3').list_objects_v2(Bucket='{BUCKET}').get('Contents', []):\n    print(o['Key'])"
+    ));
+    assert!(keys.contains(&md5s[0][2..]), "the sample is in the bucket: {keys}");
 }
