@@ -38,6 +38,22 @@ fn use_dvc(remote: &Remote, moto: &Moto) {
     assert!(matches!(pushed, PushOutcome::Pushed { .. }), "{pushed:?}");
 }
 
+/// moto with the bucket, and a remote repo (threshold 4) under `storage: dvc` using it.
+fn dvc_remote() -> Option<(Moto, Remote)> {
+    let moto = Moto::start()?;
+    moto.create_bucket(BUCKET);
+    let remote = Remote::new(4);
+    use_dvc(&remote, &moto);
+    Some((moto, remote))
+}
+
+/// The bucket's keys, one per line.
+fn bucket_keys(moto: &Moto) -> String {
+    moto.python(&format!(
+        "for o in client('s3').list_objects_v2(Bucket='{BUCKET}').get('Contents', []):\n    print(o['Key'])"
+    ))
+}
+
 /// A clone with the moto user's keys in its own `.dvc/config.local` (never committed).
 fn dvc_clone(remote: &Remote, moto: &Moto, name: &str) -> std::path::PathBuf {
     let root = remote.clone(name);
@@ -70,10 +86,7 @@ fn journal_md5s(remote: &Remote, files: &[String]) -> Vec<String> {
 
 #[test]
 fn two_writers_under_storage_dvc_keep_samples_out_of_git_and_in_the_bucket() {
-    let Some(moto) = Moto::start() else { return };
-    moto.create_bucket(BUCKET);
-    let remote = Remote::new(4);
-    use_dvc(&remote, &moto);
+    let Some((moto, remote)) = dvc_remote() else { return };
     let clones = [dvc_clone(&remote, &moto, "a"), dvc_clone(&remote, &moto, "b")];
 
     // Two writers taking turns: each push after the other's is rejected and replays its
@@ -110,9 +123,7 @@ fn two_writers_under_storage_dvc_keep_samples_out_of_git_and_in_the_bucket() {
     // The bucket: every journal line's sample, by its md5.
     let md5s = journal_md5s(&remote, &files);
     assert_eq!(md5s.len(), 14);
-    let keys = moto.python(&format!(
-        "for o in client('s3').list_objects_v2(Bucket='{BUCKET}').get('Contents', []):\n    print(o['Key'])"
-    ));
+    let keys = bucket_keys(&moto);
     for md5 in &md5s {
         assert!(keys.contains(&format!("store/files/md5/{}/{}", &md5[..2], &md5[2..])), "{md5} is not in the bucket");
     }
@@ -177,10 +188,7 @@ fn walk_files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn a_refused_upload_keeps_the_commit_from_the_origin_until_the_bytes_can_go() {
-    let Some(moto) = Moto::start() else { return };
-    moto.create_bucket(BUCKET);
-    let remote = Remote::new(4);
-    use_dvc(&remote, &moto);
+    let Some((moto, remote)) = dvc_remote() else { return };
     let writer = dvc_clone(&remote, &moto, "writer");
     let keys = std::fs::read_to_string(writer.join(".dvc/config.local")).unwrap();
     let wrong = keys.replace(&moto.secret, "not-the-secret");
@@ -201,8 +209,6 @@ fn a_refused_upload_keeps_the_commit_from_the_origin_until_the_bytes_can_go() {
     let files = tree_files(&remote.path(), "main");
     let md5s = journal_md5s(&remote, &files);
     assert_eq!(md5s.len(), 1);
-    let keys = moto.python(&format!(
-        "for o in client('s3').list_objects_v2(Bucket='{BUCKET}').get('Contents', []):\n    print(o['Key'])"
-    ));
+    let keys = bucket_keys(&moto);
     assert!(keys.contains(&md5s[0][2..]), "the sample is in the bucket: {keys}");
 }
