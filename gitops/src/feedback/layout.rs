@@ -199,11 +199,10 @@ impl SubSetScan {
         self.unsure = 0;
         self.keys.clear();
         let text = fs::read_to_string(journal)?;
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let record: super::FeedbackRecord = serde_json::from_str(line).map_err(|e| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{}: line {}: {e}", journal.display(), i + 1))
-            })?;
-            self.add(record.path.clone(), &record.label, record.kind);
+        let records = super::journal_records(&text, journal)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        for (_, record) in records {
+            self.add(record.path, &record.label, record.kind);
         }
         Ok(())
     }

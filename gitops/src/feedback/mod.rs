@@ -35,6 +35,7 @@ pub(crate) use layout::{
 };
 pub use layout::{SealMarker, TrainedMarker};
 pub use locked::{Locked, SubSetStatus};
+pub(crate) use prepare::md5_hex;
 pub use read::{SealedSubSet, read_count, sealed_sub_sets, tracked_folders};
 
 use crate::image_input::ImageInputError;
@@ -178,6 +179,28 @@ impl FeedbackRecord {
             recovered: true,
         })
     }
+}
+
+/// The records of a journal's text with their line numbers; a line that does not parse is an
+/// error naming `path` and the line.
+pub(crate) fn journal_records(text: &str, path: &Path) -> Result<Vec<(usize, FeedbackRecord)>, FeedbackError> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, line)| {
+            serde_json::from_str(line).map(|record| (i + 1, record)).map_err(|source| FeedbackError::JournalLine {
+                path: path.to_path_buf(),
+                line: i + 1,
+                source,
+            })
+        })
+        .collect()
+}
+
+/// The records of the lines of a journal's text that parse (git replay reads a commit's
+/// journals this way: a torn line is the store's to repair, not the replay's to stop on).
+pub(crate) fn parsed_lines(text: &str) -> impl Iterator<Item = FeedbackRecord> + '_ {
+    text.lines().filter_map(|line| serde_json::from_str(line).ok())
 }
 
 /// The result of one [`FeedbackStore::add`].

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::layout::{COUNT_FILE, JOURNAL, Layout, SAMPLES_POINTER, SEALED, TRAINED};
-use super::{CountFile, FeedbackError, FeedbackRecord, io_err};
+use super::{CountFile, FeedbackError, FeedbackRecord, io_err, journal_records};
 
 /// A sealed sub_set: its journal's records in order, each with its line number.
 #[derive(Debug, Clone)]
@@ -32,15 +32,7 @@ pub fn sealed_sub_sets(new_data: &Path) -> Result<Vec<SealedSubSet>, FeedbackErr
         }
         let journal = dir.join(JOURNAL);
         let text = std::fs::read_to_string(&journal).map_err(io_err(&journal))?;
-        let mut records = Vec::new();
-        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-            let record = serde_json::from_str(line).map_err(|source| FeedbackError::JournalLine {
-                path: journal.clone(),
-                line: i + 1,
-                source,
-            })?;
-            records.push((i + 1, record));
-        }
+        let records = journal_records(&text, &journal)?;
         out.push(SealedSubSet { index, trained: dir.join(TRAINED).is_file(), dir, journal, records });
     }
     Ok(out)

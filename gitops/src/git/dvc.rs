@@ -35,7 +35,8 @@ use repro::{Cache, DirEntry};
 
 use super::GitError;
 use crate::feedback::{
-    DVC_IGNORE_LINE, FeedbackRecord, JOURNAL, NEW_DATA, SAMPLES_POINTER, SEALED, parse_sub_set_name, sub_set_name,
+    DVC_IGNORE_LINE, FeedbackRecord, JOURNAL, NEW_DATA, SAMPLES_POINTER, SEALED, md5_hex, parse_sub_set_name,
+    parsed_lines, sub_set_name,
 };
 use crate::params::Storage;
 
@@ -87,19 +88,17 @@ impl DvcSamples {
                 let file = dir.join(&record.path);
                 let md5 = match &record.md5 {
                     Some(md5) => md5.clone(),
-                    None if file.is_file() => hex::encode(repro_md5(&file)?),
-                    None => {
-                        missing.push(record.path.clone());
-                        continue;
-                    }
+                    None => match fs::read(&file) {
+                        Ok(bytes) => md5_hex(&bytes),
+                        Err(_) => {
+                            missing.push(record.path.clone());
+                            continue;
+                        }
+                    },
                 };
-                if !self.cache.contains(&md5) {
-                    if file.is_file() {
-                        self.cache.save_file(&file, &md5).map_err(dvc_err)?;
-                    } else {
-                        missing.push(record.path.clone());
-                        continue;
-                    }
+                if !self.cache_from(&file, &md5)? {
+                    missing.push(record.path.clone());
+                    continue;
                 }
                 let (folder, relpath) = record.path.split_once('/').unwrap_or(("", &record.path));
                 let size = fs::metadata(self.cache.object_path(&md5)).map(|m| m.len()).unwrap_or(0);
@@ -124,6 +123,19 @@ impl DvcSamples {
             repro::add_listed(&self.root, &pointer, folders.into_iter().collect()).map_err(dvc_err)?;
         }
         Ok(())
+    }
+
+    /// Whether the cache holds the object `md5`, after saving the working-tree file `file` into
+    /// it when it did not and the file is there.
+    fn cache_from(&self, file: &Path, md5: &str) -> Result<bool, GitError> {
+        if self.cache.contains(md5) {
+            return Ok(true);
+        }
+        if !file.is_file() {
+            return Ok(false);
+        }
+        self.cache.save_file(file, md5).map_err(dvc_err)?;
+        Ok(true)
     }
 
     /// Adds [`DVC_IGNORE_LINE`] to `new_data/.gitignore` unless it is there.
@@ -166,14 +178,14 @@ impl DvcSamples {
             }
             for record in &sub_set.records {
                 let Some(md5) = record.md5.as_deref().filter(|m| !known.contains(m)) else { continue };
-                let file = self.data().join(sub_set_name(*n)).join(&record.path);
-                if !self.cache.contains(md5) && file.is_file() {
-                    self.cache.save_file(&file, md5).map_err(dvc_err)?;
-                }
+                // A commit made without `stage` (promote's, publish's) took it from the tree.
+                self.cache_from(&self.data().join(sub_set_name(*n)).join(&record.path), md5)?;
                 oids.insert(md5.to_string());
             }
             if let Some(blob) = sub_set.pointer.flatten().filter(|b| !known_pointers.contains(b)) {
-                oids.extend(pointer_md5s(repo.find_blob(blob)?.content()));
+                let text = String::from_utf8_lossy(repo.find_blob(blob)?.content()).into_owned();
+                let file = Path::new(NEW_DATA).join(sub_set_name(*n)).join(SAMPLES_POINTER);
+                oids.extend(remote::pointer_md5s(&text, &file).map_err(remote_err)?);
             }
         }
         if oids.is_empty() {
@@ -289,18 +301,6 @@ impl Prefetched<'_> {
     }
 }
 
-/// The md5s a `.dvc` pointer's outs record.
-fn pointer_md5s(text: &[u8]) -> Vec<String> {
-    let text = String::from_utf8_lossy(text);
-    text.lines()
-        .filter_map(|l| l.trim().trim_start_matches("- ").strip_prefix("md5: ").map(|m| m.trim().to_string()))
-        .collect()
-}
-
-fn parse_journal(text: &str) -> Vec<FeedbackRecord> {
-    text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect()
-}
-
 /// The sub_sets of the working tree's `new_data/`.
 fn working_sub_sets(data: &Path) -> Result<BTreeMap<u32, SubSet>, GitError> {
     let io = |path: &Path| {
@@ -330,7 +330,7 @@ fn working_sub_sets(data: &Path) -> Result<BTreeMap<u32, SubSet>, GitError> {
         }
         if journal && sub_set.pointer.is_none() {
             let path = dir.join(JOURNAL);
-            sub_set.records = parse_journal(&fs::read_to_string(&path).map_err(io(&path))?);
+            sub_set.records = parsed_lines(&fs::read_to_string(&path).map_err(io(&path))?).collect();
         }
         out.insert(n, sub_set);
     }
@@ -357,16 +357,11 @@ fn tree_sub_sets(repo: &Repository, tree: &Tree<'_>) -> Result<BTreeMap<u32, Sub
             }
         }
         if let Some(blob) = journal.filter(|_| sub_set.pointer.is_none()) {
-            sub_set.records = parse_journal(&String::from_utf8_lossy(repo.find_blob(blob)?.content()));
+            sub_set.records = parsed_lines(&String::from_utf8_lossy(repo.find_blob(blob)?.content())).collect();
         }
         out.insert(n, sub_set);
     }
     Ok(out)
-}
-
-fn repro_md5(file: &Path) -> Result<[u8; 16], GitError> {
-    let bytes = fs::read(file).map_err(|source| GitError::Io { path: file.to_path_buf(), source })?;
-    Ok(<md5::Md5 as md5::Digest>::digest(&bytes).into())
 }
 
 fn bad_md5(dir: &Path, record: &FeedbackRecord) -> GitError {

@@ -31,7 +31,9 @@ use super::push::{PushOutcome, push_with_retry};
 use super::replay::{Replay, rebase_excluding};
 use super::repolock;
 use super::seals::{self, FiredSeal};
-use crate::feedback::{FeedbackRecord, FeedbackStore, JOURNAL, Locked, NEW_DATA, parse_key, parse_sub_set_name};
+use crate::feedback::{
+    FeedbackRecord, FeedbackStore, JOURNAL, Locked, NEW_DATA, parse_key, parse_sub_set_name, parsed_lines,
+};
 use crate::params::GitParams;
 use crate::trigger::Trigger;
 
@@ -287,13 +289,11 @@ fn samples_in(repo: &Repository, tree: &Tree<'_>, journaled: bool) -> Result<(Sa
     let mut journals = Journals::new();
     for (sub_set, blob) in journal_blobs {
         let blob = repo.find_blob(blob)?;
-        for line in String::from_utf8_lossy(blob.content()).lines() {
-            if let Ok(record) = serde_json::from_str::<FeedbackRecord>(line) {
-                if journaled && parse_key(&record.path).is_some() {
-                    samples.entry(record.path.clone()).or_insert((sub_set, None));
-                }
-                journals.insert((sub_set, record.path.clone()), record);
+        for record in parsed_lines(&String::from_utf8_lossy(blob.content())) {
+            if journaled && parse_key(&record.path).is_some() {
+                samples.entry(record.path.clone()).or_insert((sub_set, None));
             }
+            journals.insert((sub_set, record.path.clone()), record);
         }
     }
     Ok((samples, journals))

@@ -26,6 +26,7 @@ use crate::repolock::RepoLock;
 
 pub use checkout::Changes;
 pub use error::RemoteError;
+pub use used::pointer_md5s;
 
 /// What a store must offer the transfers.
 pub trait Backend: Send + Sync {

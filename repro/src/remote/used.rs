@@ -107,6 +107,14 @@ fn dvc_file_outs(root: &Path, file: &Path) -> Result<Vec<UsedOut>, RemoteError> 
     Ok(outs)
 }
 
+/// The md5s the outs of a `.dvc` file record (`<md5>.dir` for a directory), from its text
+/// (`file` names it in errors): what a pointer committed to git asks a remote to hold.
+pub fn pointer_md5s(text: &str, file: &Path) -> Result<Vec<String>, RemoteError> {
+    let doc = yaml::load(text, file)?.to_value();
+    let Some(Value::List(items)) = doc.get("outs") else { return Ok(Vec::new()) };
+    Ok(items.iter().filter_map(|item| item.get("md5").and_then(Value::as_str).map(str::to_owned)).collect())
+}
+
 /// Why pulling into `rel` would write outside the repo or into its metadata, if it would.
 fn outside(root: &Path, rel: &str) -> Option<String> {
     if rel.starts_with('/') || rel == ".." || rel.starts_with("../") || rel == "." {

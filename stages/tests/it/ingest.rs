@@ -1,7 +1,7 @@
 //! ingest, case by case, over a tiny MNIST and a `new_data/` written by the feedback store:
 //! base rows for every IDX image; sealed sub_sets only, without unsure samples; the held-back
 //! split chosen by sha256, the same across runs and after more feedback arrives; the feedback
-//! weight and the trained flag on every feedback row.
+//! weight and the trained flag on every feedback row; a sealed sample the clone lacks is named.
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
 use gitops::params::FeedbackParams;
@@ -314,4 +314,27 @@ fn the_binary_writes_the_manifest_and_counts_each_role() {
     );
     // Relative to the repo, as the feedback store's files are.
     assert!(rows.iter().filter(|r| r.sub_set.is_some()).all(|r| r.path.starts_with("new_data/sub_set_0/")), "{rows:?}");
+}
+
+#[test]
+fn a_sealed_sample_missing_from_the_clone_is_named_with_the_command_that_brings_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    fixture::tiny_mnist(&root.join("data/mnist"), TRAIN, TEST);
+    let store =
+        FeedbackStore::open_with(root, FeedbackParams { threshold: 2, ..Default::default() }, Default::default());
+    adds(0, 2).into_iter().for_each(|a| store_add(&store, a));
+    // As in a `storage: dvc` clone that has the journal but not the sample.
+    let sealed = &gitops::feedback::sealed_sub_sets(&root.join("new_data")).unwrap()[0];
+    let missing = sealed.dir.join(&sealed.records[0].1.path);
+    std::fs::remove_file(&missing).unwrap();
+    let args = Args {
+        params: fixture::params(root, ""),
+        data: root.join("data/mnist"),
+        new_data: root.join("new_data"),
+        out: root.join("manifest.parquet"),
+    };
+    let err = ingest::run(&args).unwrap_err().to_string();
+    assert!(err.contains(&missing.display().to_string()) && err.contains("pipeline data fetch"), "{err}");
+    assert!(!args.out.exists(), "no manifest without the sample");
 }
