@@ -1,6 +1,8 @@
 //! **ingest**: gathers the base dataset's splits (MNIST's IDX files or an image folder, through
 //! `data::open`) and every sealed `new_data/sub_set_N` into one manifest, holding back a share of
-//! the feedback (chosen by sha256, so the split never moves) for evaluation. Labels become the
+//! the feedback (chosen by sha256, so the split never moves) for evaluation. A held-back sample
+//! judges the retrains of `holdout_span` sub_sets, its own and the next ones, and then joins
+//! training, so the loop learns from all of its feedback in the end. Labels become the
 //! task's class indexes. Unsure feedback is left out; open sub_sets wait until they are sealed.
 //! Reviewers' decisions (`new_data/review.json`) ride along in the `review` column, and a
 //! relabel's class replaces the given one.
@@ -21,7 +23,7 @@ use pipeline::paths;
 #[derive(Debug, Clone, clap::Args)]
 #[command(
     about = "Gather the base dataset and sealed feedback into one manifest",
-    long_about = "Reads the base dataset (MNIST's IDX files, or an image folder: class folders with optional train/ and test/, or metadata.csv) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). Labels are the class indexes of params task.classes. A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation."
+    long_about = "Reads the base dataset (MNIST's IDX files, or an image folder: class folders with optional train/ and test/, or metadata.csv) and every sealed new_data/sub_set_N/feedback.jsonl; writes the manifest (Parquet: path, sha256, label, source, sub_set, kind, time, weight, split). Labels are the class indexes of params task.classes. A share of the feedback (params ingest.holdout_share, chosen by sha256) is held back for evaluation while its sub_set is among the newest params ingest.holdout_span sealed ones (0: for good), and trained on after."
 )]
 pub struct Args {
     #[arg(long, default_value = "params.yaml")]
@@ -39,12 +41,23 @@ pub struct Args {
 #[serde(default, deny_unknown_fields)]
 pub struct IngestParams {
     pub holdout_share: f64,
+    /// A held-back sample of sub_set `k` judges the retrains of sub_sets `k` to
+    /// `k + holdout_span - 1` and is trained on from then on; 0 holds it back for good.
+    pub holdout_span: u32,
     pub feedback_weight: f64,
 }
 
 impl Default for IngestParams {
     fn default() -> Self {
-        Self { holdout_share: 0.3, feedback_weight: 1.0 }
+        Self { holdout_share: 0.3, holdout_span: 10, feedback_weight: 1.0 }
+    }
+}
+
+impl IngestParams {
+    /// Whether a sample of sub_set `sub_set` is held back while sub_set `newest` is the newest
+    /// sealed one.
+    pub fn held_back(&self, sha256: &str, sub_set: u32, newest: u32) -> bool {
+        hash_share(sha256) < self.holdout_share && (self.holdout_span == 0 || newest < sub_set + self.holdout_span)
     }
 }
 
@@ -87,7 +100,9 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
     let mut seen = HashSet::new();
     let mut rows = Vec::new();
     let decisions = Decisions::read_in(new_data)?.decisions;
-    for sub_set in gitops::feedback::sealed_sub_sets(new_data)? {
+    let sealed = gitops::feedback::sealed_sub_sets(new_data)?;
+    let newest = sealed.iter().map(|s| s.index).max().unwrap_or(0);
+    for sub_set in sealed {
         for (line, record) in sub_set.records {
             if record.kind == Kind::Unsure {
                 continue;
@@ -109,7 +124,8 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
                     what: "missing: this clone has the journal line but not the sample (under `storage: dvc` a sealed sub_set's samples are in the DVC remote: `pipeline data fetch` brings them)".into(),
                 });
             }
-            let role = if hash_share(&record.sha256) < p.holdout_share { Role::Holdout } else { Role::FeedbackTrain };
+            let held = p.held_back(&record.sha256, sub_set.index, newest);
+            let role = if held { Role::Holdout } else { Role::FeedbackTrain };
             rows.push(Row {
                 path: file.display().to_string(),
                 index: None,

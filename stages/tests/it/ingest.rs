@@ -1,7 +1,8 @@
 //! ingest, case by case, over a tiny MNIST and a `new_data/` written by the feedback store:
 //! base rows for every IDX image; sealed sub_sets only, without unsure samples; the held-back
-//! split chosen by sha256, the same across runs and after more feedback arrives; the feedback
-//! weight and the trained flag on every feedback row; a sealed sample the clone lacks is named.
+//! split chosen by sha256, the same across runs and after more feedback arrives but for the
+//! held-back samples `holdout_span` newer sub_sets release into training; the feedback weight
+//! and the trained flag on every feedback row; a sealed sample the clone lacks is named.
 
 use gitops::feedback::{FeedbackStore, Kind, Sample};
 use gitops::params::FeedbackParams;
@@ -36,6 +37,7 @@ fn store_add(store: &FeedbackStore, add: Add) {
 struct Input {
     threshold: u32,
     holdout_share: f64,
+    holdout_span: u32,
     feedback_weight: f64,
     /// Stored before the first run.
     first: Vec<Add>,
@@ -50,12 +52,16 @@ struct Expect {
     feedback: [usize; 2],
     /// Both roles occur in the second run.
     mixed: bool,
+    /// Some rows held back in the first run are trained on in the second.
+    joins: bool,
 }
 
 /// The held-back rule, written from its definition: the first 16 hex digits of the sha256 as
-/// a share of 2^64, below `holdout_share`.
-fn held_back(sha256: &str, holdout_share: f64) -> bool {
-    (u64::from_str_radix(&sha256[..16], 16).unwrap() as f64 / 2f64.powi(64)) < holdout_share
+/// a share of 2^64, below `holdout_share`, while fewer than `holdout_span` sub_sets (not 0) were
+/// sealed after the sample's, itself included.
+fn held_back(sha256: &str, input: &Input, sub_set: u32, newest: u32) -> bool {
+    let drawn = (u64::from_str_radix(&sha256[..16], 16).unwrap() as f64 / 2f64.powi(64)) < input.holdout_share;
+    drawn && (input.holdout_span == 0 || newest - sub_set < input.holdout_span)
 }
 
 /// Runs ingest, again over the same files, and once more after `later` is stored; checks every
@@ -77,8 +83,8 @@ fn check(case: &str, input: Input, expect: Expect) {
         params: fixture::params(
             root,
             &format!(
-                "ingest:\n  holdout_share: {}\n  feedback_weight: {}\n",
-                input.holdout_share, input.feedback_weight
+                "ingest:\n  holdout_share: {}\n  holdout_span: {}\n  feedback_weight: {}\n",
+                input.holdout_share, input.holdout_span, input.feedback_weight
             ),
         ),
         data: root.join("data/mnist"),
@@ -123,6 +129,7 @@ fn check(case: &str, input: Input, expect: Expect) {
         // Feedback rows: sealed sub_sets' counted samples, as recorded, split by sha256.
         let feedback: Vec<&Row> = rows.iter().filter(|r| r.sub_set.is_some()).collect();
         assert_eq!(feedback.len(), want, "{case}: feedback rows");
+        let newest = feedback.iter().filter_map(|r| r.sub_set).max().unwrap_or(0);
         let held = feedback.iter().filter(|r| r.role == Role::Holdout).count();
         if mixed {
             assert!(held > 0 && held < feedback.len(), "{case}: {held} of {} held back", feedback.len());
@@ -147,7 +154,8 @@ fn check(case: &str, input: Input, expect: Expect) {
                 Kind::Unsure => panic!("{case}: the unsure sample {} was ingested", r.path),
             };
             assert_eq!(r.kind, kind, "{case}: {}", r.path);
-            let role = if held_back(&r.sha256, input.holdout_share) { Role::Holdout } else { Role::FeedbackTrain };
+            let held = held_back(&r.sha256, &input, r.sub_set.unwrap(), newest);
+            let role = if held { Role::Holdout } else { Role::FeedbackTrain };
             assert_eq!(
                 (r.role, r.weight, r.source.as_str(), r.index),
                 (role, input.feedback_weight, "test", None),
@@ -157,11 +165,20 @@ fn check(case: &str, input: Input, expect: Expect) {
             assert!(r.time.is_some() && r.pixels.is_none(), "{case}");
         }
     }
-    // More feedback moves no earlier row: each keeps its place in the split.
+    // More feedback moves no earlier row, but for a held-back one that joins training.
     for r in first.iter().filter(|r| r.sub_set.is_some()) {
         let same = second.iter().find(|s| s.sha256 == r.sha256 && s.label == r.label);
-        assert_eq!(same, Some(r), "{case}: {} changed after more feedback arrived", r.path);
+        let joined = Row { role: Role::FeedbackTrain, ..r.clone() };
+        assert!(
+            same == Some(r) || (r.role == Role::Holdout && same == Some(&joined)),
+            "{case}: {} changed after more feedback arrived: {same:?}",
+            r.path
+        );
     }
+    let joined = |r: &Row| {
+        first.iter().any(|f| f.sha256 == r.sha256 && f.role == Role::Holdout) && r.role == Role::FeedbackTrain
+    };
+    assert_eq!(second.iter().any(joined), expect.joins, "{case}: held-back rows that joined training");
 }
 
 #[test]
@@ -173,102 +190,137 @@ fn ingest_cases() {
             Input {
                 threshold: 5,
                 holdout_share: 0.3,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: vec![],
                 trained: &[],
                 later: vec![],
             },
-            Expect { feedback: [0, 0], mixed: false },
+            Expect { feedback: [0, 0], mixed: false, joins: false },
         ),
         (
             "an open sub_set waits for its seal",
             Input {
                 threshold: 5,
                 holdout_share: 0.3,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: adds(0, 7),
                 trained: &[],
                 later: adds(7, 3),
             },
-            Expect { feedback: [5, 10], mixed: false },
+            Expect { feedback: [5, 10], mixed: false, joins: false },
         ),
         (
             "unsure samples are left out and do not count towards the seal",
             Input {
                 threshold: 3,
                 holdout_share: 0.3,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: [adds(0, 2), vec![unsure(50), unsure(51)], adds(2, 1)].concat(),
                 trained: &[],
                 later: vec![],
             },
-            Expect { feedback: [3, 3], mixed: false },
+            Expect { feedback: [3, 3], mixed: false, joins: false },
         ),
         (
             "held back by sha256, the same after more feedback",
             Input {
                 threshold: 10,
                 holdout_share: 0.3,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: adds(0, 20),
                 trained: &[],
                 later: adds(20, 30),
             },
-            Expect { feedback: [20, 50], mixed: true },
+            Expect { feedback: [20, 50], mixed: true, joins: false },
         ),
         (
             "holdout_share 0 holds nothing back",
             Input {
                 threshold: 4,
                 holdout_share: 0.0,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: adds(0, 8),
                 trained: &[],
                 later: vec![],
             },
-            Expect { feedback: [8, 8], mixed: false },
+            Expect { feedback: [8, 8], mixed: false, joins: false },
         ),
         (
             "holdout_share 1 holds everything back",
             Input {
                 threshold: 4,
                 holdout_share: 1.0,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: adds(0, 8),
                 trained: &[],
                 later: vec![],
             },
-            Expect { feedback: [8, 8], mixed: false },
+            Expect { feedback: [8, 8], mixed: false, joins: false },
+        ),
+        (
+            "a held-back sample is trained on once holdout_span sub_sets, its own included, were sealed",
+            Input {
+                threshold: 4,
+                holdout_share: 1.0,
+                holdout_span: 2,
+                feedback_weight: 1.0,
+                first: adds(0, 12),
+                trained: &[],
+                later: adds(12, 4),
+            },
+            Expect { feedback: [12, 16], mixed: true, joins: true },
+        ),
+        (
+            "holdout_span 1: a held-back sample judges its own sub_set's retrain only",
+            Input {
+                threshold: 3,
+                holdout_share: 0.5,
+                holdout_span: 1,
+                feedback_weight: 1.0,
+                first: adds(0, 12),
+                trained: &[],
+                later: adds(12, 9),
+            },
+            Expect { feedback: [12, 21], mixed: true, joins: true },
         ),
         (
             "feedback_weight goes on every feedback row",
             Input {
                 threshold: 4,
                 holdout_share: 0.5,
+                holdout_span: 0,
                 feedback_weight: 2.5,
                 first: adds(0, 4),
                 trained: &[],
                 later: adds(4, 4),
             },
-            Expect { feedback: [4, 8], mixed: false },
+            Expect { feedback: [4, 8], mixed: false, joins: false },
         ),
         (
             "sub_sets an earlier retrain used are flagged trained",
             Input {
                 threshold: 3,
                 holdout_share: 0.3,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: adds(0, 6),
                 trained: &[0],
                 later: adds(6, 3),
             },
-            Expect { feedback: [6, 9], mixed: false },
+            Expect { feedback: [6, 9], mixed: false, joins: false },
         ),
         (
             "one image with two labels gives two rows, for validate to judge",
             Input {
                 threshold: 3,
                 holdout_share: 0.3,
+                holdout_span: 0,
                 feedback_weight: 1.0,
                 first: vec![
                     Add { n: 9, label: 4, kind: Kind::Correct },
@@ -278,7 +330,7 @@ fn ingest_cases() {
                 trained: &[],
                 later: vec![],
             },
-            Expect { feedback: [3, 3], mixed: false },
+            Expect { feedback: [3, 3], mixed: false, joins: false },
         ),
     ];
     for (case, input, expect) in cases {
