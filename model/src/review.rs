@@ -1,13 +1,14 @@
 //! The review queue: the sealed feedback samples no reviewer decided on, scored by a model, and
 //! those whose label it finds very unlikely (`gitops::feedback::review::suspect`), or that the
-//! last validate run in this clone held for review (its out-of-fold check, `crate::folds`).
+//! last retrain's validate held for review (also by its out-of-fold check, `crate::folds`), as
+//! committed in `new_data/held.json`, so every clone lists the same.
 //! `pipeline review` and the model server's review view list it; validate applies the same
 //! rules to the samples it is about to train on.
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use gitops::feedback::review::{Decisions, LABEL_NOISE, ReviewParams, Suspect, suspect};
+use gitops::feedback::review::{Decisions, Held, ReviewParams, Suspect, suspect};
 use gitops::feedback::{FeedbackError, Kind, sealed_sub_sets};
 use gitops::image_input::{ImageLimits, decode_limited, read_limited};
 use gitops::task::Task;
@@ -69,19 +70,14 @@ fn input(file: &Path, task: &Task, limits: &ImageLimits) -> Option<Vec<u8>> {
     }
 }
 
-/// The sha256 of every feedback sample the last validate run held for review (`label noise` in
-/// its `quarantine`: `pipeline::paths::QUARANTINE` under the repo); empty when it never ran.
-pub fn held_by_validate(quarantine: &Path) -> HashSet<String> {
-    #[derive(serde::Deserialize)]
-    struct Held {
-        sha256: String,
-        reason: String,
-    }
-    let Ok(bytes) = std::fs::read(quarantine) else { return HashSet::new() };
-    match serde_json::from_slice::<Vec<Held>>(&bytes) {
-        Ok(held) => held.into_iter().filter(|h| h.reason.starts_with(LABEL_NOISE)).map(|h| h.sha256).collect(),
+/// The sha256 of every feedback sample the last retrain's validate held for review
+/// (`new_data/held.json`); empty before the first retrain, or with a warning when the file
+/// cannot be read.
+pub fn held(repo_root: &Path) -> HashSet<String> {
+    match Held::read(repo_root) {
+        Ok(held) => held.sha256s(),
         Err(e) => {
-            tracing::warn!(path = %quarantine.display(), error = %e, "cannot read validate's quarantine");
+            tracing::warn!(error = %e, "cannot read what validate held for review");
             HashSet::new()
         }
     }
@@ -91,7 +87,7 @@ pub fn held_by_validate(quarantine: &Path) -> HashSet<String> {
 /// one prediction per input out) against the model's per-class `thresholds` (its mean
 /// probability for each class's own test samples: confident learning's thresholds, measured
 /// where the labels are known to be right), and those in `held` (sha256s validate held: see
-/// [`held_by_validate`]), with the model's answer.
+/// [`held`]), with the model's answer.
 pub fn suspects(
     pending: &[Pending],
     task: &Task,
@@ -130,6 +126,7 @@ pub fn suspects(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gitops::feedback::review::HeldSample;
 
     fn pending(sha: &str, label: usize) -> Pending {
         Pending {
@@ -171,15 +168,14 @@ mod tests {
     }
 
     #[test]
-    fn validate_s_held_samples_are_read_from_its_quarantine() {
+    fn what_the_last_retrain_held_is_read_from_new_data() {
         let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("quarantine.json");
-        assert!(held_by_validate(&file).is_empty(), "no validate run yet");
-        let entries = serde_json::json!([
-            {"path": "a.png", "sha256": "aa", "label": 1, "sub_set": 0, "reason": "label noise: labelled 1 but ..."},
-            {"path": "b.png", "sha256": "bb", "label": 2, "sub_set": 0, "reason": "blank: no ink"},
-        ]);
-        std::fs::write(&file, entries.to_string()).unwrap();
-        assert_eq!(held_by_validate(&file), HashSet::from(["aa".to_string()]));
+        assert!(held(dir.path()).is_empty(), "no retrain yet");
+        let store = gitops::feedback::FeedbackStore::open_with(dir.path(), Default::default(), Task::default());
+        let sample = HeldSample { sha256: "aa".into(), reason: "label noise: labelled 1 but ...".into() };
+        store.record_held(vec![sample]).unwrap();
+        assert_eq!(held(dir.path()), HashSet::from(["aa".to_string()]));
+        std::fs::write(dir.path().join("new_data/held.json"), "{").unwrap();
+        assert!(held(dir.path()).is_empty(), "an unreadable list holds nothing back (with a warning)");
     }
 }

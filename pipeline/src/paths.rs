@@ -5,8 +5,6 @@
 pub const MANIFEST: &str = "artifacts/ingest/manifest.parquet";
 pub const VALIDATE: &str = "artifacts/validate";
 pub const CLEAN: &str = "artifacts/validate/clean.parquet";
-/// In `VALIDATE`: the bad samples, and those held for review.
-pub const QUARANTINE: &str = "artifacts/validate/quarantine.json";
 pub const AUGMENTED: &str = "artifacts/augment/augmented.parquet";
 pub const CANDIDATE: &str = "artifacts/finetune/candidate";
 pub const TRAIN_LOG: &str = "artifacts/finetune/train_log.csv";

@@ -24,6 +24,7 @@ use crate::manifest::{self, Role};
 use crate::validate::Quarantined;
 use crate::{StageError, read_json, write_json};
 use gitops::feedback::FeedbackStore;
+use gitops::feedback::review::{HeldSample, LABEL_NOISE};
 use gitops::model_file::ModelFile;
 use gitops::params;
 use pipeline::paths;
@@ -288,7 +289,8 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
         metrics.insert("feedback_brier_diff_bound".into(), e.brier_diff_bounds[1]);
         metrics.insert("feedback_mcnemar_p".into(), e.mcnemar_p);
     }
-    let sub_sets = sealed_sub_sets(&args.manifest)?;
+    let quarantine = quarantine(&args.manifest)?;
+    let sub_sets = sealed_sub_sets(&args.manifest, &quarantine)?;
     let mut decision = Decision {
         promoted: promote,
         candidate: Some(comparison.candidate_version.clone()),
@@ -329,7 +331,13 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     for n in &fresh {
         store.mark_trained(*n, &trained_as)?;
     }
-    if !fresh.is_empty() {
+    // What validate held for review, for every clone's review queue (`new_data/held.json`).
+    let held = quarantine
+        .iter()
+        .filter(|q| q.reason.starts_with(LABEL_NOISE))
+        .map(|q| HeldSample { sha256: q.sha256.clone(), reason: q.reason.clone() })
+        .collect();
+    if store.record_held(held)? || !fresh.is_empty() {
         changed.push(Path::new("new_data"));
     }
     if passed {
@@ -343,20 +351,22 @@ pub fn run(args: &Args) -> Result<Decision, StageError> {
     Ok(decision)
 }
 
+/// What validate held back (its quarantine, next to the clean manifest: held for review, or
+/// bad); nothing when it wrote none.
+fn quarantine(manifest_path: &Path) -> Result<Vec<Quarantined>, StageError> {
+    let path = manifest_path.with_file_name("quarantine.json");
+    if path.is_file() { read_json(&path) } else { Ok(Vec::new()) }
+}
+
 /// Sealed sub_sets whose feedback the candidate was trained or judged on, or validate held
-/// back (its quarantine, next to the clean manifest: held for review, or bad): every sub_set
-/// this retrain looked at.
-fn sealed_sub_sets(manifest_path: &Path) -> Result<Vec<u32>, StageError> {
+/// back: every sub_set this retrain looked at.
+fn sealed_sub_sets(manifest_path: &Path, quarantine: &[Quarantined]) -> Result<Vec<u32>, StageError> {
     let mut sub_sets: Vec<u32> = manifest::read(manifest_path)?
         .iter()
         .filter(|r| matches!(r.role, Role::FeedbackTrain | Role::Holdout))
         .filter_map(|r| r.sub_set)
         .collect();
-    let quarantine = manifest_path.with_file_name("quarantine.json");
-    if quarantine.is_file() {
-        let held: Vec<Quarantined> = read_json(&quarantine)?;
-        sub_sets.extend(held.iter().filter_map(|q| q.sub_set));
-    }
+    sub_sets.extend(quarantine.iter().filter_map(|q| q.sub_set));
     sub_sets.sort_unstable();
     sub_sets.dedup();
     Ok(sub_sets)

@@ -4,6 +4,7 @@
 //! new_data/
 //!   count.json                      derived summary (see `count`)
 //!   review.json                     reviewers' decisions on suspect labels (see `review`)
+//!   held.json                       what the last retrain's validate held for review (`review`)
 //!   .gitignore                      ignores .lock and .tmp/
 //!   .lock  .tmp/                    OS file lock, temp files (never committed)
 //!   sub_set_N/
@@ -41,6 +42,7 @@ pub(crate) const TRAINED: &str = "trained.json";
 /// per folder (`<class>`, `unsure`).
 pub(crate) const SAMPLES_POINTER: &str = "samples.dvc";
 pub(crate) const REVIEW_FILE: &str = "review.json";
+pub(crate) const HELD_FILE: &str = "held.json";
 pub(crate) const UNSURE: &str = "unsure";
 pub(crate) const LOCK: &str = ".lock";
 pub(crate) const TMP: &str = ".tmp";

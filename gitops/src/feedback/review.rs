@@ -3,15 +3,17 @@
 //! training and evaluation, and `pipeline review` and the page's review view list it until a
 //! person decides. Decisions live in `new_data/review.json` (one per sample, by sha256: accept
 //! the label, relabel, or reject the sample), written under the store's lock and committed with
-//! `new_data/`, so the next retrain (a DAG dependency) sees them.
+//! `new_data/`, so the next retrain (a DAG dependency) sees them. What validate held (its label
+//! checks need a model, so only the retrain runs them) lives in `new_data/held.json`, written by
+//! promote and committed the same way, so every clone lists the same queue.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::layout::{Layout, REVIEW_FILE};
+use super::layout::{HELD_FILE, Layout, REVIEW_FILE};
 use super::{FeedbackError, FeedbackStore, io_err, sealed_sub_sets};
 
 /// How validate's quarantine names a sample held for review: `label noise: ...`.
@@ -146,12 +148,44 @@ impl Decisions {
 
     /// The decisions of the store in the `new_data` folder `data`.
     pub fn read_in(data: &Path) -> Result<Self, FeedbackError> {
-        let path = data.join(REVIEW_FILE);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| FeedbackError::Json { path, source }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
-            Err(e) => Err(io_err(&path)(e)),
-        }
+        read_or_default(&data.join(REVIEW_FILE))
+    }
+}
+
+/// A sample the last retrain's validate held for review, and why (a reason starting with
+/// [`LABEL_NOISE`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HeldSample {
+    pub sha256: String,
+    pub reason: String,
+}
+
+/// `new_data/held.json`: what the last retrain's validate held for review, by the serving
+/// model or by its out-of-fold copies. Only a retrain can judge with those, so a clone that
+/// never ran one (a server replica, a reviewer's laptop) reads the committed list.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Held {
+    /// Sorted by sha256.
+    pub held: Vec<HeldSample>,
+}
+
+impl Held {
+    /// The list of the store under `repo_root` (empty before the first retrain).
+    pub fn read(repo_root: &Path) -> Result<Self, FeedbackError> {
+        read_or_default(&Layout::new(repo_root).data.join(HELD_FILE))
+    }
+
+    pub fn sha256s(&self) -> HashSet<String> {
+        self.held.iter().map(|h| h.sha256.clone()).collect()
+    }
+}
+
+/// A JSON file of the store, or `T::default()` when it does not exist.
+fn read_or_default<T: Default + serde::de::DeserializeOwned>(path: &Path) -> Result<T, FeedbackError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| FeedbackError::Json { path: path.into(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(T::default()),
+        Err(e) => Err(io_err(path)(e)),
     }
 }
 
@@ -238,9 +272,28 @@ impl FeedbackStore {
             .and_then(|l| self.task().class_index(l).ok())
             .map(|i| self.task().classes[i].clone());
         decisions.decisions.insert(sha256.to_string(), Decision { label, ..decision });
-        let mut text = serde_json::to_vec_pretty(&decisions).expect("decisions serialize");
+        self.write_json(REVIEW_FILE, &decisions)
+    }
+
+    /// Replaces `new_data/held.json` with `held` under the store's lock, durably. Returns
+    /// false, writing nothing, when it already lists the same.
+    pub fn record_held(&self, mut held: Vec<HeldSample>) -> Result<bool, FeedbackError> {
+        held.sort();
+        held.dedup();
+        let held = Held { held };
+        let _lock = self.lock()?;
+        if read_or_default::<Held>(&self.data_dir().join(HELD_FILE))? == held {
+            return Ok(false);
+        }
+        self.write_json(HELD_FILE, &held).map(|()| true)
+    }
+
+    /// Writes `value` as the store's file `name`, pretty, durably. The caller holds the lock.
+    fn write_json(&self, name: &str, value: &impl Serialize) -> Result<(), FeedbackError> {
+        let data = self.data_dir();
+        let mut text = serde_json::to_vec_pretty(value).expect("review files serialize");
         text.push(b'\n');
-        let path = data.join(REVIEW_FILE);
+        let path = data.join(name);
         crate::fsutil::replace_durable(&path, &text, data).map_err(io_err(&path))
     }
 }
@@ -258,6 +311,19 @@ mod tests {
         assert_eq!(Action::from_name("Accept"), None);
         let trusted: Vec<Action> = Action::ALL.into_iter().filter(|a| a.trusts()).collect();
         assert_eq!(trusted, [Action::Accept, Action::Relabel]);
+    }
+
+    #[test]
+    fn held_json_is_rewritten_only_when_validate_held_something_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FeedbackStore::open_with(dir.path(), Default::default(), crate::task::Task::default());
+        assert_eq!(Held::read(dir.path()).unwrap(), Held::default(), "no retrain yet: nothing held");
+        let sample = |sha256: &str| HeldSample { sha256: sha256.into(), reason: format!("{LABEL_NOISE}: {sha256}") };
+        assert!(store.record_held(vec![sample("bb"), sample("aa"), sample("bb")]).unwrap());
+        assert_eq!(Held::read(dir.path()).unwrap().held, [sample("aa"), sample("bb")], "sorted, once each");
+        assert!(!store.record_held(vec![sample("aa"), sample("bb")]).unwrap(), "the same list: no write");
+        assert!(store.record_held(vec![]).unwrap(), "nothing held now");
+        assert!(Held::read(dir.path()).unwrap().sha256s().is_empty());
     }
 
     #[test]

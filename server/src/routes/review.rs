@@ -52,7 +52,7 @@ pub async fn queue(State(state): State<AppState>, headers: HeaderMap) -> Result<
         }
         let pending = model::review::pending(&settings.root, task, &settings.limits)?;
         let thresholds = served.reference().map(|r| r.class_thresholds.clone()).unwrap_or_default();
-        let held = model::review::held_by_validate(&settings.root.join(pipeline::paths::QUARANTINE));
+        let held = model::review::held(&settings.root);
         let predict = |batch: &[f32]| served.predict(0, batch);
         let found = model::review::suspects(&pending, task, predict, &thresholds, &settings.review, &held);
         let inputs: std::collections::HashMap<&str, &[u8]> =

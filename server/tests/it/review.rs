@@ -1,6 +1,7 @@
 //! The label review over HTTP: feedback with planted wrong labels seals a sub_set; `GET
 //! /api/review` lists exactly those, with thumbnails; `POST /api/review` stores a decision in
-//! `new_data/review.json`, commits and pushes it, and the queue and `/metrics` follow. Both
+//! `new_data/review.json`, commits and pushes it, and the queue and `/metrics` follow; what a
+//! retrain's validate held (`new_data/held.json`) is listed beside the model's doubts. Both
 //! routes are behind the feedback token; bad decisions are refused and write nothing.
 
 use std::time::Duration;
@@ -75,4 +76,23 @@ async fn the_review_queue_lists_planted_labels_and_takes_decisions_into_git() {
     let text = state.metrics.render();
     assert_eq!(metric(&text, "model_server_review_queue"), 2.0);
     assert_eq!(metric(&text, "model_server_review_decisions_total{action=\"relabel\"}"), 1.0);
+
+    // What a retrain's validate held (its out-of-fold copies doubt a label the serving model
+    // does not), as promote commits it in new_data/held.json: listed too.
+    let doubted = suspects.iter().map(|s| s["sha256"].as_str().unwrap()).collect::<Vec<_>>();
+    let feedback: Vec<String> = std::fs::read_to_string(repo.server().join("new_data/sub_set_0/feedback.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["sha256"].as_str().unwrap().to_string())
+        .collect();
+    let right = feedback.iter().find(|sha| !doubted.contains(&sha.as_str())).unwrap();
+    let store = gitops::feedback::FeedbackStore::open(&repo.server()).unwrap();
+    let held =
+        gitops::feedback::review::HeldSample { sha256: right.clone(), reason: "label noise: a copy's doubt".into() };
+    store.record_held(vec![held]).unwrap();
+    let queue = send(&app, with_token(get("/api/review"), "fb")).await.json();
+    let listed: Vec<&str> =
+        queue["suspects"].as_array().unwrap().iter().map(|s| s["sha256"].as_str().unwrap()).collect();
+    assert_eq!(listed.len(), 3, "{queue}");
+    assert!(listed.contains(&right.as_str()), "{queue}");
 }

@@ -1,7 +1,7 @@
 //! The label check on planted wrong labels: MNIST digits the base model reads, given as
 //! feedback with their right labels and, for one in eleven, a wrong one. Validate holds the
 //! planted ones for review and keeps the right ones; the review queue lists exactly the held
-//! ones; a reviewer's relabel, accept and reject reach the next run. On digits of another
+//! ones, in a clone that never ran validate too; a reviewer's relabel, accept and reject reach the next run. On digits of another
 //! population, which the base model reads poorly, the out-of-fold copies catch wrong labels the
 //! serving model alone lets through.
 
@@ -65,6 +65,8 @@ fn planted_wrong_labels_are_held_for_review_and_decisions_reach_the_next_run() {
     }
     assert_eq!(planted.len(), 10);
     crate::repro(root);
+    let again = crate::repro(root);
+    assert!(again.ran.is_empty(), "promote's markers and new_data/held.json leave the DAG up to date: {again:?}");
 
     let held: BTreeSet<String> =
         quarantine(root).into_iter().filter(|q| q.reason.starts_with(LABEL_NOISE)).map(|q| q.sha256).collect();
@@ -88,7 +90,8 @@ fn planted_wrong_labels_are_held_for_review_and_decisions_reach_the_next_run() {
     let limits = ImageLimits { max_bytes: 1 << 20, max_pixels: 1 << 20 };
     let pending = model::review::pending(root, &task, &limits).unwrap();
     assert_eq!(pending.len(), 110);
-    let held_here = model::review::held_by_validate(&root.join(pipeline::paths::QUARANTINE));
+    let held_here = model::review::held(root);
+    assert_eq!(held_here, held.iter().cloned().collect(), "promote recorded validate's holds in new_data/held.json");
     let predict = |b: &[f32]| classifier.predict(b);
     let queue = model::review::suspects(&pending, &task, predict, &thresholds, &ReviewParams::default(), &held_here);
     let listed: BTreeSet<String> = queue.iter().map(|s| s.sha256.clone()).collect();
@@ -106,6 +109,13 @@ fn planted_wrong_labels_are_held_for_review_and_decisions_reach_the_next_run() {
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["sha256"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(printed, held, "`pipeline review --json` lists the same queue");
+    // A clone that never ran a retrain (a server replica) reads the same holds from git.
+    let replica = tempfile::tempdir().unwrap();
+    testkit::run(
+        std::process::Command::new("git").args(["clone", "-q"]).arg(repo.origin.path()).arg(replica.path()),
+        "git clone",
+    );
+    assert_eq!(model::review::held(replica.path()), held_here, "the replica's holds");
     let first = &queue[0];
     assert!(first.p_given < 0.02 && first.confidence > 0.9 && first.label != first.predicted, "{first:?}");
     assert!(first.path.starts_with("new_data/sub_set_"), "{}", first.path);

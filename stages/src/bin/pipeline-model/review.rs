@@ -84,7 +84,7 @@ fn list(repo: &RepoPaths, json: bool, device: gitops::device::DeviceChoice) -> R
     let thresholds =
         classifier.model().sidecar.reference.as_ref().map(|r| r.class_thresholds.clone()).unwrap_or_default();
     let pending = model::review::pending(&repo.root, &task, &ImageLimits::from(&params.feedback))?;
-    let held = model::review::held_by_validate(&repo.root.join(pipeline::paths::QUARANTINE));
+    let held = model::review::held(&repo.root);
     let queue = model::review::suspects(&pending, &task, |b| classifier.predict(b), &thresholds, &review, &held);
     if json {
         for suspect in &queue {
