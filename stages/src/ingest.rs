@@ -57,7 +57,8 @@ impl IngestParams {
     /// Whether a sample of sub_set `sub_set` is held back while sub_set `newest` is the newest
     /// sealed one.
     pub fn held_back(&self, sha256: &str, sub_set: u32, newest: u32) -> bool {
-        hash_share(sha256) < self.holdout_share && (self.holdout_span == 0 || newest < sub_set + self.holdout_span)
+        hash_share(sha256) < self.holdout_share
+            && (self.holdout_span == 0 || newest.saturating_sub(sub_set) < self.holdout_span)
     }
 }
 
@@ -144,4 +145,19 @@ fn feedback_rows(new_data: &Path, p: &IngestParams, task: &Task) -> Result<Vec<R
         }
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IngestParams;
+
+    #[test]
+    fn a_held_back_sample_joins_training_after_its_span_whatever_the_span() {
+        let all = "0".repeat(64); // hash share 0: always drawn
+        let p = |holdout_span| IngestParams { holdout_share: 0.5, holdout_span, feedback_weight: 1.0 };
+        assert!(p(2).held_back(&all, 3, 4) && !p(2).held_back(&all, 3, 5));
+        assert!(p(0).held_back(&all, 0, u32::MAX), "0: held back for good");
+        assert!(p(u32::MAX).held_back(&all, u32::MAX - 1, u32::MAX), "a span near u32::MAX does not overflow");
+        assert!(!p(2).held_back(&"f".repeat(64), 3, 3), "not drawn: trained on from the start");
+    }
 }
