@@ -11,13 +11,17 @@
 //! (the bimodal timings in BENCHMARKS.md). [`keep_freed_memory`] fixes both thresholds: blocks
 //! up to 32 MiB come from the heap, and up to 128 MiB of freed heap stays mapped for reuse.
 //!
-//! model-server does not fix them: it swaps models for days, and with the thresholds fixed
-//! each model's 4.7 MB weights came from the heap; its resident memory after 100 reloads grew
-//! by over 10% in three of four runs. It calls [`release_freed_memory`] after evicting a model
-//! instead.
+//! model-server swaps models for days: with blocks up to 32 MiB from the heap, each model's
+//! 4.7 MB weights came from it too, and resident memory after 100 reloads grew by over 10% in
+//! three of four runs. It calls [`keep_freed_memory_for_serving`]: blocks from 4 MiB up (a
+//! model's large weight tensors) are mapped apart and go back to the kernel when the model is
+//! evicted, smaller ones (a batch's activations) come from the heap, which keeps them. It also
+//! calls [`release_freed_memory`] after evicting a model.
 
 /// Blocks up to this size come from the heap (glibc's largest allowed mmap threshold).
 const MMAP_THRESHOLD: usize = 32 << 20;
+/// The same for a server that swaps models: below the 4.7 MB of the CNN's first dense layer.
+const SERVING_MMAP_THRESHOLD: usize = 4 << 20;
 /// Freed memory at the top of the heap up to this size is kept for reuse.
 const TRIM_THRESHOLD: usize = 128 << 20;
 
@@ -25,21 +29,32 @@ const TRIM_THRESHOLD: usize = 128 << 20;
 /// `main` of every binary that trains or runs large batches. Leaves them alone when the user tuned
 /// malloc through `GLIBC_TUNABLES` or a `MALLOC_*_` variable; does nothing on other C libraries.
 pub fn keep_freed_memory() {
-    let user_tuned = std::env::vars_os().any(|(name, value)| {
+    if !user_tuned() {
+        set_thresholds(MMAP_THRESHOLD);
+    }
+}
+
+/// [`keep_freed_memory`] for a server that loads and evicts models while it runs: blocks of
+/// 4 MiB and more are mapped apart, so an evicted model's large tensors leave the process.
+pub fn keep_freed_memory_for_serving() {
+    if !user_tuned() {
+        set_thresholds(SERVING_MMAP_THRESHOLD);
+    }
+}
+
+fn user_tuned() -> bool {
+    std::env::vars_os().any(|(name, value)| {
         let name = name.to_string_lossy();
         (name.starts_with("MALLOC_") && name.ends_with('_'))
             || (name == "GLIBC_TUNABLES" && value.to_string_lossy().contains("glibc.malloc."))
-    });
-    if !user_tuned {
-        set_thresholds();
-    }
+    })
 }
 
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[expect(unsafe_code, reason = "mallopt is a C function; it has no memory-safety preconditions")]
-fn set_thresholds() {
+fn set_thresholds(mmap_threshold: usize) {
     for (param, value, name) in [
-        (libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD, "M_MMAP_THRESHOLD"),
+        (libc::M_MMAP_THRESHOLD, mmap_threshold, "M_MMAP_THRESHOLD"),
         (libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD, "M_TRIM_THRESHOLD"),
     ] {
         // SAFETY: mallopt takes glibc's arena lock itself, reads no pointers, and answers 0
@@ -51,7 +66,7 @@ fn set_thresholds() {
 }
 
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn set_thresholds() {}
+fn set_thresholds(_mmap_threshold: usize) {}
 
 /// Gives every free page of the heap back to the kernel (glibc's `malloc_trim`); the next
 /// tensors fault their memory in once more.

@@ -55,11 +55,13 @@ fn main() {
         Some(url) => servers.push(("fastapi peer (2 workers, 1 thread)", url)),
         None => println!("(peer skipped: set PEER_PYTHON to a Python with fastapi, uvicorn, safetensors, torch)\n"),
     }
-    let levels = load_levels(&servers, &lua, seconds, runs);
+    let levels = load_levels(&servers, &lua, seconds, runs, |_| {});
     if let Some(lone) = levels[0].iter().find(|l| l.concurrency == 1) {
+        let runs: Vec<String> = lone.p50_runs.iter().map(|p| format!("{p:.2}")).collect();
         println!(
-            "\nat concurrency 1: p50 {:.2} ms, {:.1}x the in-process forward",
+            "\nat concurrency 1: p50 {:.2} ms (runs {}), {:.1}x the in-process forward",
             lone.p50_ms,
+            runs.join("/"),
             lone.p50_ms * ceiling / 1000.0
         );
     }

@@ -6,8 +6,15 @@
 //! piece of `max_batch` at a time, all by the model serving when it started, and its worker
 //! alternates those pieces with batches of whatever else is queued, so other requests wait for
 //! one piece, not for all of it.
+//!
+//! A lone request, one image with no other request in flight and nothing queued, skips the
+//! queue: its forward runs on the request's own thread, sparing the two thread hand-offs to an
+//! inference worker and back (BENCHMARKS.md, issue 19). Only while the model's batches of one
+//! stay short ([`LONE_FORWARD_LIMIT`]), so a large network never holds an HTTP thread.
 
+use std::cell::Cell;
 use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -45,7 +52,53 @@ struct Job {
 #[derive(Debug, Clone)]
 pub struct Batcher {
     tx: Sender<Job>,
+    models: Arc<Models>,
     metrics: Arc<Metrics>,
+    load: Arc<Load>,
+}
+
+/// What decides whether a request runs where it is.
+#[derive(Debug, Default)]
+struct Load {
+    /// Requests between the start of [`Batcher::predict`] and their answer.
+    in_flight: AtomicUsize,
+    /// How long the last batch of one image took, in microseconds (0: none yet).
+    lone_us: AtomicU64,
+}
+
+impl Load {
+    fn lone_took(&self, took: Duration) {
+        self.lone_us.store(u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1), Ordering::Relaxed);
+    }
+
+    fn lone_is_short(&self) -> bool {
+        self.lone_us.load(Ordering::Relaxed) <= LONE_FORWARD_LIMIT.as_micros() as u64
+    }
+}
+
+/// One request counted in [`Load::in_flight`] until it is answered or dropped.
+struct InFlight(Arc<Load>);
+
+impl InFlight {
+    /// Counts a request in; returns it and how many were in flight before it.
+    fn enter(load: &Arc<Load>) -> (Self, usize) {
+        let before = load.in_flight.fetch_add(1, Ordering::SeqCst);
+        (Self(load.clone()), before)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// A lone request runs on its own thread only while a batch of one takes at most this long.
+const LONE_FORWARD_LIMIT: Duration = Duration::from_millis(2);
+
+thread_local! {
+    /// Whether this (request) thread has set its torch thread count to one.
+    static ONE_TORCH_THREAD: Cell<bool> = const { Cell::new(false) };
 }
 
 static INTEROP: Once = Once::new();
@@ -60,16 +113,25 @@ impl Batcher {
         INTEROP.call_once(|| tch::set_num_interop_threads(1));
         let (tx, rx) = crossbeam_channel::bounded(config.queue_capacity.max(1));
         let config = BatchConfig { max_batch: config.max_batch.max(1), ..config };
-        for i in 0..config.workers.max(1) {
-            let (rx, models, metrics) = (rx.clone(), models.clone(), metrics.clone());
+        let load = Arc::new(Load::default());
+        for index in 0..config.workers.max(1) {
+            let worker = Worker {
+                index,
+                models: models.clone(),
+                metrics: metrics.clone(),
+                load: load.clone(),
+                config,
+                held: None,
+                long: VecDeque::new(),
+                threads: 0,
+            };
+            let rx = rx.clone();
             std::thread::Builder::new()
-                .name(format!("inference-{i}"))
-                .spawn(move || {
-                    Worker { index: i, models, metrics, config, held: None, long: VecDeque::new(), threads: 0 }.run(&rx)
-                })
+                .name(format!("inference-{index}"))
+                .spawn(move || worker.run(&rx))
                 .expect("spawning an inference thread");
         }
-        Self { tx, metrics }
+        Self { tx, models, metrics, load }
     }
 
     /// Requests waiting for a worker.
@@ -79,6 +141,13 @@ impl Batcher {
 
     /// Classifies `inputs` (normalised digits), all by one model version.
     pub async fn predict(&self, inputs: Vec<Vec<f32>>) -> Result<Answer, AppError> {
+        let (_in_flight, before) = InFlight::enter(&self.load);
+        if before == 0
+            && let [input] = inputs.as_slice()
+            && let Some(answer) = self.run_here(input)
+        {
+            return Ok(answer);
+        }
         let (reply, answer) = oneshot::channel();
         match self.tx.try_send(Job { inputs, reply }) {
             Ok(()) => {}
@@ -96,6 +165,27 @@ impl Batcher {
             Err(_) => Err(AppError::internal("inference", "the worker dropped the request")),
         }
     }
+
+    /// Runs a lone request's forward on this thread, on one torch thread, when nothing is
+    /// queued, the model's batches of one are short and a replica is free; `None` sends it to
+    /// the queue.
+    fn run_here(&self, input: &[f32]) -> Option<Answer> {
+        if !self.tx.is_empty() || !self.load.lone_is_short() {
+            return None;
+        }
+        let model = self.models.current()?;
+        ONE_TORCH_THREAD.with(|set| {
+            if !set.replace(true) {
+                tch::set_num_threads(1);
+            }
+        });
+        let started = Instant::now();
+        let predictions = model.try_predict(input)?;
+        self.load.lone_took(started.elapsed());
+        self.metrics.batch_size.observe(1.0);
+        self.metrics.lone_runs.inc();
+        Some(Answer { predictions, version: model.version().to_string() })
+    }
 }
 
 /// A job larger than `max_batch`, run a piece at a time by the model it started on.
@@ -109,6 +199,7 @@ struct Worker {
     index: usize,
     models: Arc<Models>,
     metrics: Arc<Metrics>,
+    load: Arc<Load>,
     config: BatchConfig,
     /// A job that would have made the last batch larger than `max_batch`: it starts the next.
     held: Option<Job>,
@@ -202,7 +293,10 @@ impl Worker {
         let predictions = if let [job] = jobs.as_slice()
             && let [input] = job.inputs.as_slice()
         {
-            model.predict(self.index, input)
+            let started = Instant::now();
+            let predictions = model.predict(self.index, input);
+            self.load.lone_took(started.elapsed());
+            predictions
         } else {
             let inputs: Vec<f32> = jobs.iter().flat_map(|j| j.inputs.iter().flatten().copied()).collect();
             model.predict(self.index, &inputs)
@@ -223,5 +317,34 @@ impl Worker {
         let piece: Vec<f32> = long.job.inputs[done..end].iter().flatten().copied().collect();
         long.predictions.extend(long.model.predict(self.index, &piece));
         end < long.job.inputs.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn in_flight_counts_requests_until_they_are_dropped() {
+        let load = Arc::new(Load::default());
+        let (first, before) = InFlight::enter(&load);
+        assert_eq!(before, 0);
+        let (second, before) = InFlight::enter(&load);
+        assert_eq!(before, 1);
+        drop(first);
+        drop(second);
+        assert_eq!(InFlight::enter(&load).1, 0);
+    }
+
+    #[test]
+    fn a_lone_request_runs_where_it_is_only_while_batches_of_one_are_short() {
+        let load = Load::default();
+        assert!(load.lone_is_short(), "before any forward");
+        load.lone_took(Duration::from_micros(400));
+        assert!(load.lone_is_short());
+        load.lone_took(LONE_FORWARD_LIMIT + Duration::from_micros(1));
+        assert!(!load.lone_is_short(), "a slow network keeps HTTP threads free");
+        load.lone_took(Duration::ZERO);
+        assert!(load.lone_is_short(), "a faster model (a swap) runs where it is again");
     }
 }

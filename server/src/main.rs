@@ -10,6 +10,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .init();
+    model::alloc::keep_freed_memory_for_serving();
     let config = model_server::Config::parse();
     match run(config) {
         Ok(()) => ExitCode::SUCCESS,

@@ -23,6 +23,7 @@ pub struct Metrics {
     pub reloads: IntCounterVec,
     pub load_seconds: Histogram,
     pub batch_size: Histogram,
+    pub lone_runs: IntCounter,
     pub queue_depth: IntGauge,
     pub queue_rejections: IntCounter,
     pub git_fetches: IntCounterVec,
@@ -129,6 +130,10 @@ impl Metrics {
                 "inference_batch_size",
                 "Images per inference batch.",
                 vec![1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0],
+            ),
+            lone_runs: single(
+                "inference_lone_runs_total",
+                "Lone requests (one image, nothing else in flight) run on the request's own thread, skipping the queue.",
             ),
             queue_depth,
             queue_rejections: single(

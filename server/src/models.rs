@@ -4,7 +4,7 @@
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, TryLockError};
 use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
@@ -50,6 +50,15 @@ impl Served {
     pub fn predict(&self, worker: usize, batch: &[f32]) -> Vec<Prediction> {
         let replica = &self.replicas[worker % self.replicas.len()];
         replica.lock().unwrap_or_else(PoisonError::into_inner).predict(batch)
+    }
+
+    /// Classifies a batch on the first replica no worker holds; `None` if every one is busy.
+    pub fn try_predict(&self, batch: &[f32]) -> Option<Vec<Prediction>> {
+        self.replicas.iter().find_map(|replica| match replica.try_lock() {
+            Ok(classifier) => Some(classifier.predict(batch)),
+            Err(TryLockError::Poisoned(poisoned)) => Some(poisoned.into_inner().predict(batch)),
+            Err(TryLockError::WouldBlock) => None,
+        })
     }
 }
 

@@ -74,13 +74,14 @@ pub fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-/// One server's medians at one concurrency.
-#[derive(Debug, Clone, Copy)]
+/// One server's medians at one concurrency, and each run's p50 in the order run.
+#[derive(Debug, Clone)]
 pub struct Level {
     pub concurrency: u32,
     pub rps: f64,
     pub p50_ms: f64,
     pub p99_ms: f64,
+    pub p50_runs: Vec<f64>,
 }
 
 /// The concurrency levels every `/predict` bench loads.
@@ -88,9 +89,16 @@ pub const LEVELS: [u32; 3] = [1, 8, 32];
 
 /// Loads every server of `servers` (name, url) at each of [`LEVELS`], `runs` times, the
 /// servers taking turns run by run (ours, the peer, ours, ...) so a slow minute of the machine
-/// falls on both; prints a table row per server and level (the medians, with every run's
-/// req/s) and returns the medians, per server in the order given.
-pub fn load_levels(servers: &[(&str, &str)], lua: &Path, seconds: u64, runs: usize) -> Vec<Vec<Level>> {
+/// falls on both; calls `before_round` with the concurrency before each round of turns (to
+/// measure something beside it); prints a table row per server and level (the medians, with
+/// every run's req/s) and returns the medians, per server in the order given.
+pub fn load_levels(
+    servers: &[(&str, &str)],
+    lua: &Path,
+    seconds: u64,
+    runs: usize,
+    mut before_round: impl FnMut(u32),
+) -> Vec<Vec<Level>> {
     for (_, url) in servers {
         wrk(url, lua, 2, 3);
     }
@@ -98,6 +106,7 @@ pub fn load_levels(servers: &[(&str, &str)], lua: &Path, seconds: u64, runs: usi
     for c in LEVELS {
         let mut per_server: Vec<Vec<Wrk>> = servers.iter().map(|_| Vec::new()).collect();
         for _ in 0..runs {
+            before_round(c);
             for (i, (_, url)) in servers.iter().enumerate() {
                 per_server[i].push(wrk(url, lua, c, seconds));
             }
@@ -122,6 +131,7 @@ pub fn load_levels(servers: &[(&str, &str)], lua: &Path, seconds: u64, runs: usi
                 rps: median(|r| r.rps),
                 p50_ms: median(|r| r.p50_ms),
                 p99_ms: median(|r| r.p99_ms),
+                p50_runs: runs.iter().map(|r| r.p50_ms).collect(),
             };
             let spread: Vec<String> = runs.iter().map(|r| format!("{:.0}", r.rps)).collect();
             println!(

@@ -297,6 +297,36 @@ async fn a_full_queue_answers_503_with_retry_after() {
     assert!(metric(&state.metrics.render(), "model_server_inference_queue_rejections_total") >= 1.0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lone_request_skips_the_queue_and_one_beside_another_waits_in_it() {
+    let repo = TestRepo::new(&[]);
+    let state = start(&repo.server(), &["--workers", "1", "--max-batch", "4096"]);
+    let app = app(&state);
+    let (png, label) = need_digits!(1).remove(0);
+    let count = |series: &str| metric(&state.metrics.render(), series);
+    let (lone, batches) = ("model_server_inference_lone_runs_total", "model_server_inference_batch_size_count");
+    // Nothing else in flight: the request's own thread runs it, a batch of one.
+    let reply = send(&app, post("/predict", "image/png", png.clone())).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["index"], u64::from(label));
+    assert_eq!((count(lone), count(batches)), (1.0, 1.0));
+    // With a large KServe batch in flight on the one worker, the next /predict waits in the
+    // queue for it instead of taking a thread of its own.
+    let n = 3000usize;
+    let big = json!({ "inputs": [{ "name": "input", "shape": [n, 1, 28, 28], "datatype": "UINT8", "data": vec![0u8; n * 784] }] });
+    let busy = tokio::spawn({
+        let app = app.clone();
+        async move { send(&app, post_json("/v2/models/mnist/infer", &big)).await }
+    });
+    wait_for(Duration::from_secs(10), "the worker to take the big batch", || count(batches) >= 2.0);
+    let reply = send(&app, post("/predict", "image/png", png)).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(reply.json()["index"], u64::from(label));
+    assert_eq!(count(lone), 1.0, "a request beside another skipped the queue");
+    assert_eq!(busy.await.unwrap().status, StatusCode::OK);
+    assert_eq!(count(batches), 3.0);
+}
+
 async fn futures_join(app: &axum::Router, png: &[u8], n: usize) -> Vec<crate::http::Reply> {
     let tasks: Vec<_> = (0..n)
         .map(|_| {
