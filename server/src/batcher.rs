@@ -77,17 +77,17 @@ impl Load {
 }
 
 /// One request counted in [`Load::in_flight`] until it is answered or dropped.
-struct InFlight(Arc<Load>);
+struct InFlight<'a>(&'a Load);
 
-impl InFlight {
+impl<'a> InFlight<'a> {
     /// Counts a request in; returns it and how many were in flight before it.
-    fn enter(load: &Arc<Load>) -> (Self, usize) {
+    fn enter(load: &'a Load) -> (Self, usize) {
         let before = load.in_flight.fetch_add(1, Ordering::SeqCst);
-        (Self(load.clone()), before)
+        (Self(load), before)
     }
 }
 
-impl Drop for InFlight {
+impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
@@ -97,8 +97,19 @@ impl Drop for InFlight {
 const LONE_FORWARD_LIMIT: Duration = Duration::from_millis(2);
 
 thread_local! {
-    /// Whether this (request) thread has set its torch thread count to one.
-    static ONE_TORCH_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The torch intra-op thread count this thread last set (0: none yet).
+    static TORCH_THREADS: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Runs this thread's next forwards on `threads` torch threads. OpenMP thread counts are per
+/// calling thread, so each thread that runs a forward (an inference worker, or an HTTP thread
+/// running a lone request) sets its own, and only when it changes.
+fn use_torch_threads(threads: usize) {
+    TORCH_THREADS.with(|current| {
+        if current.replace(threads) != threads {
+            tch::set_num_threads(threads as i32);
+        }
+    });
 }
 
 static INTEROP: Once = Once::new();
@@ -123,7 +134,6 @@ impl Batcher {
                 config,
                 held: None,
                 long: VecDeque::new(),
-                threads: 0,
             };
             let rx = rx.clone();
             std::thread::Builder::new()
@@ -174,11 +184,7 @@ impl Batcher {
             return None;
         }
         let model = self.models.current()?;
-        ONE_TORCH_THREAD.with(|set| {
-            if !set.replace(true) {
-                tch::set_num_threads(1);
-            }
-        });
+        use_torch_threads(1);
         let started = Instant::now();
         let predictions = model.try_predict(input)?;
         self.load.lone_took(started.elapsed());
@@ -205,8 +211,6 @@ struct Worker {
     held: Option<Job>,
     /// Long jobs in progress, taking turns.
     long: VecDeque<Long>,
-    /// The torch thread count this thread last set.
-    threads: usize,
 }
 
 impl Worker {
@@ -269,14 +273,9 @@ impl Worker {
         }
     }
 
-    /// Sets the torch threads for a batch of `size` images ([`PARALLEL_FROM`]). OpenMP thread
-    /// counts are per calling thread, so each worker sets its own.
-    fn threads_for(&mut self, size: usize) {
-        let threads = if size < PARALLEL_FROM { 1 } else { self.config.torch_threads.max(1) };
-        if threads != self.threads {
-            tch::set_num_threads(threads as i32);
-            self.threads = threads;
-        }
+    /// Sets the torch threads for a batch of `size` images ([`PARALLEL_FROM`]).
+    fn threads_for(&self, size: usize) {
+        use_torch_threads(if size < PARALLEL_FROM { 1 } else { self.config.torch_threads.max(1) });
     }
 
     fn run_batch(&mut self, jobs: Vec<Job>) {
@@ -326,7 +325,7 @@ mod tests {
 
     #[test]
     fn in_flight_counts_requests_until_they_are_dropped() {
-        let load = Arc::new(Load::default());
+        let load = Load::default();
         let (first, before) = InFlight::enter(&load);
         assert_eq!(before, 0);
         let (second, before) = InFlight::enter(&load);
