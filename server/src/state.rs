@@ -82,17 +82,17 @@ impl AppState {
         let arch: Architecture = params.model.clone();
         let device = model::device::resolve(config.device)?;
         let metrics = Arc::new(Metrics::new());
-        let workers = config.workers as usize;
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (workers, torch_threads) = config.inference_threads(cpus);
         let task = params.task.clone();
         let models =
             Arc::new(Models::new(&repo.models(), device, task.clone(), arch, config.keep_versions as usize, workers));
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
         let batch = BatchConfig {
             max_batch: config.max_batch as usize,
             max_wait: std::time::Duration::from_micros(config.max_wait_us),
             queue_capacity: config.queue_capacity,
             workers,
-            torch_threads: config.torch_threads.map_or((cpus / workers).max(1), |t| t as usize),
+            torch_threads,
         };
         let batcher = Batcher::spawn(models.clone(), metrics.clone(), batch);
         let feedback = Arc::new(FeedbackService::open(&root, &params, metrics.clone()));
