@@ -153,9 +153,9 @@ pub struct Config {
 }
 
 /// Inference workers when `--workers` is not given. On two CPUs, two batches side by side on one
-/// torch thread each served 13-30% more requests at concurrency 8 and 32 than one batch on both
-/// threads: a small network's layers gain less from a second intra-op thread than its wake-ups
-/// cost (BENCHMARKS.md, issue 19).
+/// torch thread each served 36% more requests at concurrency 8 and 14% more at 32 (medians of
+/// four runs) than one batch on both threads: a small network's layers gain less from a second
+/// intra-op thread than its wake-ups cost (BENCHMARKS.md, issue 19).
 const DEFAULT_WORKERS: usize = 2;
 
 impl Config {
